@@ -1,0 +1,22 @@
+# ctest -R single_openmp_runtime: every program in BIN_DIR must link GNU libgomp (if any
+# OpenMP at all) and never LLVM's libomp / Intel's libiomp5: two runtimes in one process
+# oversubscribe the cores and can deadlock.
+file(GLOB programs "${BIN_DIR}/*")
+set(checked 0)
+foreach(p ${programs})
+  if(IS_DIRECTORY "${p}")
+    continue()
+  endif()
+  execute_process(COMMAND ldd "${p}" OUTPUT_VARIABLE libs RESULT_VARIABLE rc ERROR_QUIET)
+  if(NOT rc EQUAL 0)
+    continue()
+  endif()
+  math(EXPR checked "${checked} + 1")
+  if(libs MATCHES "libomp\\.so|libiomp5")
+    message(FATAL_ERROR "${p} links a second OpenMP runtime (libomp or libiomp5):\n${libs}")
+  endif()
+endforeach()
+if(checked EQUAL 0)
+  message(FATAL_ERROR "no programs found in ${BIN_DIR} to check")
+endif()
+message(STATUS "checked ${checked} programs: GNU libgomp only")

@@ -1,0 +1,111 @@
+// Tensor: a float32 array with a shape, contiguous row-major storage (64-byte aligned) that views
+// share, and the autograd state (requires_grad, grad, the node that produced it).
+//
+// Images are NHWC throughout: [batch, height, width, channels]. Channels are the contiguous axis,
+// which is what oneDNN's fastest convolutions and Highway's vector loops both want.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hsanet {
+
+using Shape = std::vector<int64_t>;
+
+int64_t numel(const Shape& shape);
+std::string shape_str(const Shape& shape);  // "[4, 56, 56, 64]"
+
+// Aligned float buffer. Owned by shared_ptr so that views share it.
+class Storage {
+ public:
+  explicit Storage(int64_t count);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  float* data() { return data_; }
+  int64_t size() const { return size_; }
+
+ private:
+  float* data_;   // [size_], 64-byte aligned
+  int64_t size_;
+};
+
+struct Node;
+class Rng;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  int64_t offset = 0;  // in floats, into storage
+  Shape shape;
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves), same shape
+  std::shared_ptr<Node> grad_fn;     // the node that produced this tensor (non-leaves)
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined tensor (no storage)
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- creation ----
+  static Tensor empty(const Shape& shape);  // uninitialised
+  static Tensor zeros(const Shape& shape);
+  static Tensor ones(const Shape& shape);
+  static Tensor full(const Shape& shape, float value);
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
+  static Tensor randn(const Shape& shape, Rng& rng, float mean = 0.f, float stddev = 1.f);
+  static Tensor uniform(const Shape& shape, Rng& rng, float lo, float hi);
+  // Kaiming (He) normal with gain sqrt(2) for ReLU: std = sqrt(2 / fan).
+  static Tensor kaiming_normal(const Shape& shape, int64_t fan, Rng& rng);
+
+  // ---- shape and data ----
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  int ndim() const { return static_cast<int>(shape().size()); }
+  int64_t size(int dim) const;  // negative dims count from the end
+  int64_t numel() const;
+  float* data();
+  const float* data() const;
+  float item() const;  // the single value of a one-element tensor
+  std::vector<float> to_vector() const;
+
+  // A view with another shape over the same storage (no autograd record: see hsanet::reshape).
+  Tensor view(const Shape& shape) const;
+  // A new tensor that shares this one's storage but has no autograd history.
+  Tensor detach() const;
+  // A deep copy, without autograd history.
+  Tensor clone() const;
+  void copy_from(const Tensor& src);  // same numel; raw copy
+  void fill(float value);
+  bool shares_storage_with(const Tensor& other) const;
+
+  // ---- autograd ----
+  bool requires_grad() const { return impl_ && impl_->requires_grad; }
+  Tensor& set_requires_grad(bool on = true);
+  bool is_leaf() const { return !impl_ || !impl_->grad_fn; }
+  Tensor grad() const;        // undefined until a backward pass reaches this leaf
+  void zero_grad();           // sets grad to undefined (as PyTorch's set_to_none)
+  void set_grad(const Tensor& g);
+  // Adds g into grad (allocating it on first use); checks shapes with a precise message.
+  void accumulate_grad(const Tensor& g);
+  const std::shared_ptr<Node>& grad_fn() const;
+  // Reverse-mode sweep from this tensor. With no argument it must hold one element (a loss).
+  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+  std::string to_string(int max_per_dim = 6) const;
+
+ private:
+  void check_defined(const char* what) const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+}  // namespace hsanet
