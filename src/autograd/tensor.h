@@ -44,6 +44,8 @@ struct TensorImpl {
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves), same shape
   std::shared_ptr<Node> grad_fn;     // the node that produced this tensor (non-leaves)
+  uint64_t version = 0;  // bumped by in-place updates (optimiser steps, loads): caches of
+                         // derived data (reordered convolution weights) compare it
 };
 
 class Tensor {
@@ -82,6 +84,9 @@ class Tensor {
   void copy_from(const Tensor& src);  // same numel; raw copy
   void fill(float value);
   bool shares_storage_with(const Tensor& other) const;
+  // In-place updates call this so that caches keyed on (impl, version) see the change.
+  void bump_version() { impl_->version++; }
+  uint64_t version() const { return impl_ ? impl_->version : 0; }
 
   // ---- autograd ----
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
