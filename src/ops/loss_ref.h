@@ -1,0 +1,40 @@
+// Scalar reference for loss.h, templated on the number type.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace hsanet::ops::ref {
+
+template <typename T>
+T cross_entropy_forward(const T* logits, const int32_t* labels, int64_t N, int64_t K, T smoothing,
+                        T* probs) {
+  T total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* z = logits + n * K;
+    T m = z[0];
+    for (int64_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
+    T s = 0;
+    for (int64_t k = 0; k < K; ++k) s += std::exp(z[k] - m);
+    const T lse = m + std::log(s);
+    for (int64_t k = 0; k < K; ++k) {
+      const T logp = z[k] - lse;
+      probs[n * K + k] = std::exp(logp);
+      const T q = (k == labels[n] ? T(1) - smoothing : T(0)) + smoothing / T(K);
+      total -= q * logp;
+    }
+  }
+  return total / T(N);
+}
+
+template <typename T>
+void cross_entropy_backward(const T* probs, const int32_t* labels, int64_t N, int64_t K,
+                            T smoothing, T grad_loss, T* dlogits) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const T q = (k == labels[n] ? T(1) - smoothing : T(0)) + smoothing / T(K);
+      dlogits[n * K + k] = grad_loss / T(N) * (probs[n * K + k] - q);
+    }
+}
+
+}  // namespace hsanet::ops::ref
