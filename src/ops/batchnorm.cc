@@ -1,0 +1,284 @@
+// Highway kernels for batchnorm.h. docs/batchnorm.md has the derivation and the measurements.
+//
+// Batch norm is memory-bound (a few flops per element), so the kernels are organised around
+// passes over memory, each vectorised along the contiguous channel axis and threaded over rows:
+//   forward (training): one reduction pass (sums of x and x^2), one normalising pass;
+//   backward:           one reduction pass (sums of g and g * (x - mean)), one dx pass.
+// Reductions: each thread sums a contiguous block of rows into its own partial arrays, which are
+// added in thread order afterwards -- no atomics, and the same bits for the same thread count.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/batchnorm.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/aligned_allocator.h"
+#include "hwy/highway.h"
+#include "ops/batchnorm.h"
+#include "ops/parallel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+HWY_BEFORE_NAMESPACE();
+namespace hsanet::ops {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Partial loads and stores of the last n < Lanes channels of a row, touching exactly p[0, n)
+// (where masked loads may read whole vectors, HWY_MEM_OPS_MIGHT_FAULT, through a stack copy).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadPart(D d, const float* HWY_RESTRICT p, size_t n) {
+  if (n == hn::Lanes(d)) return hn::LoadU(d, p);
+#if HWY_MEM_OPS_MIGHT_FAULT
+  HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)] = {};
+  for (size_t i = 0; i < n; ++i) buf[i] = p[i];
+  return hn::Load(d, buf);
+#else
+  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
+#endif
+}
+template <class D>
+HWY_INLINE void StorePart(hn::Vec<D> v, D d, float* HWY_RESTRICT p, size_t n) {
+  if (n == hn::Lanes(d)) return hn::StoreU(v, d, p);
+  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
+}
+
+// Rows are summed into float accumulators for at most this many rows, then flushed into double
+// partials: float keeps the inner loop at full vector width, and flushing bounds the rounding
+// error of a sum to that of a 64-term float sum however many rows there are.
+constexpr int64_t kFlushRows = 64;
+
+// out1[c] = sum_r a_r[c], out2[c] = sum_r b_r[c], where acc(r, c, n, &s1, &s2) adds the
+// vectors a_r[c..c+n) and b_r[c..c+n) of row r into s1 and s2.
+//   out1, out2: [C] (double)
+template <class Acc>
+void ReduceRows(int64_t rows, int64_t C, const Acc& acc, double* out1, double* out2) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = hn::Lanes(d);
+  const int nt = (rows * C < kParallelGrain || omp_in_parallel()) ? 1 : omp_get_max_threads();
+  std::vector<double> partial(static_cast<size_t>(2 * nt * C), 0.0);
+  auto sum_block = [&](int64_t r0, int64_t r1, double* p1, double* p2) {
+    auto f = hwy::AllocateAligned<float>(static_cast<size_t>(2 * C));
+    float* f1 = f.get();
+    float* f2 = f1 + C;
+    for (int64_t rb = r0; rb < r1; rb += kFlushRows) {
+      std::fill(f1, f1 + 2 * C, 0.f);
+      const int64_t re = std::min(r1, rb + kFlushRows);
+      for (int64_t c = 0; c < C; c += L) {  // channel block outermost: s1, s2 stay in registers
+        const size_t n = static_cast<size_t>(std::min(L, C - c));
+        auto s1 = hn::Zero(d), s2 = hn::Zero(d);
+        for (int64_t r = rb; r < re; ++r) acc(r, c, n, s1, s2);
+        StorePart(s1, d, f1 + c, n);
+        StorePart(s2, d, f2 + c, n);
+      }
+      for (int64_t c = 0; c < C; ++c) p1[c] += f1[c], p2[c] += f2[c];
+    }
+  };
+  if (nt == 1) {
+    sum_block(0, rows, partial.data(), partial.data() + C);
+  } else {
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t per = (rows + n - 1) / n;
+      const int64_t r0 = std::min(rows, t * per), r1 = std::min(rows, r0 + per);
+      sum_block(r0, r1, partial.data() + 2 * t * C, partial.data() + (2 * t + 1) * C);
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) out1[c] = 0, out2[c] = 0;
+  for (int t = 0; t < nt; ++t)  // fixed order: deterministic for a given thread count
+    for (int64_t c = 0; c < C; ++c)
+      out1[c] += partial[2 * t * C + c], out2[c] += partial[(2 * t + 1) * C + c];
+}
+
+// y = act((x - center[c]) * scale[c] + beta[c] [+ residual]). Subtracting the mean before
+// scaling costs one vector op in a memory-bound loop and avoids the cancellation of the folded
+// form x * scale + (beta - mean * scale) when |mean| >> std.
+//   x, residual, y: [rows, C]  center, scale, beta: [C]
+void Normalize(const float* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
+               const float* HWY_RESTRICT center, const float* HWY_RESTRICT scale,
+               const float* HWY_RESTRICT beta, bool relu, float* HWY_RESTRICT y, int64_t rows,
+               int64_t C) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = hn::Lanes(d);
+  // parallel_chunks splits elements (so small arrays stay on one thread); each chunk takes the
+  // rows that start inside it.
+  parallel_chunks(rows * C, [&](int64_t e0, int64_t e1) {
+    for (int64_t r = (e0 + C - 1) / C; r * C < e1 && r < rows; ++r) {
+      const int64_t o = r * C;
+      for (int64_t c = 0; c < C; c += L) {
+        const size_t n = static_cast<size_t>(std::min(L, C - c));
+        const auto xc = hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, center + c, n));
+        auto v = hn::MulAdd(xc, LoadPart(d, scale + c, n), LoadPart(d, beta + c, n));
+        if (residual) v = hn::Add(v, LoadPart(d, residual + o + c, n));
+        if (relu) v = hn::Max(v, hn::Zero(d));
+        StorePart(v, d, y + o + c, n);
+      }
+    }
+  });
+}
+
+void ForwardTrain(const float* x, const float* gamma, const float* beta, const float* residual,
+                  float* y, float* mean, float* invstd, float* running_mean, float* running_var,
+                  int64_t rows, int64_t C, const BatchNormOptions& opt) {
+  // x, residual, y: [rows, C]  gamma, beta, mean, invstd, running_*: [C]
+  const hn::ScalableTag<float> d;
+  // Sums of x - k and (x - k)^2 with k = the first row: shifting by a sample value keeps
+  // sum(x^2) - sum(x)^2/n from cancelling catastrophically when |mean| >> std.
+  const float* k = x;
+  std::vector<double> s1(static_cast<size_t>(C)), s2(static_cast<size_t>(C));
+  ReduceRows(
+      rows, C,
+      [&](int64_t r, int64_t c, size_t n, auto& a1, auto& a2) {
+        const auto v = hn::Sub(LoadPart(d, x + r * C + c, n), LoadPart(d, k + c, n));
+        a1 = hn::Add(a1, v);
+        a2 = hn::MulAdd(v, v, a2);
+      },
+      s1.data(), s2.data());
+  const double inv_n = 1.0 / static_cast<double>(rows);
+  std::vector<float> scale(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const double m_shifted = s1[c] * inv_n;
+    const double var = std::max(0.0, s2[c] * inv_n - m_shifted * m_shifted);  // biased
+    const double m = m_shifted + static_cast<double>(k[c]);
+    const double is = 1.0 / std::sqrt(var + static_cast<double>(opt.eps));
+    mean[c] = static_cast<float>(m);
+    invstd[c] = static_cast<float>(is);
+    scale[c] = static_cast<float>(gamma[c] * is);
+    if (running_mean)
+      running_mean[c] = static_cast<float>((1.0 - opt.momentum) * running_mean[c] + opt.momentum * m);
+    if (running_var) {  // the unbiased variance, var * n / (n - 1)
+      const double unbiased = var * static_cast<double>(rows) / static_cast<double>(rows - 1);
+      running_var[c] =
+          static_cast<float>((1.0 - opt.momentum) * running_var[c] + opt.momentum * unbiased);
+    }
+  }
+  Normalize(x, residual, mean, scale.data(), beta, opt.relu, y, rows, C);
+}
+
+void ForwardEval(const float* x, const float* gamma, const float* beta, const float* residual,
+                 const float* running_mean, const float* running_var, float* y, int64_t rows,
+                 int64_t C, const BatchNormOptions& opt) {
+  std::vector<float> scale(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c)
+    scale[c] = static_cast<float>(gamma[c] / std::sqrt(static_cast<double>(running_var[c]) + opt.eps));
+  Normalize(x, residual, running_mean, scale.data(), beta, opt.relu, y, rows, C);
+}
+
+void Backward(const float* x, const float* y, const float* dy, const float* mean,
+              const float* invstd, const float* gamma, float* dx, float* dresidual,
+              float* dgamma, float* dbeta, int64_t rows, int64_t C, bool batch_stats,
+              const BatchNormOptions& opt) {
+  // x, y, dy, dx, dresidual: [rows, C]  mean, invstd, gamma, dgamma, dbeta: [C]
+  const hn::ScalableTag<float> d;
+  const int64_t L = hn::Lanes(d);
+  const bool relu = opt.relu;
+  // g = dL/d(bn(x) [+ residual]): dy, masked by the fused ReLU's `y = max(v, 0)`.
+  auto grad_at = [&](int64_t o, size_t n) {
+    const auto g = LoadPart(d, dy + o, n);
+    return relu ? hn::IfThenElseZero(hn::Gt(LoadPart(d, y + o, n), hn::Zero(d)), g) : g;
+  };
+  // Pass 1: sum_g[c] = sum_r g, sum_gx[c] = sum_r g * (x - mean).
+  std::vector<double> sum_g(static_cast<size_t>(C)), sum_gx(static_cast<size_t>(C));
+  const bool need_sums = dgamma || dbeta || (dx && batch_stats);
+  if (need_sums)
+    ReduceRows(
+        rows, C,
+        [&](int64_t r, int64_t c, size_t n, auto& a1, auto& a2) {
+          const auto g = grad_at(r * C + c, n);
+          const auto xc = hn::Sub(LoadPart(d, x + r * C + c, n), LoadPart(d, mean + c, n));
+          a1 = hn::Add(a1, g);
+          a2 = hn::MulAdd(g, xc, a2);
+        },
+        sum_g.data(), sum_gx.data());
+  for (int64_t c = 0; c < C; ++c) {
+    // From y = gamma * xhat + beta with xhat = (x - mean) * invstd:
+    if (dbeta) dbeta[c] = static_cast<float>(sum_g[c]);
+    if (dgamma) dgamma[c] = static_cast<float>(sum_gx[c] * invstd[c]);
+  }
+  if (!dx && !dresidual) return;
+  // Pass 2: dx = a*g + e - b*(x - mean) per channel (see docs/batchnorm.md):
+  //   a = gamma*invstd,  b = a*invstd^2*sum_gx/n,  e = -a*sum_g/n
+  // and with fixed (running) statistics b = e = 0.
+  std::vector<float> a(static_cast<size_t>(C)), b(static_cast<size_t>(C)), e(static_cast<size_t>(C));
+  const double inv_n = 1.0 / static_cast<double>(rows);
+  for (int64_t c = 0; c < C; ++c) {
+    const double ac = static_cast<double>(gamma[c]) * invstd[c];
+    a[c] = static_cast<float>(ac);
+    b[c] = batch_stats ? static_cast<float>(ac * invstd[c] * invstd[c] * sum_gx[c] * inv_n) : 0.f;
+    e[c] = batch_stats ? static_cast<float>(-ac * sum_g[c] * inv_n) : 0.f;
+  }
+  parallel_chunks(rows * C, [&](int64_t e0, int64_t e1) {
+    for (int64_t r = (e0 + C - 1) / C; r * C < e1 && r < rows; ++r) {
+      const int64_t o = r * C;
+      for (int64_t c = 0; c < C; c += L) {
+        const size_t n = static_cast<size_t>(std::min(L, C - c));
+        const auto g = grad_at(o + c, n);
+        if (dresidual) StorePart(g, d, dresidual + o + c, n);
+        if (!dx) continue;
+        auto v = hn::MulAdd(LoadPart(d, a.data() + c, n), g, LoadPart(d, e.data() + c, n));
+        if (batch_stats) {
+          const auto xc = hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, mean + c, n));
+          v = hn::NegMulAdd(LoadPart(d, b.data() + c, n), xc, v);
+        }
+        StorePart(v, d, dx + o + c, n);
+      }
+    }
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace hsanet::ops
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace hsanet::ops {
+
+HWY_EXPORT(ForwardTrain);
+HWY_EXPORT(ForwardEval);
+HWY_EXPORT(Backward);
+
+namespace {
+void check_sizes(int64_t rows, int64_t C, const char* op) {
+  if (rows <= 0 || C <= 0)
+    throw std::invalid_argument(std::string(op) + ": rows (" + std::to_string(rows) +
+                                ") and channels (" + std::to_string(C) + ") must be positive");
+}
+}  // namespace
+
+void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
+                             const float* residual, float* y, float* mean, float* invstd,
+                             float* running_mean, float* running_var, int64_t rows, int64_t C,
+                             const BatchNormOptions& opt) {
+  check_sizes(rows, C, "batchnorm_forward_train");
+  if (rows < 2)
+    throw std::invalid_argument(
+        "batchnorm_forward_train: training needs more than one value per channel, got " +
+        std::to_string(rows) + " row(s) of " + std::to_string(C) + " channels");
+  HWY_DYNAMIC_DISPATCH(ForwardTrain)(x, gamma, beta, residual, y, mean, invstd, running_mean,
+                                     running_var, rows, C, opt);
+}
+
+void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
+                            const float* residual, const float* running_mean,
+                            const float* running_var, float* y, int64_t rows, int64_t C,
+                            const BatchNormOptions& opt) {
+  check_sizes(rows, C, "batchnorm_forward_eval");
+  HWY_DYNAMIC_DISPATCH(ForwardEval)(x, gamma, beta, residual, running_mean, running_var, y, rows,
+                                    C, opt);
+}
+
+void batchnorm_backward(const float* x, const float* y, const float* dy, const float* mean,
+                        const float* invstd, const float* gamma, float* dx, float* dresidual,
+                        float* dgamma, float* dbeta, int64_t rows, int64_t C, bool batch_stats,
+                        const BatchNormOptions& opt) {
+  check_sizes(rows, C, "batchnorm_backward");
+  if (opt.relu && !y)
+    throw std::invalid_argument("batchnorm_backward: the fused ReLU needs the forward output y");
+  HWY_DYNAMIC_DISPATCH(Backward)(x, y, dy, mean, invstd, gamma, dx, dresidual, dgamma, dbeta,
+                                 rows, C, batch_stats, opt);
+}
+
+}  // namespace hsanet::ops
+#endif  // HWY_ONCE

@@ -1,0 +1,361 @@
+// Convolutions on oneDNN 2.6 (the v2 API: an op descriptor, then a primitive descriptor).
+//
+// Layouts. Activations are NHWC and oneDNN reads and writes them in place (memory format `nhwc`
+// over the logical dims N, C, H, W). Weights live in PyTorch's OIHW order in their Tensor; each
+// primitive is created with format_tag::any for its weights and picks a blocked layout
+// (OIhw16i16o and friends), so the weights are reordered into it -- once per weight version,
+// thanks to the WeightCache below -- and the weight gradient comes back in the primitive's layout
+// and is reordered to OIHW once per call.
+//
+// Caches. Creating a primitive descriptor and its primitive costs far more than small convolutions
+// do (JIT code generation), so each (geometry, direction) gets one Plan, built on first use and
+// reused. The forward_training descriptor is the hint for backward-data and backward-weights, as
+// oneDNN requires for training.
+#include "ops/conv2d.h"
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ops/onednn_engine.h"
+
+namespace hsanet::ops {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+std::string describe(const Conv2dShape& s) {
+  auto str = [](int64_t v) { return std::to_string(v); };
+  return "input [" + str(s.N) + ", " + str(s.H) + ", " + str(s.W) + ", " + str(s.C) +
+         "] (NHWC), weight [" + str(s.O) + ", " + str(s.groups > 0 ? s.C / s.groups : s.C) + ", " +
+         str(s.KH) + ", " + str(s.KW) + "] (OIHW), stride (" + str(s.stride_h) + ", " +
+         str(s.stride_w) + "), padding (" + str(s.pad_h) + ", " + str(s.pad_w) + "), dilation (" +
+         str(s.dilation_h) + ", " + str(s.dilation_w) + "), groups " + str(s.groups);
+}
+
+// ---------------------------------------------------------------- memory descriptors
+
+memory::desc activation_md(int64_t n, int64_t c, int64_t h, int64_t w) {
+  // oneDNN's logical order is always N, C, H, W; `nhwc` says channels are innermost in memory.
+  return memory::desc({n, c, h, w}, dt::f32, tag::nhwc);
+}
+
+// The weights as the Tensor holds them. With groups, oneDNN wants a leading G dimension:
+// [G, O/G, C/G, KH, KW] in `goihw` is byte-for-byte the same array as OIHW.
+memory::dims weight_dims(const Conv2dShape& s) {
+  if (s.groups == 1) return {s.O, s.C, s.KH, s.KW};
+  return {s.groups, s.O / s.groups, s.C / s.groups, s.KH, s.KW};
+}
+memory::desc user_weight_md(const Conv2dShape& s) {
+  return memory::desc(weight_dims(s), dt::f32, s.groups == 1 ? tag::oihw : tag::goihw);
+}
+memory::desc any_weight_md(const Conv2dShape& s) {
+  return memory::desc(weight_dims(s), dt::f32, tag::any);
+}
+memory::desc bias_md(const Conv2dShape& s, bool with_bias) {
+  // A zero descriptor tells oneDNN there is no bias.
+  return with_bias ? memory::desc({s.O}, dt::f32, tag::x) : memory::desc();
+}
+
+struct Geometry {  // the dims lists the op descriptors take
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+Geometry geometry(const Conv2dShape& s) {
+  // oneDNN counts dilation from 0 (0 = dense), PyTorch from 1. Right padding equal to the left
+  // padding reproduces PyTorch's floor: oneDNN checks (H - extent + pl + pr) / stride + 1 == OH
+  // with integer division, and the rows past the last window are never read.
+  return {{s.stride_h, s.stride_w},
+          {s.dilation_h - 1, s.dilation_w - 1},
+          {s.pad_h, s.pad_w},
+          {s.pad_h, s.pad_w}};
+}
+
+// ---------------------------------------------------------------- plans (cached primitives)
+
+enum class Direction : int64_t { kForwardTraining, kForwardInference, kBackwardData, kBackwardWeights };
+
+// Everything that makes two convolutions need different primitives.
+using PlanKey = std::array<int64_t, 16>;
+PlanKey plan_key(const Conv2dShape& s, Direction dir, bool with_bias) {
+  return {s.N, s.H, s.W, s.C, s.O, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
+          s.dilation_h, s.dilation_w, s.groups, static_cast<int64_t>(dir), with_bias ? 1 : 0};
+}
+
+struct Plan {
+  dnnl::primitive conv;
+  // Memories created once and re-pointed at each call's buffers with set_data_handle.
+  memory src, weights, bias, dst;  // the roles depend on the direction (see the run_* functions)
+  memory::desc prim_weight_md;     // the weight layout the primitive chose
+  bool weights_plain = false;      // the primitive wants OIHW as is: no reorder needed
+  dnnl::reorder weight_reorder;    // OIHW -> prim_weight_md (forward, backward-data), or
+                                   // prim_weight_md -> OIHW (backward-weights)
+  memory user_weights;             // OIHW view of the caller's buffer
+  memory scratch_weights;          // backward-weights: the gradient in the primitive's layout
+};
+
+std::atomic<int64_t> g_primitives_created{0};
+std::atomic<int64_t> g_weight_reorders{0};
+
+// All cache state sits behind one mutex. A convolution already uses every OpenMP thread, so
+// running two at once from different threads would only oversubscribe the cores; the lock also
+// protects the memories a Plan re-points.
+std::mutex g_mutex;
+std::map<PlanKey, Plan> g_plans;
+// The forward_training descriptors, kept as hints for the backward descriptors.
+std::map<PlanKey, dnnl::convolution_forward::primitive_desc> g_forward_pds;
+
+const dnnl::convolution_forward::primitive_desc& forward_pd(const Conv2dShape& s, bool training,
+                                                           bool with_bias) {
+  const PlanKey key = plan_key(
+      s, training ? Direction::kForwardTraining : Direction::kForwardInference, with_bias);
+  auto it = g_forward_pds.find(key);
+  if (it != g_forward_pds.end()) return it->second;
+  const Geometry g = geometry(s);
+  const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct,
+                                    activation_md(s.N, s.C, s.H, s.W), any_weight_md(s),
+                                    bias_md(s, with_bias), activation_md(s.N, s.O, s.OH(), s.OW()),
+                                    g.strides, g.dilates, g.pad_l, g.pad_r);
+  return g_forward_pds.emplace(key, dnnl::convolution_forward::primitive_desc(d, onednn_engine()))
+      .first->second;
+}
+
+// Fills the weight fields of a plan whose primitive reads weights in `prim_md`.
+void set_weight_layout(Plan& p, const Conv2dShape& s, const memory::desc& prim_md, bool to_user) {
+  const auto& eng = onednn_engine();
+  const memory::desc user_md = user_weight_md(s);
+  p.prim_weight_md = prim_md;
+  p.weights_plain = (prim_md == user_md);
+  p.user_weights = memory(user_md, eng, DNNL_MEMORY_NONE);
+  if (p.weights_plain) return;
+  p.weights = memory(prim_md, eng, DNNL_MEMORY_NONE);
+  if (to_user) {
+    p.scratch_weights = memory(prim_md, eng);  // owns its buffer
+    p.weight_reorder = dnnl::reorder(p.scratch_weights, p.user_weights);
+  } else {
+    p.weight_reorder = dnnl::reorder(p.user_weights, p.weights);
+  }
+}
+
+Plan& get_plan(const Conv2dShape& s, Direction dir, bool with_bias) {
+  const PlanKey key = plan_key(s, dir, with_bias);
+  auto it = g_plans.find(key);
+  if (it != g_plans.end()) return it->second;
+
+  const auto& eng = onednn_engine();
+  const Geometry g = geometry(s);
+  const memory::desc x_md = activation_md(s.N, s.C, s.H, s.W);
+  const memory::desc y_md = activation_md(s.N, s.O, s.OH(), s.OW());
+  Plan p;
+  switch (dir) {
+    case Direction::kForwardTraining:
+    case Direction::kForwardInference: {
+      const auto& pd = forward_pd(s, dir == Direction::kForwardTraining, with_bias);
+      p.conv = dnnl::convolution_forward(pd);
+      p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
+      p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);
+      if (with_bias) p.bias = memory(bias_md(s, true), eng, DNNL_MEMORY_NONE);
+      set_weight_layout(p, s, pd.weights_desc(), /*to_user=*/false);
+      break;
+    }
+    case Direction::kBackwardData: {
+      // Backward-data has no bias; the hint is the bias-free forward of the same geometry.
+      dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, x_md,
+                                              any_weight_md(s), y_md, g.strides, g.dilates,
+                                              g.pad_l, g.pad_r);
+      dnnl::convolution_backward_data::primitive_desc pd(d, eng, forward_pd(s, true, false));
+      p.conv = dnnl::convolution_backward_data(pd);
+      p.src = memory(x_md, eng, DNNL_MEMORY_NONE);  // diff_src
+      p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);  // diff_dst
+      set_weight_layout(p, s, pd.weights_desc(), /*to_user=*/false);
+      break;
+    }
+    case Direction::kBackwardWeights: {
+      dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, x_md,
+                                                 any_weight_md(s), bias_md(s, with_bias), y_md,
+                                                 g.strides, g.dilates, g.pad_l, g.pad_r);
+      dnnl::convolution_backward_weights::primitive_desc pd(d, eng,
+                                                            forward_pd(s, true, with_bias));
+      p.conv = dnnl::convolution_backward_weights(pd);
+      p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
+      p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);  // diff_dst
+      if (with_bias) p.bias = memory(bias_md(s, true), eng, DNNL_MEMORY_NONE);  // diff_bias
+      set_weight_layout(p, s, pd.diff_weights_desc(), /*to_user=*/true);
+      break;
+    }
+  }
+  g_primitives_created++;
+  return g_plans.emplace(key, std::move(p)).first->second;
+}
+
+// ---------------------------------------------------------------- reordered-weight cache
+
+// One weight buffer in one primitive layout. Keyed by the owner's address; `owner` (a weak
+// pointer) tells a live owner from a dead one whose address was reused, and `version` says
+// whether the values changed since the reorder.
+struct PackedWeight {
+  std::weak_ptr<const void> owner;
+  uint64_t version = 0;
+  const float* source = nullptr;  // the OIHW buffer the reorder read
+  memory::desc md;
+  memory packed;  // owns its buffer, in layout md
+};
+std::unordered_multimap<const void*, PackedWeight> g_packed;
+
+bool same_owner(const std::weak_ptr<const void>& a, const std::weak_ptr<const void>& b) {
+  return !a.owner_before(b) && !b.owner_before(a);
+}
+
+void drop_dead_weights() {
+  for (auto it = g_packed.begin(); it != g_packed.end();)
+    it = it->second.owner.expired() ? g_packed.erase(it) : std::next(it);
+}
+
+// Returns the weights in the plan's layout: the caller's buffer itself when the layouts agree,
+// else a reordered copy, from the cache when this version of this weight was reordered before.
+memory weights_for(Plan& p, const float* w, const WeightId& wid) {
+  p.user_weights.set_data_handle(const_cast<float*>(w));
+  if (p.weights_plain) return p.user_weights;
+  auto& strm = onednn_stream();
+  const std::shared_ptr<const void> owner = wid.owner.lock();
+  if (!owner) {  // no identity: reorder into the plan's own scratch memory
+    if (!p.scratch_weights) p.scratch_weights = memory(p.prim_weight_md, onednn_engine());
+    p.weights.set_data_handle(p.scratch_weights.get_data_handle());
+    p.weight_reorder.execute(strm, p.user_weights, p.weights);
+    g_weight_reorders++;
+    return p.weights;
+  }
+  PackedWeight* entry = nullptr;
+  auto range = g_packed.equal_range(owner.get());
+  for (auto it = range.first; it != range.second; ++it)
+    if (same_owner(it->second.owner, wid.owner) && it->second.md == p.prim_weight_md)
+      entry = &it->second;
+  if (entry && entry->version == wid.version && entry->source == w) return entry->packed;
+  if (!entry) {
+    drop_dead_weights();  // new entries are rare (once per weight and layout): prune here
+    PackedWeight fresh;
+    fresh.owner = wid.owner;
+    fresh.md = p.prim_weight_md;
+    fresh.packed = memory(p.prim_weight_md, onednn_engine());
+    entry = &g_packed.emplace(owner.get(), std::move(fresh))->second;
+  }
+  p.weights.set_data_handle(entry->packed.get_data_handle());
+  p.weight_reorder.execute(strm, p.user_weights, p.weights);
+  g_weight_reorders++;
+  entry->version = wid.version;
+  entry->source = w;
+  return entry->packed;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- checks
+
+void check_conv2d(const Conv2dShape& s, const char* op) {
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument(std::string(op) + ": " + why + " (" + describe(s) + ")");
+  };
+  if (s.N <= 0 || s.H <= 0 || s.W <= 0 || s.C <= 0) fail("input sizes must be positive");
+  if (s.O <= 0 || s.KH <= 0 || s.KW <= 0) fail("weight sizes must be positive");
+  if (s.stride_h <= 0 || s.stride_w <= 0) fail("stride must be positive");
+  if (s.pad_h < 0 || s.pad_w < 0) fail("padding must be non-negative");
+  if (s.dilation_h <= 0 || s.dilation_w <= 0) fail("dilation must be positive");
+  if (s.groups <= 0) fail("groups must be positive");
+  if (s.C % s.groups != 0)
+    fail("input channels " + std::to_string(s.C) + " are not divisible by groups");
+  if (s.O % s.groups != 0)
+    fail("output channels " + std::to_string(s.O) + " are not divisible by groups");
+  const int64_t ext_h = s.dilation_h * (s.KH - 1) + 1, ext_w = s.dilation_w * (s.KW - 1) + 1;
+  if (ext_h > s.H + 2 * s.pad_h || ext_w > s.W + 2 * s.pad_w)
+    fail("kernel extent " + std::to_string(ext_h) + "x" + std::to_string(ext_w) +
+         " is larger than the padded input " + std::to_string(s.H + 2 * s.pad_h) + "x" +
+         std::to_string(s.W + 2 * s.pad_w));
+  // oneDNN indexes with int; keep every buffer addressable by it.
+  const int64_t limit = int64_t{1} << 31;
+  if (s.N * s.H * s.W * s.C >= limit || s.N * s.OH() * s.OW() * s.O >= limit)
+    fail("tensor too large for oneDNN's 32-bit offsets");
+}
+
+// ---------------------------------------------------------------- the three passes
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y, bool training, const WeightId& wid) {
+  check_conv2d(s, "conv2d_forward");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  Plan& p = get_plan(s, training ? Direction::kForwardTraining : Direction::kForwardInference,
+                     bias != nullptr);
+  memory wm = weights_for(p, w, wid);
+  p.src.set_data_handle(const_cast<float*>(x));
+  p.dst.set_data_handle(y);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, p.dst}};
+  if (bias) {
+    p.bias.set_data_handle(const_cast<float*>(bias));
+    args.emplace(DNNL_ARG_BIAS, p.bias);
+  }
+  p.conv.execute(onednn_stream(), args);
+  onednn_stream().wait();
+}
+
+void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                          const WeightId& wid) {
+  check_conv2d(s, "conv2d_backward_data");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  Plan& p = get_plan(s, Direction::kBackwardData, false);
+  memory wm = weights_for(p, w, wid);
+  p.dst.set_data_handle(const_cast<float*>(dy));
+  p.src.set_data_handle(dx);
+  p.conv.execute(onednn_stream(),
+                 {{DNNL_ARG_DIFF_DST, p.dst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, p.src}});
+  onednn_stream().wait();
+}
+
+void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                             float* dbias) {
+  check_conv2d(s, "conv2d_backward_weights");
+  std::lock_guard<std::mutex> lock(g_mutex);
+  Plan& p = get_plan(s, Direction::kBackwardWeights, dbias != nullptr);
+  p.src.set_data_handle(const_cast<float*>(x));
+  p.dst.set_data_handle(const_cast<float*>(dy));
+  p.user_weights.set_data_handle(dw);
+  // In OIHW already: oneDNN writes straight into dw. Otherwise into the plan's scratch buffer,
+  // then one reorder to OIHW.
+  memory dwm = p.weights_plain ? p.user_weights : p.scratch_weights;
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, p.src}, {DNNL_ARG_DIFF_DST, p.dst}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+  if (dbias) {
+    p.bias.set_data_handle(dbias);
+    args.emplace(DNNL_ARG_DIFF_BIAS, p.bias);
+  }
+  auto& strm = onednn_stream();
+  p.conv.execute(strm, args);
+  if (!p.weights_plain) p.weight_reorder.execute(strm, p.scratch_weights, p.user_weights);
+  strm.wait();
+}
+
+// ---------------------------------------------------------------- cache control
+
+Conv2dCacheStats conv2d_cache_stats() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  Conv2dCacheStats st;
+  st.primitives_created = g_primitives_created.load();
+  st.weight_reorders = g_weight_reorders.load();
+  for (const auto& kv : g_packed) st.cached_weights += kv.second.owner.expired() ? 0 : 1;
+  return st;
+}
+
+void conv2d_clear_caches() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_plans.clear();
+  g_forward_pds.clear();
+  g_packed.clear();
+}
+
+}  // namespace hsanet::ops

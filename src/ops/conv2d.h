@@ -1,0 +1,67 @@
+// 2-D convolution on oneDNN: forward, backward-data and backward-weights over NHWC activations and
+// PyTorch-layout (OIHW) weights. See docs/conv.md for the design (caches, layouts, measurements).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace hsanet::ops {
+
+// The geometry of one convolution (PyTorch's semantics: symmetric zero padding, dilation >= 1).
+struct Conv2dShape {
+  int64_t N = 1, H = 1, W = 1, C = 1;  // input x: [N, H, W, C]
+  int64_t O = 1, KH = 1, KW = 1;       // weight w: [O, C / groups, KH, KW]; output has O channels
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;        // zeros added on both sides of each spatial axis
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  // output y: [N, OH, OW, O] with OH = floor((H + 2*pad_h - dilation_h*(KH-1) - 1) / stride_h) + 1
+  int64_t OH() const { return (H + 2 * pad_h - dilation_h * (KH - 1) - 1) / stride_h + 1; }
+  int64_t OW() const { return (W + 2 * pad_w - dilation_w * (KW - 1) - 1) / stride_w + 1; }
+  // Multiply-adds times two, for GFLOP/s: every output element sums (C/groups)*KH*KW products.
+  double flops() const {
+    return 2.0 * static_cast<double>(N * OH() * OW() * O) * static_cast<double>(C / groups * KH * KW);
+  }
+};
+
+// Throws std::invalid_argument, naming `op` and the shapes, when the geometry is impossible:
+// non-positive sizes, channels not divisible by groups, a kernel larger than the padded input, ...
+void check_conv2d(const Conv2dShape& s, const char* op = "conv2d");
+
+// Which version of which weight buffer a call sees, for the cache of reordered weights: the
+// primitive's preferred weight layout is made from OIHW once per (owner, version), not per call.
+// `owner` is any object whose lifetime is the weight's (the Tensor's storage, say); an empty
+// owner turns the cache off for that call. The caller bumps `version` whenever the values change.
+struct WeightId {
+  std::weak_ptr<const void> owner;
+  uint64_t version = 0;
+};
+
+// y = conv(x, w) + bias. bias: [O] or nullptr. `training` picks oneDNN's forward_training
+// (the descriptor the backward passes are built against) or forward_inference.
+//   x: [N, H, W, C]  w: [O, C/groups, KH, KW]  bias: [O]  y: [N, OH, OW, O]
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y, bool training, const WeightId& wid = {});
+
+// dx = dL/dx given dy = dL/dy (overwrites dx).
+//   dy: [N, OH, OW, O]  w: [O, C/groups, KH, KW]  dx: [N, H, W, C]
+void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                          const WeightId& wid = {});
+
+// dw = dL/dw in OIHW and, when dbias is not nullptr, dbias = dL/dbias (both overwritten).
+//   x: [N, H, W, C]  dy: [N, OH, OW, O]  dw: [O, C/groups, KH, KW]  dbias: [O]
+void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                             float* dbias);
+
+// Counters for tests and benchmarks: how often the caches missed.
+struct Conv2dCacheStats {
+  int64_t primitives_created = 0;  // oneDNN convolution primitives built (one per shape+direction)
+  int64_t weight_reorders = 0;     // OIHW -> preferred-layout reorders executed
+  int64_t cached_weights = 0;      // reordered weight buffers currently held
+};
+Conv2dCacheStats conv2d_cache_stats();
+// Drops every cached primitive and reordered weight (tests; or to free memory).
+void conv2d_clear_caches();
+
+}  // namespace hsanet::ops
