@@ -8,6 +8,37 @@ Tensor Module::forward(const Tensor&) {
   throw std::logic_error(type_name() + " has no single-input forward()");
 }
 
+namespace {
+thread_local ModuleTrace* g_trace = nullptr;
+}
+
+ModuleTrace::ModuleTrace() : previous_(g_trace) { g_trace = this; }
+ModuleTrace::~ModuleTrace() { g_trace = previous_; }
+ModuleTrace* ModuleTrace::active() { return g_trace; }
+
+Tensor Module::operator()(const Tensor& x) {
+  ModuleTrace* trace = g_trace;
+  if (!trace) return forward(x);
+  const Shape in = x.shape();
+  Tensor y = forward(x);
+  // Hidden intermediates first: in PyTorch they are computed (and hooked) before the output.
+  for (auto& [type, shape] : hidden_outputs(in))
+    trace->add({path_ + "." + type, type, shape, 0, 0, true});
+  trace->add({path_, type_name(), y.shape(), own_parameters(), flops(in, y.shape()), false});
+  return y;
+}
+
+int64_t Module::own_parameters() const {
+  int64_t n = 0;
+  for (const auto& [name, t] : params_) n += t.numel();
+  return n;
+}
+
+void Module::assign_paths(const std::string& prefix) {
+  path_ = prefix;
+  for (auto& [name, child] : children_) child->assign_paths(prefix.empty() ? name : prefix + "." + name);
+}
+
 Tensor& Module::register_parameter(const std::string& name, Tensor t) {
   t.set_requires_grad(true);
   params_.emplace_back(name, std::move(t));
@@ -65,7 +96,7 @@ void Module::zero_grad() {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& [name, child] : children()) h = child->forward(h);
+  for (auto& [name, child] : children()) h = (*child)(h);
   return h;
 }
 

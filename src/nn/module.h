@@ -23,7 +23,17 @@ class Module {
 
   // Modules with one input and one output override this (Sequential chains them).
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // Calls forward and, while a ModuleTrace is active, records this call's output (summaries).
+  // Modules call their children through operator(), so every call can be traced.
+  Tensor operator()(const Tensor& x);
+  // Forward FLOPs (2 x multiply-adds) of one call, given its input and output shapes.
+  virtual double flops(const Shape& input, const Shape& output) const { return 0; }
+  // Elements of intermediate results that PyTorch would expose as module outputs but this
+  // engine computes inside one fused op (attention logits, softmax), as (type, shape) pairs;
+  // summaries count them as torchsummary does.
+  virtual std::vector<std::pair<std::string, Shape>> hidden_outputs(const Shape& input) const {
+    return {};
+  }
 
   // Recursive, in registration order, with dotted names.
   NamedTensors named_parameters() const;
@@ -44,6 +54,11 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();  // every parameter's grad -> undefined
+  // Number of this module's own parameters (not its children's).
+  int64_t own_parameters() const;
+  // Dotted path of this module in its tree ("layer1.0.conv1"); set by assign_paths().
+  const std::string& path() const { return path_; }
+  void assign_paths(const std::string& prefix = "");
 
  protected:
   Tensor& register_parameter(const std::string& name, Tensor t);
@@ -59,6 +74,32 @@ class Module {
   NamedTensors params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::string path_;
+};
+
+// Records every module call made while it is alive (on this thread), for summaries.
+struct TraceEntry {
+  std::string path;    // "layer1.0.conv1"
+  std::string type;    // "Conv2d"
+  Shape output;        // output shape of this call
+  int64_t params = 0;  // the module's own parameters
+  double flops = 0;    // forward FLOPs of this call
+  bool hidden = false; // an intermediate of a fused op (see Module::hidden_outputs)
+};
+
+class ModuleTrace {
+ public:
+  ModuleTrace();
+  ~ModuleTrace();
+  ModuleTrace(const ModuleTrace&) = delete;
+  ModuleTrace& operator=(const ModuleTrace&) = delete;
+  const std::vector<TraceEntry>& entries() const { return entries_; }
+  static ModuleTrace* active();
+  void add(TraceEntry e) { entries_.push_back(std::move(e)); }
+
+ private:
+  std::vector<TraceEntry> entries_;
+  ModuleTrace* previous_;
 };
 
 // Runs its children in order.
