@@ -525,10 +525,17 @@ SafeTensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
 std::vector<uint8_t> serialize_safetensors(
     const std::vector<std::pair<std::string, TensorRecord>>& records, const Metadata& metadata) {
   const std::string header = build_header(records, metadata);
-  std::vector<uint8_t> out(8);
+  size_t total = 8 + header.size();
+  for (const auto& [name, r] : records) total += r.bytes.size();
+  std::vector<uint8_t> out(total);
   put_u64_le(header.size(), out.data());
-  out.insert(out.end(), header.begin(), header.end());
-  for (const auto& [name, r] : records) out.insert(out.end(), r.bytes.begin(), r.bytes.end());
+  uint8_t* p = out.data() + 8;
+  std::memcpy(p, header.data(), header.size());
+  p += header.size();
+  for (const auto& [name, r] : records) {
+    if (!r.bytes.empty()) std::memcpy(p, r.bytes.data(), r.bytes.size());
+    p += r.bytes.size();
+  }
   return out;
 }
 
