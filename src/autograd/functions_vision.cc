@@ -1,0 +1,261 @@
+#include "autograd/functions_vision.h"
+
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/node.h"
+#include "ops/batchnorm.h"
+#include "ops/conv2d.h"
+#include "ops/elementwise.h"
+#include "ops/pool.h"
+
+namespace hsanet {
+
+namespace {
+
+void require_nhwc(const Tensor& x, const char* op) {
+  if (!x.defined()) throw std::invalid_argument(std::string(op) + ": input is undefined");
+  if (x.ndim() != 4)
+    throw std::invalid_argument(std::string(op) + ": input must be NHWC [N, H, W, C], got " +
+                                shape_str(x.shape()));
+}
+
+void require_vector(const Tensor& t, int64_t C, const char* op, const char* what) {
+  if (t.defined() && t.shape() != Shape{C})
+    throw std::invalid_argument(std::string(op) + ": " + what + " must have shape [" +
+                                std::to_string(C) + "], got " + shape_str(t.shape()));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- convolution
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& a) {
+  require_nhwc(x, "conv2d");
+  if (!weight.defined() || weight.ndim() != 4)
+    throw std::invalid_argument("conv2d: weight must be OIHW [O, C/groups, KH, KW], got " +
+                                (weight.defined() ? shape_str(weight.shape()) : "undefined"));
+  ops::Conv2dShape s;
+  s.N = x.size(0), s.H = x.size(1), s.W = x.size(2), s.C = x.size(3);
+  s.O = weight.size(0), s.KH = weight.size(2), s.KW = weight.size(3);
+  s.stride_h = a.stride_h, s.stride_w = a.stride_w, s.pad_h = a.pad_h, s.pad_w = a.pad_w;
+  s.dilation_h = a.dilation_h, s.dilation_w = a.dilation_w, s.groups = a.groups;
+  if (a.groups <= 0 || weight.size(1) * a.groups != s.C)
+    throw std::invalid_argument("conv2d: input " + shape_str(x.shape()) + " has " +
+                                std::to_string(s.C) + " channels but weight " +
+                                shape_str(weight.shape()) + " with groups " +
+                                std::to_string(a.groups) + " expects " +
+                                std::to_string(weight.size(1) * a.groups));
+  require_vector(bias, s.O, "conv2d", "bias");
+  ops::check_conv2d(s, "conv2d");
+
+  const bool record_it = needs_record({&x, &weight, &bias});
+  // The weight's identity for the cache of its reordered copy: the TensorImpl (which carries
+  // the version) of the tensor passed in, normally the parameter itself.
+  const ops::WeightId wid{weight.impl_ptr(), weight.version()};
+  Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.O});
+  ops::conv2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data(),
+                      /*training=*/record_it, wid);
+  if (!record_it) return y;
+
+  // Save only what backward will read: x for the weight gradient, the weight for the input's.
+  const Tensor xs = weight.requires_grad() ? x.detach() : Tensor();
+  const Tensor ws = x.requires_grad() ? weight.detach() : Tensor();
+  const std::weak_ptr<const void> owner = weight.impl_ptr();
+  const uint64_t version = weight.version();
+  const TensorImpl* weight_impl = weight.impl();
+  return record("conv2d", y, {x, weight, bias},
+                [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
+                  std::vector<Tensor> grads(3);
+                  if (needs[0]) {
+                    // The forward read this version of the weight; backward must too.
+                    if (!owner.expired() && weight_impl->version != version)
+                      throw std::logic_error(
+                          "conv2d backward: the weight was modified in place after the forward "
+                          "pass (version " + std::to_string(version) + " -> " +
+                          std::to_string(weight_impl->version) + ")");
+                    grads[0] = Tensor::empty({s.N, s.H, s.W, s.C});
+                    ops::conv2d_backward_data(s, gy.data(), ws.data(), grads[0].data(),
+                                              {owner, version});
+                  }
+                  if (needs[2]) grads[2] = Tensor::empty({s.O});
+                  if (needs[1]) {
+                    grads[1] = Tensor::empty({s.O, s.C / s.groups, s.KH, s.KW});
+                    ops::conv2d_backward_weights(s, xs.data(), gy.data(), grads[1].data(),
+                                                 needs[2] ? grads[2].data() : nullptr);
+                  } else if (needs[2]) {  // bias alone: the sum of gy over every position
+                    ops::sum_rows(gy.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
+                  }
+                  return grads;
+                });
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
+              int64_t padding, int64_t dilation, int64_t groups) {
+  Conv2dArgs a;
+  a.stride_h = a.stride_w = stride;
+  a.pad_h = a.pad_w = padding;
+  a.dilation_h = a.dilation_w = dilation;
+  a.groups = groups;
+  return conv2d(x, weight, bias, a);
+}
+
+// ---------------------------------------------------------------- pooling
+
+namespace {
+
+ops::Pool2dShape pool_shape(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                            bool ceil_mode, bool count_include_pad, const char* op) {
+  require_nhwc(x, op);
+  ops::Pool2dShape s;
+  s.N = x.size(0), s.H = x.size(1), s.W = x.size(2), s.C = x.size(3);
+  s.KH = s.KW = kernel;
+  s.stride_h = s.stride_w = stride;
+  s.pad_h = s.pad_w = padding;
+  s.ceil_mode = ceil_mode;
+  s.count_include_pad = count_include_pad;
+  ops::check_pool2d(s, op);
+  return s;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                  bool ceil_mode) {
+  const ops::Pool2dShape s = pool_shape(x, kernel, stride, padding, ceil_mode, true, "max_pool2d");
+  Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.C});
+  if (!needs_record({&x})) {
+    ops::max_pool2d_forward(s, x.data(), y.data(), nullptr);
+    return y;
+  }
+  // Backward routes each gradient to its window's argmax: saved as int32 positions (as many
+  // as outputs), cheaper than keeping x and y to recompute them.
+  auto argmax = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(y.numel()));
+  ops::max_pool2d_forward(s, x.data(), y.data(), argmax->data());
+  return record("max_pool2d", y, {x}, [s, argmax](const Tensor& gy, const NeedsGrad&) {
+    Tensor gx = Tensor::empty({s.N, s.H, s.W, s.C});
+    ops::max_pool2d_backward(s, gy.data(), argmax->data(), gx.data());
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding,
+                  bool ceil_mode, bool count_include_pad) {
+  const ops::Pool2dShape s =
+      pool_shape(x, kernel, stride, padding, ceil_mode, count_include_pad, "avg_pool2d");
+  Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.C});
+  ops::avg_pool2d_forward(s, x.data(), y.data());
+  return record("avg_pool2d", y, {x}, [s](const Tensor& gy, const NeedsGrad&) {
+    Tensor gx = Tensor::empty({s.N, s.H, s.W, s.C});
+    ops::avg_pool2d_backward(s, gy.data(), gx.data());
+    return std::vector<Tensor>{gx};
+  });
+}
+
+// ---------------------------------------------------------------- batch norm
+
+namespace {
+
+// The three batch-norm entry points differ only in the fused ReLU and residual.
+Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
+                       const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, float momentum, float eps,
+                       bool relu) {
+  if (!x.defined() || x.ndim() < 2)
+    throw std::invalid_argument(std::string(op) + ": input must be [..., C] (NHWC), got " +
+                                (x.defined() ? shape_str(x.shape()) : "undefined"));
+  const int64_t C = x.size(-1), rows = x.numel() / C;
+  require_vector(weight, C, op, "weight");
+  require_vector(bias, C, op, "bias");
+  require_vector(running_mean, C, op, "running_mean");
+  require_vector(running_var, C, op, "running_var");
+  if (residual.defined() && residual.shape() != x.shape())
+    throw std::invalid_argument(std::string(op) + ": residual " + shape_str(residual.shape()) +
+                                " must have the input's shape " + shape_str(x.shape()));
+  if (!training && (!running_mean.defined() || !running_var.defined()))
+    throw std::invalid_argument(std::string(op) + ": evaluation mode needs running statistics");
+  if (training && rows < 2)
+    throw std::invalid_argument(std::string(op) + ": training needs more than one value per "
+                                "channel, got input " + shape_str(x.shape()));
+
+  // Undefined affine parameters act as gamma = 1, beta = 0.
+  const Tensor gamma = weight.defined() ? weight : Tensor::ones({C});
+  const Tensor beta = bias.defined() ? bias : Tensor::zeros({C});
+  ops::BatchNormOptions opt;
+  opt.eps = eps;
+  opt.momentum = momentum;
+  opt.relu = relu;
+
+  Tensor y = Tensor::empty(x.shape());
+  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+  const float* res = residual.defined() ? residual.data() : nullptr;
+  if (training) {
+    Tensor rm = running_mean, rv = running_var;  // updated in place (shared storage)
+    ops::batchnorm_forward_train(x.data(), gamma.data(), beta.data(), res, y.data(), mean.data(),
+                                 invstd.data(), rm.defined() ? rm.data() : nullptr,
+                                 rv.defined() ? rv.data() : nullptr, rows, C, opt);
+    if (rm.defined()) rm.bump_version();
+    if (rv.defined()) rv.bump_version();
+  } else {
+    ops::batchnorm_forward_eval(x.data(), gamma.data(), beta.data(), res, running_mean.data(),
+                                running_var.data(), y.data(), rows, C, opt);
+  }
+  if (!needs_record({&x, &residual, &weight, &bias})) return y;
+  if (!training) {  // backward normalises with the statistics used here, frozen now
+    mean.copy_from(running_mean);
+    const float* rv = running_var.data();
+    for (int64_t c = 0; c < C; ++c) invstd.data()[c] = 1.f / std::sqrt(rv[c] + eps);
+  }
+
+  // Saved: x, gamma and the statistics (x - mean is recomputed, see docs/batchnorm.md); the
+  // output only when the fused ReLU needs its sign.
+  const Tensor xs = x.detach(), gs = gamma.detach();
+  const Tensor ys = relu ? y.detach() : Tensor();
+  const bool fused_add = residual.defined();
+  return record(
+      op, y, {x, weight, bias, residual},
+      [xs, gs, ys, mean, invstd, rows, C, training, opt, fused_add](const Tensor& gy,
+                                                                  const NeedsGrad& needs) {
+        std::vector<Tensor> g(4);
+        if (needs[0]) g[0] = Tensor::empty(xs.shape());
+        if (needs[1]) g[1] = Tensor::empty({C});
+        if (needs[2]) g[2] = Tensor::empty({C});
+        if (needs[3] && fused_add) g[3] = Tensor::empty(xs.shape());
+        auto ptr = [](Tensor& t) { return t.defined() ? t.data() : nullptr; };
+        ops::batchnorm_backward(xs.data(), ys.defined() ? ys.data() : nullptr, gy.data(),
+                                mean.data(), invstd.data(), gs.data(), ptr(g[0]), ptr(g[3]),
+                                ptr(g[1]), ptr(g[2]), rows, C, training, opt);
+        return g;
+      });
+}
+
+}  // namespace
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    float momentum, float eps) {
+  return batch_norm_impl("batch_norm2d", x, Tensor(), weight, bias, running_mean, running_var,
+                         training, momentum, eps, false);
+}
+
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Tensor& running_mean, const Tensor& running_var, bool training,
+                         float momentum, float eps) {
+  return batch_norm_impl("batch_norm2d_relu", x, Tensor(), weight, bias, running_mean,
+                         running_var, training, momentum, eps, true);
+}
+
+Tensor batch_norm2d_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                             const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, bool training, float momentum,
+                             float eps) {
+  if (!residual.defined())
+    throw std::invalid_argument("batch_norm2d_add_relu: residual is undefined");
+  return batch_norm_impl("batch_norm2d_add_relu", x, residual, weight, bias, running_mean,
+                         running_var, training, momentum, eps, true);
+}
+
+}  // namespace hsanet

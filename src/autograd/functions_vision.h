@@ -1,0 +1,52 @@
+// Differentiable vision functions over NHWC images: convolution (oneDNN), pooling and batch
+// norm (Highway), each running the kernels of src/ops and recording its backward on the tape.
+// Global average pooling lives with the basic functions (functions_basic.h).
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/tensor.h"
+
+namespace hsanet {
+
+// 2-D convolution with PyTorch's semantics.
+//   x: [N, H, W, C]   weight: [O, C / groups, KH, KW] (OIHW)   bias: [O] or undefined
+//   returns [N, OH, OW, O]
+// Backward computes only what is needed: no input gradient when x needs none (the first
+// layer), no bias gradient without a bias. The weight's version() keys the cache of its
+// reordered copy: an in-place update must bump_version() (optimisers do).
+struct Conv2dArgs {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+};
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args);
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
+
+// Max pooling; padding counts as -infinity and is at most kernel / 2. [N, H, W, C] -> [N, OH, OW, C]
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0,
+                  bool ceil_mode = false);
+// Average pooling (PyTorch's count_include_pad and ceil_mode semantics).
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0,
+                  bool ceil_mode = false, bool count_include_pad = true);
+
+// Batch norm over the last (channel) axis of x [..., C] (NHWC images: over N, H and W).
+// training: normalise with the batch mean and biased variance and update running_mean and
+// running_var in place (momentum, unbiased variance) when they are defined; else normalise
+// with the running statistics. weight (gamma) and bias (beta): [C], or undefined for 1 and 0.
+Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                    const Tensor& running_mean, const Tensor& running_var, bool training,
+                    float momentum = 0.1f, float eps = 1e-5f);
+// relu(batch_norm2d(x)) in one pass over memory each way.
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                         const Tensor& running_mean, const Tensor& running_var, bool training,
+                         float momentum = 0.1f, float eps = 1e-5f);
+// relu(batch_norm2d(x) + residual): the end of a ResNet bottleneck. residual has x's shape.
+Tensor batch_norm2d_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                             const Tensor& bias, const Tensor& running_mean,
+                             const Tensor& running_var, bool training, float momentum = 0.1f,
+                             float eps = 1e-5f);
+
+}  // namespace hsanet
