@@ -96,8 +96,8 @@ void attention_forward(const AttentionDims& dims, const T* q, const T* k, const 
 //   dk_m     += dlogit[m] s q_n,  drel_h[row_h] += dlogit[m] s q_n,  drel_w[row_w] += same
 template <typename T>
 void attention_backward(const AttentionDims& dims, const T* q, const T* k, const T* v,
-                        const T* rel_h, const T* rel_w, const T* probs, const T* dout, T* dq,
-                        T* dk, T* dv, T* drel_h, T* drel_w) {
+                        const T* rel_h, const T* rel_w, const T* probs, const T* dout, T* dq, T* dk,
+                        T* dv, T* drel_h, T* drel_w) {
   const int B = dims.batch, H = dims.height, W = dims.width, N = H * W;
   const int heads = dims.heads, d = dims.head_dim, C = dims.channels(), M = dims.keys();
   const int64_t ld = dims.ld ? dims.ld : C;
@@ -145,7 +145,9 @@ void attention_backward(const AttentionDims& dims, const T* q, const T* k, const
           const T* ew = rel_w + s.row_w * d;
           for (int c = 0; c < d; ++c) {
             const T sq = dlogit[m] * scale * qn[c];
-            if (dq) dq[(int64_t(b) * N + n) * ld + h * d + c] += dlogit[m] * scale * (km[c] + eh[c] + ew[c]);
+            if (dq)
+              dq[(int64_t(b) * N + n) * ld + h * d + c] +=
+                  dlogit[m] * scale * (km[c] + eh[c] + ew[c]);
             if (dk) dk[(int64_t(b) * N + s.key) * ld + h * d + c] += sq;
             if (drel_h) drel_h[s.row_h * d + c] += sq;
             if (drel_w) drel_w[s.row_w * d + c] += sq;
