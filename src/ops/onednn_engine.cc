@@ -2,13 +2,8 @@
 
 namespace hsanet::ops {
 
-const dnnl::engine& onednn_engine() {
-  // A function-local static: created once, on first use, safely even from several threads.
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
 dnnl::stream& onednn_stream() {
+  // A function-local static: created once, on first use, safely even from several threads.
   static dnnl::stream stream(onednn_engine());
   return stream;
 }

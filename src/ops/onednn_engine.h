@@ -1,16 +1,16 @@
-// One oneDNN CPU engine and one stream for the whole process. Every oneDNN primitive in hsanet is
-// created on this engine and executed on this stream: primitives and memories made on different
-// engines cannot be mixed, and creating an engine per call would cost more than a small op.
+// The oneDNN engine and stream every oneDNN primitive in hsanet runs on. Primitives and memories
+// made on different engines cannot be mixed, and making an engine or a stream per call would cost
+// more than a small op, so there is one of each per process.
 #pragma once
 
 #include <dnnl.hpp>
 
+#include "ops/onednn_context.h"  // dnnl::engine& onednn_engine(): the process-wide CPU engine
+
 namespace hsanet::ops {
 
-// The process-wide CPU engine (created on first use; thread-safe initialisation).
-const dnnl::engine& onednn_engine();
-// The stream primitives execute on. oneDNN's CPU stream here runs on the OpenMP runtime, so a
-// call returns once the primitive has finished; the stream is in-order.
+// The stream primitives execute on (created on first use, on onednn_engine()). oneDNN's CPU
+// stream here runs on the OpenMP runtime: it is in-order, and wait() returns once the work is done.
 dnnl::stream& onednn_stream();
 
 }  // namespace hsanet::ops
