@@ -1,0 +1,208 @@
+// Convolution (ops/conv2d.h): the double reference's gradients against central differences for
+// input, weight and bias; the oneDNN path (forward training and inference, backward-data,
+// backward-weights with and without bias) against the reference on odd, non-square, strided,
+// padded, dilated, grouped and batch-1 geometries; the caches; and the argument checks.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "gradcheck.h"
+#include "ops/conv2d.h"
+#include "ops/conv2d_ref.h"
+
+namespace hsanet {
+namespace {
+
+using ops::Conv2dShape;
+using testing::Arrays;
+using testing::expect_close;
+using testing::expect_gradients_match;
+using testing::GradCheckOptions;
+using testing::random_vector;
+using testing::to_double;
+using testing::to_float;
+
+// N, H, W, C, O, KH, KW, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups
+Conv2dShape make(int64_t N, int64_t H, int64_t W, int64_t C, int64_t O, int64_t KH, int64_t KW,
+                 int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
+                 int64_t dw = 1, int64_t groups = 1) {
+  Conv2dShape s;
+  s.N = N, s.H = H, s.W = W, s.C = C, s.O = O, s.KH = KH, s.KW = KW;
+  s.stride_h = sh, s.stride_w = sw, s.pad_h = ph, s.pad_w = pw;
+  s.dilation_h = dh, s.dilation_w = dw, s.groups = groups;
+  return s;
+}
+
+std::string name(const Conv2dShape& s) {
+  return "N" + std::to_string(s.N) + " " + std::to_string(s.H) + "x" + std::to_string(s.W) + " " +
+         std::to_string(s.C) + "->" + std::to_string(s.O) + " k" + std::to_string(s.KH) + "x" +
+         std::to_string(s.KW) + " s" + std::to_string(s.stride_h) + "," +
+         std::to_string(s.stride_w) + " p" + std::to_string(s.pad_h) + "," +
+         std::to_string(s.pad_w) + " d" + std::to_string(s.dilation_h) + "," +
+         std::to_string(s.dilation_w) + " g" + std::to_string(s.groups);
+}
+
+int64_t x_size(const Conv2dShape& s) { return s.N * s.H * s.W * s.C; }
+int64_t w_size(const Conv2dShape& s) { return s.O * (s.C / s.groups) * s.KH * s.KW; }
+int64_t y_size(const Conv2dShape& s) { return s.N * s.OH() * s.OW() * s.O; }
+
+// Small geometries covering every feature; kept tiny so that the full Jacobian check is cheap.
+std::vector<Conv2dShape> small_shapes() {
+  return {
+      make(2, 5, 4, 3, 4, 3, 3, 1, 1, 1, 1),           // odd, non-square image, pad 1
+      make(1, 7, 6, 2, 3, 3, 2, 2, 2, 1, 0),           // batch 1, stride 2, 3x2 kernel
+      make(2, 6, 6, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2),     // dilation 2
+      make(1, 5, 5, 4, 6, 3, 3, 2, 1, 1, 1, 1, 1, 2),  // groups 2, stride (2, 1)
+      make(2, 4, 5, 3, 2, 1, 1, 2, 2),                 // 1x1 stride 2 (ResNet downsample)
+  };
+}
+
+TEST(Conv2d, ReferenceGradientsMatchFiniteDifferences) {
+  for (const Conv2dShape& s : small_shapes()) {
+    Rng rng(11);
+    Arrays in{random_vector(x_size(s), rng), random_vector(w_size(s), rng),
+              random_vector(s.O, rng)};
+    auto forward = [&](const Arrays& a) {
+      std::vector<double> y(y_size(s));
+      ops::ref::conv2d_forward(s, a[0].data(), a[1].data(), a[2].data(), y.data());
+      return y;
+    };
+    auto backward = [&](const Arrays& a, const std::vector<double>& G) {
+      Arrays g{std::vector<double>(a[0].size()), std::vector<double>(a[1].size()),
+               std::vector<double>(a[2].size())};
+      ops::ref::conv2d_backward_data(s, G.data(), a[1].data(), g[0].data());
+      ops::ref::conv2d_backward_weights(s, a[0].data(), G.data(), g[1].data(), g[2].data());
+      return g;
+    };
+    expect_gradients_match(forward, backward, in, GradCheckOptions{}, "conv2d reference " + name(s));
+  }
+}
+
+// Runs all three oneDNN passes on s and compares each with the double reference.
+void check_fast_path(const Conv2dShape& s, bool with_bias, uint64_t seed) {
+  SCOPED_TRACE(name(s) + (with_bias ? " +bias" : ""));
+  Rng rng(seed);
+  const std::vector<double> x = random_vector(x_size(s), rng);
+  const std::vector<double> w = random_vector(w_size(s), rng, 0.3);
+  const std::vector<double> b = random_vector(s.O, rng);
+  const std::vector<double> dy = random_vector(y_size(s), rng);
+  const std::vector<float> xf = to_float(x), wf = to_float(w), bf = to_float(b), dyf = to_float(dy);
+  // float32 sums of C*KH*KW products against exact ones.
+  const double atol = 1e-4, rtol = 1e-4;
+
+  std::vector<double> y_ref(y_size(s)), dx_ref(x.size()), dw_ref(w.size()), db_ref(s.O);
+  ops::ref::conv2d_forward(s, x.data(), w.data(), with_bias ? b.data() : nullptr, y_ref.data());
+  ops::ref::conv2d_backward_data(s, dy.data(), w.data(), dx_ref.data());
+  ops::ref::conv2d_backward_weights(s, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+
+  auto owner = std::make_shared<int>(0);
+  const ops::WeightId wid{owner, 0};
+  for (bool training : {true, false}) {
+    std::vector<float> y(y_size(s), -7.f);
+    ops::conv2d_forward(s, xf.data(), wf.data(), with_bias ? bf.data() : nullptr, y.data(),
+                        training, wid);
+    expect_close(y, y_ref, atol, rtol, training ? "forward (training)" : "forward (inference)");
+  }
+  std::vector<float> dx(x.size(), -7.f), dw(w.size(), -7.f), db(s.O, -7.f);
+  ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), wid);
+  expect_close(dx, dx_ref, atol, rtol, "backward data");
+  ops::conv2d_backward_weights(s, xf.data(), dyf.data(), dw.data(), with_bias ? db.data() : nullptr);
+  expect_close(dw, dw_ref, atol, rtol, "backward weights");
+  if (with_bias) expect_close(db, db_ref, atol, rtol, "backward bias");
+}
+
+TEST(Conv2d, FastPathMatchesReferenceOnSmallShapes) {
+  uint64_t seed = 20;
+  for (const Conv2dShape& s : small_shapes())
+    for (bool bias : {false, true}) check_fast_path(s, bias, seed++);
+}
+
+TEST(Conv2d, FastPathMatchesReferenceOnResNetLikeShapes) {
+  // Channel counts at and around oneDNN's 16-wide blocks, where its kernels switch code paths.
+  check_fast_path(make(2, 9, 9, 16, 16, 3, 3, 1, 1, 1, 1), false, 1);      // 3x3 pad 1
+  check_fast_path(make(1, 9, 7, 32, 48, 3, 3, 2, 2, 1, 1), false, 2);      // 3x3/2, odd map
+  check_fast_path(make(2, 8, 8, 64, 32, 1, 1), false, 3);                  // 1x1 reduce
+  check_fast_path(make(1, 8, 8, 32, 64, 1, 1, 2, 2), false, 4);            // 1x1/2 downsample
+  check_fast_path(make(2, 17, 15, 3, 16, 7, 7, 2, 2, 3, 3), false, 5);     // the 7x7/2 stem
+  check_fast_path(make(1, 6, 6, 20, 36, 3, 3, 1, 1, 1, 1), true, 6);       // not multiples of 16
+  check_fast_path(make(1, 5, 5, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32), false, 7);  // depthwise
+}
+
+TEST(Conv2d, OutputSizeFollowsPyTorch) {
+  EXPECT_EQ(make(1, 224, 224, 3, 64, 7, 7, 2, 2, 3, 3).OH(), 112);
+  EXPECT_EQ(make(1, 56, 56, 64, 64, 3, 3, 2, 2, 1, 1).OH(), 28);
+  EXPECT_EQ(make(1, 7, 7, 64, 64, 1, 1, 2, 2).OH(), 4);        // floor((7 - 1) / 2) + 1
+  EXPECT_EQ(make(1, 6, 6, 8, 8, 3, 3, 1, 1, 2, 2, 2, 2).OW(), 6);  // dilation 2
+}
+
+TEST(Conv2d, PrimitivesAreCreatedOncePerShapeAndDirection) {
+  const Conv2dShape s = make(1, 6, 5, 8, 8, 3, 3, 1, 1, 1, 1);
+  Rng rng(3);
+  std::vector<float> x = to_float(random_vector(x_size(s), rng)), w = to_float(random_vector(w_size(s), rng));
+  std::vector<float> y(y_size(s)), dx(x.size()), dw(w.size());
+  auto run = [&] {
+    ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true);
+    ops::conv2d_backward_data(s, y.data(), w.data(), dx.data());
+    ops::conv2d_backward_weights(s, x.data(), y.data(), dw.data(), nullptr);
+  };
+  run();
+  const int64_t created = ops::conv2d_cache_stats().primitives_created;
+  for (int i = 0; i < 3; ++i) run();
+  EXPECT_EQ(ops::conv2d_cache_stats().primitives_created, created);
+}
+
+TEST(Conv2d, WeightsAreReorderedOncePerVersion) {
+  const Conv2dShape s = make(2, 6, 6, 16, 32, 3, 3, 1, 1, 1, 1);
+  Rng rng(5);
+  std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
+  std::vector<float> xf = to_float(x), wf = to_float(w), y(y_size(s));
+  auto owner = std::make_shared<int>(0);
+  ops::conv2d_forward(s, xf.data(), wf.data(), nullptr, y.data(), true, {owner, 1});
+  const int64_t after_first = ops::conv2d_cache_stats().weight_reorders;
+  for (int i = 0; i < 3; ++i)
+    ops::conv2d_forward(s, xf.data(), wf.data(), nullptr, y.data(), true, {owner, 1});
+  EXPECT_EQ(ops::conv2d_cache_stats().weight_reorders, after_first)
+      << "the same weight version must reuse its reordered copy";
+
+  // An update (new values, bumped version) must be seen: compare with the reference again.
+  for (auto& v : w) v = -v + 0.25;
+  wf = to_float(w);
+  ops::conv2d_forward(s, xf.data(), wf.data(), nullptr, y.data(), true, {owner, 2});
+  std::vector<double> y_ref(y_size(s));
+  ops::ref::conv2d_forward(s, x.data(), w.data(), static_cast<const double*>(nullptr), y_ref.data());
+  expect_close(y, y_ref, 1e-4, 1e-4, "forward after a weight update");
+
+  // Once the owner dies its cached copy goes (pruned when the next weight is cached).
+  const int64_t held = ops::conv2d_cache_stats().cached_weights;
+  EXPECT_GE(held, 1);
+  owner.reset();
+  auto other = std::make_shared<int>(0);
+  ops::conv2d_forward(s, xf.data(), wf.data(), nullptr, y.data(), true, {other, 0});
+  EXPECT_EQ(ops::conv2d_cache_stats().cached_weights, held);  // one dropped, one added
+}
+
+TEST(Conv2d, BadGeometryThrowsBeforeOneDnn) {
+  auto throws = [](const Conv2dShape& s, const std::string& fragment) {
+    std::vector<float> buf(1 << 12);
+    try {
+      ops::conv2d_forward(s, buf.data(), buf.data(), nullptr, buf.data(), true);
+      ADD_FAILURE() << "no exception for " << name(s);
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("conv2d"), std::string::npos) << e.what();
+    }
+  };
+  throws(make(1, 4, 4, 3, 4, 3, 3, 1, 1, 0, 0, 1, 1, 2), "divisible by groups");
+  throws(make(1, 4, 4, 4, 3, 3, 3, 1, 1, 0, 0, 1, 1, 2), "divisible by groups");
+  throws(make(1, 4, 4, 3, 4, 7, 7), "larger than the padded input");
+  throws(make(1, 4, 4, 3, 4, 3, 3, 1, 1, 0, 0, 3, 3), "larger than the padded input");
+  throws(make(1, 4, 4, 3, 4, 3, 3, 0, 1), "stride");
+  throws(make(1, 4, 4, 3, 4, 3, 3, 1, 1, -1, 0), "padding");
+  throws(make(0, 4, 4, 3, 4, 3, 3), "positive");
+}
+
+}  // namespace
+}  // namespace hsanet
