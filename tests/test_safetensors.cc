@@ -27,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using Records = std::vector<std::pair<std::string, TensorRecord>>;
 
-class TempDir : public ::testing::Test {
+class SafetensorsIO : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "hsanet_st_XXXXXX").string();
@@ -72,7 +72,7 @@ TensorRecord record_of(const std::string& dtype, const std::vector<T>& values, S
 
 // ---------------------------------------------------------------- round trips
 
-TEST_F(TempDir, RoundTripF32AndI64WithMetadata) {
+TEST_F(SafetensorsIO, RoundTripF32AndI64WithMetadata) {
   Rng rng(7);
   Tensor w = Tensor::randn({4, 3, 2, 2}, rng);
   Records recs = {{"conv.weight", TensorRecord::from_tensor(w)},
@@ -96,7 +96,7 @@ TEST_F(TempDir, RoundTripF32AndI64WithMetadata) {
   EXPECT_THROW(f.at("nope"), SafetensorsError);
 }
 
-TEST_F(TempDir, RoundTripEmptyFileAndZeroSizeTensors) {
+TEST_F(SafetensorsIO, RoundTripEmptyFileAndZeroSizeTensors) {
   write_safetensors(path("empty.safetensors"), {});
   SafeTensorsFile e = read_safetensors(path("empty.safetensors"));
   EXPECT_TRUE(e.tensors.empty());
@@ -113,7 +113,7 @@ TEST_F(TempDir, RoundTripEmptyFileAndZeroSizeTensors) {
   EXPECT_TRUE(f.at("c").to_int64().empty());
 }
 
-TEST_F(TempDir, FileMatchesSerializedBytesAndAlignsData) {
+TEST_F(SafetensorsIO, FileMatchesSerializedBytesAndAlignsData) {
   Records recs = {{"x", TensorRecord::from_tensor(Tensor::full({3}, 2.f))}};
   std::vector<uint8_t> mem = serialize_safetensors(recs, {{"k", "v"}});
   write_safetensors(path("x.safetensors"), recs, {{"k", "v"}});
@@ -127,7 +127,7 @@ TEST_F(TempDir, FileMatchesSerializedBytesAndAlignsData) {
   EXPECT_EQ(f.at("x").to_float_tensor().to_vector(), (std::vector<float>{2.f, 2.f, 2.f}));
 }
 
-TEST_F(TempDir, WriterRejectsBadRecordsBeforeTouchingTheFile) {
+TEST_F(SafetensorsIO, WriterRejectsBadRecordsBeforeTouchingTheFile) {
   const std::string p = path("w.safetensors");
   TensorRecord ok = TensorRecord::from_tensor(Tensor::zeros({2}));
   TensorRecord short_bytes = ok;
@@ -307,7 +307,7 @@ std::vector<Malformed> malformed_cases() {
   };
 }
 
-TEST_F(TempDir, EveryMalformedFileGivesAClearError) {
+TEST_F(SafetensorsIO, EveryMalformedFileGivesAClearError) {
   for (const Malformed& c : malformed_cases()) {
     SCOPED_TRACE(c.name);
     const std::string p = path(std::string(c.name) + ".safetensors");
@@ -326,7 +326,7 @@ TEST_F(TempDir, EveryMalformedFileGivesAClearError) {
   }
 }
 
-TEST_F(TempDir, HeaderCapIsConfigurable) {
+TEST_F(SafetensorsIO, HeaderCapIsConfigurable) {
   std::vector<uint8_t> f = serialize_safetensors({{"a", TensorRecord::from_int64({1, 2})}});
   SafetensorsLimits tight;
   tight.max_header_bytes = 16;
@@ -334,7 +334,7 @@ TEST_F(TempDir, HeaderCapIsConfigurable) {
   EXPECT_THROW(parse_safetensors(f.data(), f.size(), "mem", tight), SafetensorsError);
 }
 
-TEST_F(TempDir, MissingFileAndDirectoryAreErrors) {
+TEST_F(SafetensorsIO, MissingFileAndDirectoryAreErrors) {
   try {
     read_safetensors(path("absent.safetensors"));
     ADD_FAILURE();
@@ -384,7 +384,7 @@ StateDict small_model(Rng& rng, int64_t classes) {
           {"fc.bias", Tensor::randn({classes}, rng)}};
 }
 
-TEST_F(TempDir, StateDictRoundTripBumpsVersions) {
+TEST_F(SafetensorsIO, StateDictRoundTripBumpsVersions) {
   Rng rng(1);
   StateDict src = small_model(rng, 10);
   save_state_dict(path("m.safetensors"), src, {{"arch", "tiny"}});
@@ -400,7 +400,7 @@ TEST_F(TempDir, StateDictRoundTripBumpsVersions) {
   }
 }
 
-TEST_F(TempDir, LoadIgnoresNumBatchesTrackedAndConvertsIntegers) {
+TEST_F(SafetensorsIO, LoadIgnoresNumBatchesTrackedAndConvertsIntegers) {
   Rng rng(2);
   StateDict model = small_model(rng, 4);
   Records recs;
@@ -415,7 +415,7 @@ TEST_F(TempDir, LoadIgnoresNumBatchesTrackedAndConvertsIntegers) {
 }
 
 // The fine-tuning case: an ImageNet checkpoint (1000 classes) into a 26-class head.
-TEST_F(TempDir, NonStrictLoadsEverythingButTheMismatchedHead) {
+TEST_F(SafetensorsIO, NonStrictLoadsEverythingButTheMismatchedHead) {
   Rng rng(3);
   StateDict imagenet = small_model(rng, 1000);
   imagenet.emplace_back("layer9.extra", Tensor::zeros({2}));
@@ -451,7 +451,7 @@ TEST_F(TempDir, NonStrictLoadsEverythingButTheMismatchedHead) {
   EXPECT_EQ(face[3].second.to_vector(), fc_before) << "a wrong-shape tensor must stay untouched";
 }
 
-TEST_F(TempDir, SaveRefusesNonFiniteValuesAndKeepsTheGoodFile) {
+TEST_F(SafetensorsIO, SaveRefusesNonFiniteValuesAndKeepsTheGoodFile) {
   Rng rng(4);
   StateDict good = small_model(rng, 3);
   save_state_dict(path("ck.safetensors"), good);
@@ -477,7 +477,7 @@ TEST(StateDict, BadTargetsAreRejected) {
 
 bool have_python() { return std::system("python3 -c 'import json, struct' >/dev/null 2>&1") == 0; }
 
-TEST_F(TempDir, PythonExporterWritesFilesWeRead) {
+TEST_F(SafetensorsIO, PythonExporterWritesFilesWeRead) {
   const char* src = std::getenv("HSANET_SOURCE_DIR");
   if (!src || !have_python()) GTEST_SKIP() << "python3 or HSANET_SOURCE_DIR not available";
   const std::string script_dir = std::string(src) + "/scripts";
