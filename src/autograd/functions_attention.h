@@ -1,0 +1,18 @@
+// Differentiable multi-head self-attention with 2-D relative position logits (global or local).
+#pragma once
+
+#include "autograd/tensor.h"
+
+namespace hsanet {
+
+// qkv: [B, H, W, 3C] the (unscaled) output of the fused q/k/v 1x1 convolution, NHWC, channels
+//      ordered q | k | v, head j owning channels j*d .. j*d + d - 1 of each (d = C / heads).
+// rel_height: [2H-1, d] (global) or [K, d] (local); rel_width: [2W-1, d] or [K, d].
+// window: 0 for global attention over all H*W keys, K (odd) for the K x K local window.
+// Returns [B, H, W, C]. Gradients flow to qkv and both tables. Runs on the device chosen by
+// ops::set_attention_device (cpu by default). Saves the probabilities P for backward (not the
+// logits), and nothing when no input requires grad.
+Tensor mhsa(const Tensor& qkv, const Tensor& rel_height, const Tensor& rel_width, int heads,
+            int window = 0);
+
+}  // namespace hsanet
