@@ -5,7 +5,8 @@
 //
 //   build/bin/bench_attention [--threads=2] [--benchmark_filter=v3/14x14/fwdbwd]
 //
-// Reported per benchmark: time in ms (median of 5 repetitions), GFLOP/s counting the forward
+// Reported per benchmark: wall time in ms (median and min of 5 repetitions), the CPU time of
+// all threads together, GFLOP/s (from wall time) counting the forward
 // as QK^T + relative logits + PV (2 FLOPs per multiply-add, softmax excluded) and
 // forward + backward as 3x that (the convention of the PyTorch peer's bench_attention.py),
 // and x_ref, the speed-up over version 1 (the scalar reference) when it ran in the same
@@ -51,7 +52,9 @@ const Version kVersions[] = {
      hsanet::ops::ref::attention_backward<float>},
     {"v2_highway_rows", hsanet::attention_lab::attention_forward_v2,
      hsanet::attention_lab::attention_backward_v2},
-    {"v3_highway_gemm", hsanet::ops::attention_forward, hsanet::ops::attention_backward},
+    {"v3_highway_gemm", hsanet::attention_lab::attention_forward_v3,
+     hsanet::attention_lab::attention_backward_v3},
+    {"v4_gemm_packed", hsanet::ops::attention_forward, hsanet::ops::attention_backward},
 };
 
 AttentionDims bench_dims(int size, int batch) {
@@ -196,7 +199,9 @@ int main(int argc, char** argv) {
                                  std::to_string(size) + (bwd ? "/fwdbwd" : "/fwd");
         auto* b = benchmark::RegisterBenchmark(
             name.c_str(), [&v, size, bwd](benchmark::State& s) { run(s, v, size, bwd); });
-        b->UseManualTime()->Unit(benchmark::kMillisecond);
+        // Time: wall clock of the call. CPU: all threads' CPU time, which a shared machine
+        // inflates far less than wall time (the work of an undisturbed run is ~CPU / threads).
+        b->UseManualTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
         // On a shared machine the fastest repetition is the least disturbed one.
         b->ComputeStatistics("min", [](const std::vector<double>& v) {
           return *std::min_element(v.begin(), v.end());

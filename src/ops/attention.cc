@@ -158,36 +158,50 @@ void Gemm(int M, int Nc, int Kd, const float* a, int64_t lda, const float* b, in
   }
 }
 
-// dst[c * ld_dst + m] = src[m * ld_src + c]  for m < rows, c < cols; columns rows..ld_dst of
-// dst are zeroed so that GEMMs may read whole vectors past the last key.
-void PackTransposed(const float* src, int64_t ld_src, int rows, int cols, float* dst,
-                    int64_t ld_dst) {
-  // Blocks of 16 keys: the 16 source rows stay in L1 while every channel is written.
-  constexpr int kBlock = 16;
-  for (int m0 = 0; m0 < rows; m0 += kBlock) {
-    const int m1 = std::min(rows, m0 + kBlock);
-    for (int c = 0; c < cols; ++c) {
-      float* out = dst + c * ld_dst;
-      for (int m = m0; m < m1; ++m) out[m] = src[m * ld_src + c];
-    }
+// ---------------------------------------------------------------------------------------------
+// Packing. The B operands are packed per head into dense rows: q, k, v and dout rows sit
+// 3C = 1536 (or C) floats apart in the caller's layout, and at that power-of-two-ish stride the
+// 196 rows of a GEMM's B panel fall into a handful of L1 sets and evict each other. Dense
+// 128-float rows spread over every set.
+// ---------------------------------------------------------------------------------------------
+
+// dst[m * ld_dst + c] = src[m * ld_src + c] for c < cols, zero up to ld_dst.
+void PackRows(const float* src, int64_t ld_src, int rows, int cols, float* dst, int64_t ld_dst) {
+  for (int m = 0; m < rows; ++m) {
+    std::memcpy(dst + m * ld_dst, src + m * ld_src, cols * sizeof(float));
+    std::fill(dst + m * ld_dst + cols, dst + (m + 1) * ld_dst, 0.f);
   }
-  for (int c = 0; c < cols; ++c) std::fill(dst + c * ld_dst + rows, dst + (c + 1) * ld_dst, 0.f);
 }
 
-// Rows of `src` (stride ld) as a GEMM B operand: used in place when whole vectors cover the
-// head exactly, else copied with zero padding to `pad` columns.
-const float* RowsForB(const float* src, int64_t ld, int rows, int cols, int64_t pad, float* scratch,
-                      int64_t* ld_out) {
-  if (cols % hn::Lanes(DF()) == 0) {
-    *ld_out = ld;
-    return src;
+// dst[c * ld_dst + m] = src[m * ld_src + c] for m < rows, c < cols (columns >= rows of dst are
+// left alone). 4 x 4 tiles are transposed in registers, four floats per load and store instead
+// of one: the scalar loop was a tenth of the forward's time.
+void PackTransposed(const float* HWY_RESTRICT src, int64_t ld_src, int rows, int cols,
+                    float* HWY_RESTRICT dst, int64_t ld_dst) {
+  int m0 = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if (cols % 4 == 0) {
+    const hn::Full128<float> d4;
+    for (; m0 + 4 <= rows; m0 += 4) {
+      const float* s = src + m0 * ld_src;
+      for (int c = 0; c < cols; c += 4) {
+        const auto r0 = hn::LoadU(d4, s + c), r1 = hn::LoadU(d4, s + ld_src + c);
+        const auto r2 = hn::LoadU(d4, s + 2 * ld_src + c), r3 = hn::LoadU(d4, s + 3 * ld_src + c);
+        const auto t0 = hn::InterleaveLower(d4, r0, r1);  // a0 b0 a1 b1
+        const auto t1 = hn::InterleaveLower(d4, r2, r3);  // c0 d0 c1 d1
+        const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // a2 b2 a3 b3
+        const auto t3 = hn::InterleaveUpper(d4, r2, r3);  // c2 d2 c3 d3
+        float* o = dst + c * ld_dst + m0;
+        hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, o);               // a0 b0 c0 d0
+        hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, o + ld_dst);      // a1 b1 c1 d1
+        hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, o + 2 * ld_dst);  // a2 b2 c2 d2
+        hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, o + 3 * ld_dst);  // a3 b3 c3 d3
+      }
+    }
   }
-  for (int m = 0; m < rows; ++m) {
-    std::memcpy(scratch + m * pad, src + m * ld, cols * sizeof(float));
-    std::fill(scratch + m * pad + cols, scratch + (m + 1) * pad, 0.f);
-  }
-  *ld_out = pad;
-  return scratch;
+#endif
+  for (int m = m0; m < rows; ++m)
+    for (int c = 0; c < cols; ++c) dst[c * ld_dst + m] = src[m * ld_src + c];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,12 +210,16 @@ const float* RowsForB(const float* src, int64_t ld, int rows, int cols, int64_t 
 struct Geometry {
   int B, H, W, N, heads, d, C, K, r;  // K = 0: global
   int64_t ld, ldo;
-  int nrel, Rh;       // columns of R: Rh = rows of rel_h, nrel = Rh + rows of rel_w
-  int keys;           // probability row length
-  int64_t L, dpad;    // lanes; d rounded up to whole vectors
-  int64_t ldk;        // stride of K^T / V^T: N keys + one vector of slack
-  int64_t ldR;        // stride of R / dR
-  int64_t ldband;     // stride of the logit band: global N (+slack), local K*W (+slack)
+  int nrel, Rh;     // relative-table rows: Rh of rel_h, then nrel - Rh of rel_w
+  int keys;         // probability row length
+  int64_t L, dpad;  // lanes; d rounded up to whole vectors
+  // Global attention appends the nrel relative columns to the N key columns: one GEMM gives
+  // S and R side by side, and in backward one GEMM takes dS and dR together.
+  int ext;            // global: nrel; local: 0 (local keeps R apart: it is per query, the band
+                      // is per block)
+  int64_t ldk;        // stride of K^T / V^T: N (+ ext) columns and one vector of slack
+  int64_t ldR;        // local: stride of R / dR
+  int64_t ldband;     // stride of the band: global N + nrel, local K*W, each + slack
   int band_rows_max;  // queries per block: N (global) or W (local)
   int64_t ldslot;     // local: K*K slots, padded
   float scale;
@@ -217,9 +235,10 @@ struct Geometry {
     keys = dims.keys();
     L = hn::Lanes(DF());
     dpad = RoundUp(d, L);
-    ldk = RoundUp(N + L, L);
+    ext = K ? 0 : nrel;
+    ldk = RoundUp(N + ext + L, L);
     ldR = RoundUp(nrel + L, L);
-    const int band_keys = K ? std::min(K, H) * W : N;
+    const int band_keys = K ? std::min(K, H) * W : N + nrel;
     ldband = RoundUp(band_keys + L, L);
     band_rows_max = K ? W : N;
     ldslot = RoundUp(std::max(keys, 1) + L, L);
@@ -240,37 +259,77 @@ struct Geometry {
 
 // ---- the rel-to-abs gather, one query row at a time -----------------------------------------
 
-// Global, in place: row[m] = s * (row[m] + R[x'-x+H-1] + R[Rh + y'-y+W-1]) for the N keys
-// m = x' W + y'. For fixed x' the height term is one scalar and the width terms are the
-// contiguous run R[Rh + W-1-y .. Rh + 2W-2-y], so each key row is a few vector adds.
-// row and rrow may be read up to one vector past their ends (the callers' slack).
-void GlobalLogits(const Geometry& g, int x, int y, const float* HWY_RESTRICT rrow,
-                  float* HWY_RESTRICT row) {
+// Global, in place, fused with the softmax. In: row[0, N) = q.k for the N keys and
+// row[N, N + nrel) = R, the q.rel dot products. Then
+//   logit[m] = s * (row[m] + R[x'-x+H-1] + R[Rh + y'-y+W-1])  for the key m = x' W + y':
+// for fixed x' the height term is one scalar and the width terms are the contiguous run
+// R[Rh + W-1-y ..], so each map row of keys is one or two vector adds.
+// Out: P = softmax(logit) in row[0, N) and, when probs_row is given, there too.
+void GlobalRowForward(const Geometry& g, int x, int y, float* HWY_RESTRICT row,
+                      float* HWY_RESTRICT probs_row) {
   const DF d;
   const int64_t L = g.L;
+  const float* R = row + g.N;
   const VF vs = hn::Set(d, g.scale);
-  const float* rw = rrow + g.Rh + (g.W - 1 - y);  // rw[y'] = R[Rh + y' - y + W - 1]
+  const float* rw = R + g.Rh + (g.W - 1 - y);  // rw[y'] = R[Rh + y' - y + W - 1]
+  VF vmax = hn::Set(d, -HUGE_VALF);
   for (int x2 = 0; x2 < g.H; ++x2) {
-    const VF rh = hn::Set(d, rrow[x2 - x + g.H - 1]);
+    const VF rh = hn::Set(d, R[x2 - x + g.H - 1]);
     float* sr = row + x2 * g.W;
     for (int64_t y2 = 0; y2 < g.W; y2 += L) {
       const VF v = hn::Mul(vs, hn::Add(hn::Add(hn::LoadU(d, sr + y2), rh), hn::LoadU(d, rw + y2)));
-      if (y2 + L <= g.W)
+      if (y2 + L <= g.W) {
         hn::StoreU(v, d, sr + y2);
-      else
-        StorePartial(v, d, sr + y2, g.W - y2);  // in place: must not touch the next key row
+        vmax = hn::Max(vmax, v);
+      } else {  // in place: must not touch the next key row, nor count its lanes in the max
+        const auto m = hn::FirstN(d, static_cast<size_t>(g.W - y2));
+        StorePartial(v, d, sr + y2, g.W - y2);
+        vmax = hn::Max(vmax, hn::IfThenElse(m, v, hn::Set(d, -HUGE_VALF)));
+      }
     }
+  }
+  // Softmax: exp(logit - max) (every term <= 1, the largest exactly 1, so the sum is >= 1).
+  const float mx = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  const VF vmx = hn::Set(d, mx);
+  VF s0 = hn::Zero(d), s1 = hn::Zero(d);  // two sums: the adds need not wait on each other
+  int64_t m = 0;
+  for (; m + 2 * L <= g.N; m += 2 * L) {
+    const VF e0 = hn::Exp(d, hn::Sub(hn::LoadU(d, row + m), vmx));
+    const VF e1 = hn::Exp(d, hn::Sub(hn::LoadU(d, row + m + L), vmx));
+    hn::StoreU(e0, d, row + m);
+    hn::StoreU(e1, d, row + m + L);
+    s0 = hn::Add(s0, e0);
+    s1 = hn::Add(s1, e1);
+  }
+  for (; m < g.N; m += L) {  // lanes past N hold R or slack: kept out of the sum
+    const auto mask = hn::FirstN(d, static_cast<size_t>(std::min<int64_t>(L, g.N - m)));
+    const VF e = hn::IfThenElseZero(mask, hn::Exp(d, hn::Sub(hn::LoadU(d, row + m), vmx)));
+    hn::StoreU(e, d, row + m);  // past N lie R (already gathered) and slack: free to overwrite
+    s0 = hn::Add(s0, e);
+  }
+  const float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  const VF inv = hn::Set(d, 1.f / sum);
+  for (m = 0; m + L <= g.N; m += L) {
+    const VF p = hn::Mul(hn::LoadU(d, row + m), inv);
+    hn::StoreU(p, d, row + m);
+    if (probs_row) hn::StoreU(p, d, probs_row + m);
+  }
+  if (m < g.N) {
+    const VF p = hn::Mul(hn::LoadU(d, row + m), inv);
+    StorePartial(p, d, row + m, g.N - m);
+    if (probs_row) StorePartial(p, d, probs_row + m, g.N - m);
   }
 }
 
-// Global backward, in place. In: row = dP (dL/dP for the N keys), prow = P. Out: row = s dS
-// where dS = P (dP - sum_m P dP) is the logit gradient, and drow = its rel-to-abs adjoint:
-//   drow[x'-x+H-1]      = sum_y' row[x' W + y']      (every key of map row x' used that row)
-//   drow[Rh + y'-y+W-1] = sum_x' row[x' W + y']
-// with zeros for the table rows this query never touched.
-void GlobalLogitsBackward(const Geometry& g, int x, int y, const float* HWY_RESTRICT prow,
-                          float* HWY_RESTRICT row, float* HWY_RESTRICT drow,
-                          float* HWY_RESTRICT colsum) {
+// Global backward, in place. In: row[0, N) = dP (dL/dP for the N keys), prow = P. Out:
+// row[0, N) = s dS, where dS = P (dP - sum_m P dP) is the logit gradient, and row[N, N+nrel)
+// = s dR, its rel-to-abs adjoint: every key of map row x' read R[x'-x+H-1], every key of map
+// column y' read R[Rh + y'-y+W-1], so
+//   dR[x'-x+H-1]      = sum_y' dS[x' W + y']
+//   dR[Rh + y'-y+W-1] = sum_x' dS[x' W + y']
+// and the table rows this query never read get zero.
+void GlobalRowBackward(const Geometry& g, int x, int y, const float* HWY_RESTRICT prow,
+                       float* HWY_RESTRICT row, float* HWY_RESTRICT colsum) {
   const DF d;
   const int64_t L = g.L, N = g.N;
   auto acc = hn::Zero(d);
@@ -279,69 +338,76 @@ void GlobalLogitsBackward(const Geometry& g, int x, int y, const float* HWY_REST
   if (m < N) acc = hn::MulAdd(LoadPartial(d, prow + m, N - m), hn::LoadU(d, row + m), acc);
   const VF dot = hn::Set(d, hn::GetLane(hn::SumOfLanes(d, acc)));
   const VF vs = hn::Set(d, g.scale);
-  // row = s * P * (dP - dot); the slack past N gets P = 0 from LoadPartial, so stays finite.
+  // row = s * P * (dP - dot), whole vectors: lanes past N hold P = 0 from LoadPartial and are
+  // overwritten below (dR) or never read.
   for (m = 0; m < N; m += L) {
     const VF p = m + L <= N ? hn::LoadU(d, prow + m) : LoadPartial(d, prow + m, N - m);
     hn::StoreU(hn::Mul(vs, hn::Mul(p, hn::Sub(hn::LoadU(d, row + m), dot))), d, row + m);
   }
-  std::fill(drow, drow + g.nrel, 0.f);
+  float* dR = row + N;
+  std::fill(dR, dR + g.nrel, 0.f);
   std::fill(colsum, colsum + RoundUp(g.W, L), 0.f);
   for (int x2 = 0; x2 < g.H; ++x2) {
     const float* sr = row + x2 * g.W;
     auto rs = hn::Zero(d);
     for (int64_t y2 = 0; y2 < g.W; y2 += L) {
       const size_t n = static_cast<size_t>(std::min<int64_t>(L, g.W - y2));
-      // Keys past this map row belong to the next one: masked out of both sums.
+      // Lanes past this map row belong to the next one (or to dR): masked out of both sums.
       const VF v = hn::IfThenElseZero(hn::FirstN(d, n), hn::LoadU(d, sr + y2));
       rs = hn::Add(rs, v);
       hn::Store(hn::Add(hn::Load(d, colsum + y2), v), d, colsum + y2);
     }
-    drow[x2 - x + g.H - 1] = hn::GetLane(hn::SumOfLanes(d, rs));
+    dR[x2 - x + g.H - 1] = hn::GetLane(hn::SumOfLanes(d, rs));
   }
-  std::memcpy(drow + g.Rh + (g.W - 1 - y), colsum, g.W * sizeof(float));
+  std::memcpy(dR + g.Rh + (g.W - 1 - y), colsum, g.W * sizeof(float));
 }
 
-// ---- per (batch, head) drivers --------------------------------------------------------------
+// ---- per-thread scratch ---------------------------------------------------------------------
 
-// One thread's scratch, reused for every (batch, head) it runs. All buffers are aligned and
-// carry at least one vector of slack, so GEMMs and row kernels may read whole vectors.
+// One thread's scratch, kept between calls (thread_local): a fresh megabyte per call costs
+// page faults that a 7x7 map notices. All buffers are aligned and carry one vector of slack,
+// so GEMMs and row kernels may read whole vectors.
 struct Workspace {
-  hwy::AlignedFreeUniquePtr<float[]> mem;
-  float* kt;       // [d, ldk]  K^T (forward) or V^T (backward)
-  float* band;     // [M, ldband]  logits / dP / s dS of one block
-  float* pband;    // [M, ldband]  local: P scattered into the band
-  float* R;        // [N, ldR]  relative logits (forward) or their gradient dR (backward)
-  float* slot;     // [ldslot]  local: one query's window
-  float* colsum;   // [W]  global backward: sums down the key columns
-  float* pack[3];  // [N, dpad]  q / k / v / dout rows copied when d is not whole vectors
+  float* kt;      // [d, ldk]  forward: [K^T | rel^T]; backward: V^T
+  float* band;    // [M, ldband]  logits / P, or dP / s dS (+ s dR), of one block
+  float* pband;   // [M, ldband]  local: P scattered into the band
+  float* R;       // [N, ldR]  local: relative logits, or their gradient
+  float* slot;    // [ldslot]  local: one query's window
+  float* colsum;  // [W]  global backward: sums down the key columns
+  float* pq;      // [N, dpad]  packed q rows
+  float* pk;      // [N + ext, dpad]  packed k rows (backward; global: rel rows after them)
+  float* pv;      // [N, dpad]  packed v rows (forward) or dout rows (backward)
+
   Workspace(const Geometry& g, bool backward) {
-    const bool packs = g.d % g.L != 0;
-    const int64_t sizes[8] = {
+    const int64_t sizes[9] = {
         g.dpad * g.ldk,
         int64_t(g.band_rows_max) * g.ldband,
         g.K ? int64_t(g.band_rows_max) * g.ldband : 0,
-        int64_t(g.N) * g.ldR,
+        g.K ? int64_t(g.N) * g.ldR : 0,
         g.K ? g.ldslot : 0,
         RoundUp(g.W, g.L),
-        packs ? int64_t(g.N) * g.dpad : 0,
-        packs && backward ? 2 * int64_t(g.N) * g.dpad : 0,
+        backward ? int64_t(g.N) * g.dpad : 0,
+        backward ? int64_t(g.N + g.ext) * g.dpad : 0,
+        int64_t(g.N) * g.dpad,
     };
     int64_t total = 0;
-    for (int64_t sz : sizes) total += sz + g.L;  // + L keeps every buffer aligned
-    mem = hwy::AllocateAligned<float>(total);
+    for (int64_t s : sizes) total += s + g.L;  // + L: slack, and keeps every buffer aligned
+    thread_local hwy::AlignedFreeUniquePtr<float[]> mem;
+    thread_local int64_t capacity = 0;
+    if (capacity < total) {
+      mem = hwy::AllocateAligned<float>(total);
+      capacity = total;
+    }
     float* p = mem.get();
-    float* starts[8];
-    for (int i = 0; i < 8; ++i) {
-      starts[i] = p;
+    float** slots[9] = {&kt, &band, &pband, &R, &slot, &colsum, &pq, &pk, &pv};
+    for (int i = 0; i < 9; ++i) {
+      *slots[i] = p;
       p += sizes[i] + g.L;
     }
-    kt = starts[0], band = starts[1], pband = starts[2], R = starts[3], slot = starts[4];
-    colsum = starts[5];
-    pack[0] = starts[6];
-    pack[1] = starts[7];
-    pack[2] = starts[7] + int64_t(g.N) * g.dpad;
   }
 };
+
+// ---- forward --------------------------------------------------------------------------------
 
 // Local forward of one query row: gather the window from the band, softmax, scatter P back.
 void LocalRowForward(const Geometry& g, const Geometry::Block& blk, int y,
@@ -373,6 +439,7 @@ void LocalRowForward(const Geometry& g, const Geometry::Block& blk, int y,
   }
 }
 
+// relT: [d, ldR] the tables transposed, shared by all heads.
 void ForwardHead(const Geometry& g, int b, int h, const float* q, const float* k, const float* v,
                  const float* relT, float* out, float* probs, Workspace& ws) {
   const int N = g.N, d = g.d;
@@ -382,36 +449,38 @@ void ForwardHead(const Geometry& g, int b, int h, const float* q, const float* k
   float* oh = out + int64_t(b) * N * g.ldo + h * d;
   float* ph = probs ? probs + (int64_t(b) * g.heads + h) * N * g.keys : nullptr;
 
-  PackTransposed(kh, g.ld, N, d, ws.kt, g.ldk);  // K^T: keys contiguous for the vector loads
-  // R = Q [rel_h; rel_w]^T: the relative logits, once per query.
-  Gemm<false>(N, g.nrel, d, qh, g.ld, relT, g.ldR, ws.R, g.ldR, false);
-  int64_t ldv;
-  const float* vb = RowsForB(vh, g.ld, N, d, g.dpad, ws.pack[0], &ldv);
+  // K^T with the tables' columns after the keys (global); keys contiguous for vector loads.
+  PackTransposed(kh, g.ld, N, d, ws.kt, g.ldk);
+  PackRows(vh, g.ld, N, d, ws.pv, g.dpad);
+  if (g.K)  // local: R = Q [rel_h; rel_w]^T apart from the band
+    Gemm<false>(N, g.nrel, d, qh, g.ld, relT, g.ldR, ws.R, g.ldR, false);
 
   for (int bi = 0; bi < g.num_blocks(); ++bi) {
     const Geometry::Block blk = g.block(bi);
-    // S = Q K^T over the block's queries and visible keys.
-    Gemm<false>(blk.M, blk.Nk, d, qh + blk.n0 * g.ld, g.ld, ws.kt + blk.k0, g.ldk, ws.band,
+    // [S | R] = Q [K^T | rel^T] over the block's queries and visible keys.
+    Gemm<false>(blk.M, blk.Nk + g.ext, d, qh + blk.n0 * g.ld, g.ld, ws.kt + blk.k0, g.ldk, ws.band,
                 g.ldband, false);
-    float* pband = ws.band;
-    for (int t = 0; t < blk.M; ++t) {
-      const int n = blk.n0 + t, x = n / g.W, y = n % g.W;
-      float* srow = ws.band + t * g.ldband;
-      if (!g.K) {
-        GlobalLogits(g, x, y, ws.R + n * g.ldR, srow);
-        SoftmaxRow(srow, srow, N);  // aligned row with slack: safe on every target
-        if (ph) std::memcpy(ph + int64_t(n) * N, srow, N * sizeof(float));
-      } else {
-        pband = ws.pband;
-        LocalRowForward(g, blk, y, srow, ws.R + n * g.ldR, ws.slot, ws.pband + t * g.ldband,
-                        ph ? ph + int64_t(n) * g.keys : nullptr);
+    const float* pa = ws.band;  // P as the A operand of out = P V
+    const int64_t lda = g.ldband;
+    if (!g.K) {
+      for (int n = 0; n < N; ++n)
+        GlobalRowForward(g, n / g.W, n % g.W, ws.band + n * g.ldband,
+                         ph ? ph + int64_t(n) * N : nullptr);
+    } else {
+      pa = ws.pband;
+      for (int t = 0; t < blk.M; ++t) {
+        const int n = blk.n0 + t;
+        LocalRowForward(g, blk, n % g.W, ws.band + t * g.ldband, ws.R + n * g.ldR, ws.slot,
+                        ws.pband + t * g.ldband, ph ? ph + int64_t(n) * g.keys : nullptr);
       }
     }
     // out = P V
-    Gemm<false>(blk.M, d, blk.Nk, pband, g.ldband, vb + blk.k0 * ldv, ldv, oh + blk.n0 * g.ldo,
+    Gemm<false>(blk.M, d, blk.Nk, pa, lda, ws.pv + blk.k0 * g.dpad, g.dpad, oh + blk.n0 * g.ldo,
                 g.ldo, false);
   }
 }
+
+// ---- backward -------------------------------------------------------------------------------
 
 // Local backward of one query row: gather dP over the window, form s dS, scatter it (and P)
 // into the band, and sum it into the rel-table rows it came from (the gather's adjoint).
@@ -449,6 +518,8 @@ void LocalRowBackward(const Geometry& g, const Geometry::Block& blk, int y,
   }
 }
 
+// relp: [nrel, dpad] the tables' rows, zero-padded (local: the B operand of dq += dR rel;
+// global: already copied after the k rows in ws.pk).
 void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* k, const float* v,
                   const float* relp, const float* probs, const float* dout, float* dq, float* dk,
                   float* dv, float* drel, Workspace& ws) {
@@ -464,11 +535,10 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
   float* dvh = dv ? dv + base : nullptr;
   const bool need_ds = dq || dk || drel;  // only dv can do without the logit gradient
 
-  PackTransposed(vh, g.ld, N, d, ws.kt, g.ldk);  // V^T, for dP = dout V^T
-  int64_t ldq = 0, ldg = 0, ldk = 0;             // B operands: rows used in place or padded copies
-  const float* qb = (dk || drel) ? RowsForB(qh, g.ld, N, d, g.dpad, ws.pack[0], &ldq) : nullptr;
-  const float* gb = dv ? RowsForB(gh, g.ldo, N, d, g.dpad, ws.pack[1], &ldg) : nullptr;
-  const float* kb = dq ? RowsForB(kh, g.ld, N, d, g.dpad, ws.pack[2], &ldk) : nullptr;
+  if (need_ds) PackTransposed(vh, g.ld, N, d, ws.kt, g.ldk);  // V^T, for dP = dout V^T
+  if (dk || drel) PackRows(qh, g.ld, N, d, ws.pq, g.dpad);
+  if (dq) PackRows(kh, g.ld, N, d, ws.pk, g.dpad);
+  if (dv) PackRows(gh, g.ldo, N, d, ws.pv, g.dpad);
   // Local blocks overlap in keys, so dk and dv add up over blocks: start them at zero.
   if (g.K) {
     for (int n = 0; n < N; ++n) {
@@ -484,12 +554,12 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
       Gemm<false>(blk.M, blk.Nk, d, gh + blk.n0 * g.ldo, g.ldo, ws.kt + blk.k0, g.ldk, ws.band,
                   g.ldband, false);
       for (int t = 0; t < blk.M; ++t) {
-        const int n = blk.n0 + t, x = n / g.W, y = n % g.W;
+        const int n = blk.n0 + t;
         float* row = ws.band + t * g.ldband;
         if (!g.K)
-          GlobalLogitsBackward(g, x, y, ph + int64_t(n) * N, row, ws.R + n * g.ldR, ws.colsum);
+          GlobalRowBackward(g, n / g.W, n % g.W, ph + int64_t(n) * N, row, ws.colsum);
         else
-          LocalRowBackward(g, blk, y, ph + int64_t(n) * g.keys, row, ws.pband + t * g.ldband,
+          LocalRowBackward(g, blk, n % g.W, ph + int64_t(n) * g.keys, row, ws.pband + t * g.ldband,
                            ws.R + n * g.ldR, ws.slot);
       }
     } else if (g.K) {
@@ -505,27 +575,34 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
           }
       }
     }
-    // band now holds s dS for the block: logit = s q.(k + rel_h + rel_w), so
-    //   dq = s dS (K + gathered rel rows),   dk = (s dS)^T q,   drel = (s dR)^T q.
+    // The band now holds s dS (global: then s dR). logit = s q.(k + rel_h + rel_w), so
+    //   dq = s dS K + s dR rel,   dk = (s dS)^T q,   drel = (s dR)^T q.
     if (dqh) {
-      Gemm<false>(blk.M, d, blk.Nk, ws.band, g.ldband, kb + blk.k0 * ldk, ldk, dqh + blk.n0 * g.ld,
-                  g.ld, false);
-      // + dR relp, relp [nrel, dpad] the rel rows packed with zero padding
-      Gemm<false>(blk.M, d, g.nrel, ws.R + blk.n0 * g.ldR, g.ldR, relp, g.dpad, dqh + blk.n0 * g.ld,
-                  g.ld, true);
+      // Global: one GEMM over [dS | dR] and [K; rel]. Local: dR is per query, apart.
+      Gemm<false>(blk.M, d, blk.Nk + g.ext, ws.band, g.ldband, ws.pk + blk.k0 * g.dpad, g.dpad,
+                  dqh + blk.n0 * g.ld, g.ld, false);
+      if (g.K)
+        Gemm<false>(blk.M, d, g.nrel, ws.R + blk.n0 * g.ldR, g.ldR, relp, g.dpad,
+                    dqh + blk.n0 * g.ld, g.ld, true);
     }
     if (dkh)
-      Gemm<true>(blk.Nk, d, blk.M, ws.band, g.ldband, qb + blk.n0 * ldq, ldq, dkh + blk.k0 * g.ld,
-                 g.ld, acc);
+      Gemm<true>(blk.Nk, d, blk.M, ws.band, g.ldband, ws.pq + blk.n0 * g.dpad, g.dpad,
+                 dkh + blk.k0 * g.ld, g.ld, acc);
     if (dvh) {
       // dv = P^T dout  (out = P V). Global P is the saved probs itself.
       const float* pa = g.K ? ws.pband : ph;
       const int64_t lda = g.K ? g.ldband : N;
-      Gemm<true>(blk.Nk, d, blk.M, pa, lda, gb + blk.n0 * ldg, ldg, dvh + blk.k0 * g.ld, g.ld, acc);
+      Gemm<true>(blk.Nk, d, blk.M, pa, lda, ws.pv + blk.n0 * g.dpad, g.dpad, dvh + blk.k0 * g.ld,
+                 g.ld, acc);
     }
   }
-  // drel (this thread's partial) += dR^T q over all queries of the head.
-  if (drel) Gemm<true>(g.nrel, d, N, ws.R, g.ldR, qb, ldq, drel, g.dpad, true);
+  // drel (this thread's partial) += (s dR)^T q over all queries of the head.
+  if (drel) {
+    if (g.K)
+      Gemm<true>(g.nrel, d, N, ws.R, g.ldR, ws.pq, g.dpad, drel, g.dpad, true);
+    else
+      Gemm<true>(g.nrel, d, N, ws.band + N, g.ldband, ws.pq, g.dpad, drel, g.dpad, true);
+  }
 }
 
 // ---- entry points ---------------------------------------------------------------------------
@@ -533,22 +610,25 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
 void AttentionForwardImpl(const AttentionDims& dims, const float* q, const float* k, const float* v,
                           const float* rel_h, const float* rel_w, float* out, float* probs) {
   const Geometry g(dims);
-  // [rel_h; rel_w]^T, shared by every head: [d, ldR], zero past nrel.
-  auto relT = hwy::AllocateAligned<float>(g.dpad * g.ldR);
-  {
-    std::vector<float> rows(int64_t(g.nrel) * g.d);
-    std::memcpy(rows.data(), rel_h, int64_t(g.Rh) * g.d * sizeof(float));
-    std::memcpy(rows.data() + int64_t(g.Rh) * g.d, rel_w,
-                int64_t(g.nrel - g.Rh) * g.d * sizeof(float));
-    PackTransposed(rows.data(), g.d, g.nrel, g.d, relT.get(), g.ldR);
+  // [rel_h; rel_w]^T: [d, ldR] (nrel columns, then zeros), shared by every head.
+  std::vector<float> relT(int64_t(g.d) * g.ldR, 0.f);
+  for (int i = 0; i < g.nrel; ++i) {
+    const float* src = i < g.Rh ? rel_h + int64_t(i) * g.d : rel_w + int64_t(i - g.Rh) * g.d;
+    for (int c = 0; c < g.d; ++c) relT[c * g.ldR + i] = src[c];
   }
   const int BH = g.B * g.heads;
 #pragma omp parallel if (BH > 1 && !omp_in_parallel())
   {
     Workspace ws(g, false);
+    // Columns N.. of [K^T | rel^T]: the tables, then zeros; the same for every head.
+    for (int c = 0; c < g.d; ++c) {
+      float* row = ws.kt + c * g.ldk;
+      std::memcpy(row + g.N, relT.data() + c * g.ldR, g.ext * sizeof(float));
+      std::fill(row + g.N + g.ext, row + g.ldk, 0.f);
+    }
 #pragma omp for schedule(static)
     for (int bh = 0; bh < BH; ++bh)
-      ForwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relT.get(), out, probs, ws);
+      ForwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relT.data(), out, probs, ws);
   }
 }
 
@@ -558,11 +638,10 @@ void AttentionBackwardImpl(const AttentionDims& dims, const float* q, const floa
                            float* drel_h, float* drel_w) {
   const Geometry g(dims);
   // [rel_h; rel_w] rows padded to dpad: the B operand of dq += dR rel.
-  auto relp = hwy::AllocateAligned<float>(int64_t(g.nrel) * g.dpad + g.L);
+  std::vector<float> relp(int64_t(g.nrel) * g.dpad, 0.f);
   for (int i = 0; i < g.nrel; ++i) {
     const float* src = i < g.Rh ? rel_h + int64_t(i) * g.d : rel_w + int64_t(i - g.Rh) * g.d;
-    std::memcpy(relp.get() + i * g.dpad, src, g.d * sizeof(float));
-    std::fill(relp.get() + i * g.dpad + g.d, relp.get() + (i + 1) * g.dpad, 0.f);
+    std::memcpy(relp.data() + i * g.dpad, src, g.d * sizeof(float));
   }
   const bool want_drel = drel_h || drel_w;
   const int BH = g.B * g.heads;
@@ -570,19 +649,20 @@ void AttentionBackwardImpl(const AttentionDims& dims, const float* q, const floa
   const int nthreads = par ? omp_get_max_threads() : 1;
   // The tables are shared by all (batch, head) pairs: each thread sums into its own partial,
   // and the partials are added in thread order, so results repeat for a given thread count.
-  std::vector<hwy::AlignedFreeUniquePtr<float[]>> partial(nthreads);
+  std::vector<std::vector<float>> partial(nthreads);
 #pragma omp parallel num_threads(nthreads) if (par)
   {
     const int t = omp_get_thread_num();
     Workspace ws(g, true);
-    if (want_drel) {
-      partial[t] = hwy::AllocateAligned<float>(int64_t(g.nrel) * g.dpad);
-      std::fill(partial[t].get(), partial[t].get() + int64_t(g.nrel) * g.dpad, 0.f);
-    }
+    // Global: the table rows follow the k rows, the same for every head.
+    if (g.ext) std::memcpy(ws.pk + int64_t(g.N) * g.dpad, relp.data(), relp.size() * sizeof(float));
+    // V^T's columns past N are read (whole vectors) but must be finite: zero them once.
+    for (int c = 0; c < g.d; ++c) std::fill(ws.kt + c * g.ldk + g.N, ws.kt + (c + 1) * g.ldk, 0.f);
+    if (want_drel) partial[t].assign(int64_t(g.nrel) * g.dpad, 0.f);
 #pragma omp for schedule(static)
     for (int bh = 0; bh < BH; ++bh)
-      BackwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relp.get(), probs, dout, dq, dk, dv,
-                   want_drel ? partial[t].get() : nullptr, ws);
+      BackwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relp.data(), probs, dout, dq, dk, dv,
+                   want_drel ? partial[t].data() : nullptr, ws);
   }
   if (!want_drel) return;
   for (int i = 0; i < g.nrel; ++i) {
@@ -591,7 +671,7 @@ void AttentionBackwardImpl(const AttentionDims& dims, const float* q, const floa
     for (int c = 0; c < g.d; ++c) {
       float s = 0;
       for (int t = 0; t < nthreads; ++t)
-        if (partial[t]) s += partial[t][i * g.dpad + c];
+        if (!partial[t].empty()) s += partial[t][i * g.dpad + c];
       dst[c] = s;
     }
   }
