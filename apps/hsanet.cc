@@ -1,0 +1,118 @@
+// hsanet: the multi-tool.
+//   hsanet summary MODEL [--classes N] [--size H W] [--json]
+//   hsanet run --model M --weights W.safetensors --input X.safetensors --out O.safetensors [--train|--eval]
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "apps/model_options.h"
+#include "autograd/functions_basic.h"
+#include "autograd/functions_loss.h"
+#include "autograd/random.h"
+#include "models/resnet.h"
+#include "nn/checkpoint_io.h"
+#include "nn/summary.h"
+#include "ops/parallel.h"
+
+using namespace hsanet;
+
+namespace {
+
+int run_summary(models::ModelConfig cfg, bool json) {
+  auto model = models::build_model(cfg);
+  nn::ModelSummary s = nn::summarize(*model, cfg.height, cfg.width);
+  if (json)
+    std::cout << nn::summary_json(s, cfg.name) << "\n";
+  else
+    std::cout << nn::summary_text(s, cfg.name + " (" + std::to_string(cfg.num_classes) + " classes, " +
+                                         std::to_string(cfg.height) + "x" + std::to_string(cfg.width) + ")");
+  return 0;
+}
+
+// Cross-framework run: PyTorch-layout input in, logits/loss/gradients out.
+int run_model(models::ModelConfig cfg, const std::string& weights, const std::string& input_path,
+              const std::string& out_path, bool train) {
+  SafeTensorsFile in = read_safetensors(input_path);
+  if (!in.contains("input") || !in.contains("labels"))
+    throw std::runtime_error(input_path + ": needs tensors 'input' [N, 3, H, W] and 'labels' [N]");
+  Tensor x_nchw = in.at("input").to_float_tensor();  // [N, 3, H, W]
+  if (x_nchw.ndim() != 4 || x_nchw.size(1) != 3)
+    throw std::runtime_error(input_path + ": 'input' must be [N, 3, H, W], got " + shape_str(x_nchw.shape()));
+  std::vector<int64_t> labels64 = in.at("labels").to_int64();
+  if (static_cast<int64_t>(labels64.size()) != x_nchw.size(0))
+    throw std::runtime_error(input_path + ": 'labels' must hold one label per image");
+  std::vector<int32_t> labels(labels64.begin(), labels64.end());
+  cfg.height = static_cast<int>(x_nchw.size(2));
+  cfg.width = static_cast<int>(x_nchw.size(3));
+
+  auto model = models::build_model(cfg);
+  StateDict targets = model->state_dict();
+  LoadReport report = load_state_dict(weights, targets, /*strict=*/true);
+  model->train(train);
+
+  x_nchw.set_requires_grad(true);
+  // NCHW -> NHWC: swap C and W (N W H C), then W and H (N H W C). The gradient flows back in NCHW.
+  Tensor x = transpose(transpose(x_nchw, 1, 3), 1, 2);
+  Tensor logits = (*model)(x);
+  Tensor loss = cross_entropy(logits, labels);
+  loss.backward();
+
+  std::vector<std::pair<std::string, TensorRecord>> out;
+  out.emplace_back("logits", TensorRecord::from_tensor(logits.detach()));
+  out.emplace_back("loss", TensorRecord::from_tensor(loss.detach()));
+  out.emplace_back("input.grad", TensorRecord::from_tensor(x_nchw.grad()));
+  for (auto& [name, p] : model->named_parameters()) {
+    if (!p.grad().defined()) throw std::runtime_error("no gradient reached " + name);
+    out.emplace_back(name + ".grad", TensorRecord::from_tensor(p.grad()));
+  }
+  for (auto& [name, b] : model->named_buffers()) out.emplace_back(name, TensorRecord::from_tensor(b));
+  write_safetensors(out_path, out, {{"model", cfg.name}, {"mode", train ? "train" : "eval"}});
+  std::printf("loss %.6f; wrote %zu tensors to %s\n", loss.item(), out.size(), out_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hsanet: model summaries and cross-framework runs"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "compute threads (default: all cores)");
+
+  models::ModelConfig cfg;
+  std::vector<int> size{224, 224};
+  bool json = false;
+  auto* summary = app.add_subcommand("summary", "layers, parameters, memory and FLOPs of a model (the paper's Table 2)");
+  summary->add_option("model", cfg.name, "resnet50 | botnet50 | hsanet_x | hsanet_3x3")
+      ->required()
+      ->check(CLI::IsMember(models::model_names()));
+  apps::add_model_options(*summary, cfg, false);
+  summary->add_option("--size", size, "input height and width")->expected(2)->capture_default_str();
+  summary->add_flag("--json", json, "print JSON (keys params, params_mb, fwd_bwd_mb, gflops, layers)");
+
+  std::string weights, input, out;
+  bool train = false, eval = false;
+  auto* run = app.add_subcommand("run", "one forward/backward pass on given weights and inputs, for comparison with another framework");
+  apps::add_model_options(*run, cfg);
+  run->add_option("--weights", weights, "model weights (safetensors, PyTorch names and shapes)")->required()->check(CLI::ExistingFile);
+  run->add_option("--input", input, "safetensors with 'input' [N,3,H,W] float32 and 'labels' [N] int64")->required()->check(CLI::ExistingFile);
+  run->add_option("--out", out, "output safetensors: logits, loss, input.grad, <param>.grad, buffers")->required();
+  auto* ftrain = run->add_flag("--train", train, "batch statistics (updates BN running buffers)");
+  run->add_flag("--eval", eval, "running statistics (default)")->excludes(ftrain);
+
+  CLI11_PARSE(app, argc, argv);
+  if (threads > 0) ops::set_num_threads(threads);
+  try {
+    if (summary->parsed()) {
+      cfg.height = size[0];
+      cfg.width = size[1];
+      cfg.validate();
+      return run_summary(cfg, json);
+    }
+    return run_model(cfg, weights, input, out, train);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hsanet: error: %s\n", e.what());
+    return 1;
+  }
+}

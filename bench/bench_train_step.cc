@@ -1,0 +1,69 @@
+// The whole training step: forward, cross-entropy, backward, SGD update (momentum 0.9, lr 0.005).
+//   build/bin/bench_train_step --model hsanet_3x3 --batch 4 --size 224 --threads 2 --steps 10
+// Prints every step's time, the median, the peak resident memory, and a last line
+// "images/s: X" (batch / median step time). Warm-up steps are not counted.
+#include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "apps/model_options.h"
+#include "autograd/functions_loss.h"
+#include "autograd/random.h"
+#include "models/resnet.h"
+#include "nn/optimizer.h"
+#include "ops/parallel.h"
+
+using namespace hsanet;
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_train_step: median training-step time of a model"};
+  models::ModelConfig cfg;
+  int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;
+  apps::add_model_options(app, cfg);
+  app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
+  app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
+  app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  CLI11_PARSE(app, argc, argv);
+
+  ops::set_num_threads(threads);
+  cfg.height = cfg.width = size;
+  manual_seed(1);
+  auto model = models::build_model(cfg);
+  model->train();
+  nn::SGD opt(model->named_parameters(), {.lr = 0.005f, .momentum = 0.9f, .weight_decay = 1e-4f});
+  Rng rng(2);
+  Tensor x = Tensor::randn({batch, size, size, 3}, rng);  // NHWC
+  std::vector<int32_t> labels(batch);
+  for (int i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>(rng.below(cfg.num_classes));
+
+  std::printf("model %s, batch %d, %dx%d, %d threads, %lld parameters\n", cfg.name.c_str(), batch,
+              size, size, threads, static_cast<long long>(model->num_parameters()));
+  std::vector<double> times;
+  for (int s = 0; s < warmup + steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    opt.zero_grad();
+    Tensor loss = cross_entropy((*model)(x), labels);
+    loss.backward();
+    opt.step();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("step %2d%s  %.1f ms  loss %.4f\n", s + 1, s < warmup ? " (warm-up)" : "", dt * 1e3,
+                loss.item());
+    if (s >= warmup) times.push_back(dt);
+  }
+  std::sort(times.begin(), times.end());
+  const size_t n = times.size();
+  const double median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("median step: %.1f ms (min %.1f, max %.1f over %zu steps)\n", median * 1e3,
+              times.front() * 1e3, times.back() * 1e3, n);
+  std::printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+  std::printf("images/s: %.3f\n", batch / median);
+  return 0;
+}

@@ -1,0 +1,50 @@
+#include "models/attention_bottleneck.h"
+
+#include "autograd/functions_basic.h"
+#include "models/bottleneck.h"
+
+namespace hsanet::models {
+
+AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t stride,
+                                         bool with_downsample, Branch branch, int height,
+                                         int width, int heads, int window)
+    : branch(branch) {
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width_c, 1));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width_c));
+  mhsa = register_module("mhsa", std::make_shared<MHSA>(static_cast<int>(width_c), height, width,
+                                                        heads, window));
+  if (stride == 2) pool = register_module("pool", std::make_shared<nn::AvgPool2d>(2, 2, true));
+  if (branch == Branch::conv3x3) {
+    conv_b = register_module("conv_b", std::make_shared<nn::Conv2d>(
+                                           width_c, width_c, 3,
+                                           nn::Conv2dOptions{.stride = stride, .padding = 1}));
+    bn_b = register_module("bn_b", std::make_shared<nn::BatchNorm2d>(width_c));
+  }
+  bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width_c));
+  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1));
+  bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width_c));
+  relu = register_module("relu", std::make_shared<nn::ReLU>());
+  if (with_downsample)
+    downsample = register_module("downsample", make_downsample(in, 4 * width_c, stride));
+}
+
+Tensor AttentionBottleneck::forward(const Tensor& y) {
+  Tensor shortcut = downsample ? (*downsample)(y) : y;
+  Tensor t = (*relu)((*bn1)((*conv1)(y)));
+  Tensor a = (*mhsa)(t);  // replaces the 3x3 conv
+  if (pool) a = (*pool)(a);
+  switch (branch) {
+    case Branch::none:  // BoTNet-50
+      break;
+    case Branch::identity:  // HSANet(x): the attention's own input, pooled like a
+      a = add(a, pool ? (*pool)(t) : t);
+      break;
+    case Branch::conv3x3:  // HSANet(3x3)
+      a = add(a, (*bn_b)((*conv_b)(t)));
+      break;
+  }
+  Tensor z = (*relu)((*bn2)(a));
+  return (*relu)(add((*bn3)((*conv3)(z)), shortcut));
+}
+
+}  // namespace hsanet::models

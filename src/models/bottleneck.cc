@@ -1,0 +1,33 @@
+#include "models/bottleneck.h"
+
+#include "autograd/functions_basic.h"
+
+namespace hsanet::models {
+
+std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride) {
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->add(std::make_shared<nn::Conv2d>(in, out, 1, nn::Conv2dOptions{.stride = stride}));
+  seq->add(std::make_shared<nn::BatchNorm2d>(out));
+  return seq;
+}
+
+Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool with_downsample) {
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width));
+  conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(
+                                       width, width, 3, nn::Conv2dOptions{.stride = stride, .padding = 1}));
+  bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width));
+  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, 4 * width, 1));
+  bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width));
+  relu = register_module("relu", std::make_shared<nn::ReLU>());
+  if (with_downsample) downsample = register_module("downsample", make_downsample(in, 4 * width, stride));
+}
+
+Tensor Bottleneck::forward(const Tensor& y) {
+  Tensor shortcut = downsample ? (*downsample)(y) : y;
+  Tensor t = (*relu)((*bn1)((*conv1)(y)));
+  t = (*relu)((*bn2)((*conv2)(t)));
+  return (*relu)(add((*bn3)((*conv3)(t)), shortcut));
+}
+
+}  // namespace hsanet::models

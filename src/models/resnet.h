@@ -1,0 +1,40 @@
+// ResNet-50 and its attention variants (BoTNet-50, HSANet(x), HSANet(3x3)): one skeleton.
+//   stem:  conv1 7x7/2 -> bn1 -> relu -> maxpool 3x3/2
+//   layer1..layer4: 3, 4, 6, 3 bottlenecks of widths 64, 128, 256, 512 (x4 out)
+//   head:  global average pool -> fc
+#pragma once
+
+#include <memory>
+
+#include "models/model_config.h"
+#include "nn/layers.h"
+#include "nn/linear.h"
+
+namespace hsanet::models {
+
+class ResNet : public nn::Module {
+ public:
+  explicit ResNet(const ModelConfig& config);
+  Tensor forward(const Tensor& x) override;  // [N, H, W, 3] -> logits [N, classes]
+  std::string type_name() const override { return "ResNet"; }
+  const ModelConfig& config() const { return config_; }
+
+  std::shared_ptr<nn::Conv2d> conv1;
+  std::shared_ptr<nn::BatchNorm2d> bn1;
+  std::shared_ptr<nn::ReLU> relu;
+  std::shared_ptr<nn::MaxPool2d> maxpool;
+  std::shared_ptr<nn::Sequential> layer1, layer2, layer3, layer4;
+  std::shared_ptr<nn::AdaptiveAvgPool2d> avgpool;
+  std::shared_ptr<nn::Linear> fc;
+
+ private:
+  ModelConfig config_;
+};
+
+// Builds a model by name (model_names()); weights drawn from the global RNG (manual_seed).
+std::shared_ptr<ResNet> build_model(const ModelConfig& config);
+
+// Spatial size after a conv/pool: floor((n + 2p - k) / s) + 1, or ceil with ceil_mode.
+int64_t out_size(int64_t n, int64_t k, int64_t s, int64_t p, bool ceil_mode = false);
+
+}  // namespace hsanet::models

@@ -1,0 +1,49 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "autograd/functions_basic.h"
+#include "autograd/functions_vision.h"
+#include "autograd/random.h"
+
+namespace hsanet::nn {
+
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o)
+    : in_channels(in), out_channels(out), kernel(k), opt(o) {
+  if (in <= 0 || out <= 0 || k <= 0 || o.groups <= 0 || in % o.groups != 0 || out % o.groups != 0)
+    throw std::invalid_argument("Conv2d: bad sizes in=" + std::to_string(in) + " out=" +
+                                std::to_string(out) + " kernel=" + std::to_string(k) +
+                                " groups=" + std::to_string(o.groups));
+  // Kaiming normal, mode fan_out: std = sqrt(2 / (out * k * k)) (torchvision ResNet).
+  weight = register_parameter(
+      "weight", Tensor::kaiming_normal({out, in / o.groups, k, k}, out * k * k / o.groups, global_rng()));
+  if (o.bias) bias = register_parameter("bias", Tensor::zeros({out}));
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return conv2d(x, weight, bias, opt.stride, opt.padding, opt.dilation, opt.groups);
+}
+
+double Conv2d::flops(const Shape& in, const Shape& out) const {
+  return 2.0 * static_cast<double>(numel(out)) * static_cast<double>(in_channels / opt.groups) *
+         static_cast<double>(kernel * kernel);
+}
+
+BatchNorm2d::BatchNorm2d(int64_t channels, float eps, float momentum) : eps(eps), momentum(momentum) {
+  weight = register_parameter("weight", Tensor::ones({channels}));
+  bias = register_parameter("bias", Tensor::zeros({channels}));
+  running_mean = register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var = register_buffer("running_var", Tensor::ones({channels}));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel, stride, padding); }
+
+Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d(x, kernel, stride, 0, ceil_mode); }
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) { return global_avg_pool(x); }
+
+}  // namespace hsanet::nn

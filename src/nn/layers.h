@@ -1,0 +1,67 @@
+// The layers of a convolutional network as modules, named as in PyTorch (Conv2d, BatchNorm2d,
+// MaxPool2d, AvgPool2d, AdaptiveAvgPool2d) so that state dicts and summaries read the same.
+// Activations are NHWC; weights are stored in PyTorch's layouts (OIHW).
+#pragma once
+
+#include "nn/linear.h"
+#include "nn/module.h"
+
+namespace hsanet::nn {
+
+struct Conv2dOptions {
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  bool bias = false;
+};
+
+class Conv2d : public Module {
+ public:
+  // Weights: Kaiming normal, fan-out, ReLU gain (torchvision's ResNet initialisation).
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, const Conv2dOptions& opt = {});
+  Tensor forward(const Tensor& x) override;  // [N, H, W, in] -> [N, OH, OW, out]
+  double flops(const Shape& in, const Shape& out) const override;
+  std::string type_name() const override { return "Conv2d"; }
+
+  Tensor weight;  // [out, in/groups, k, k]
+  Tensor bias;    // [out] or undefined
+  int64_t in_channels, out_channels, kernel;
+  Conv2dOptions opt;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
+  Tensor forward(const Tensor& x) override;  // training: batch statistics; eval: running ones
+  std::string type_name() const override { return "BatchNorm2d"; }
+
+  Tensor weight, bias;                // gamma (1) and beta (0): [C]
+  Tensor running_mean, running_var;   // buffers (0 and 1): [C]
+  float eps, momentum;
+};
+
+class MaxPool2d : public Module {
+ public:
+  MaxPool2d(int64_t kernel, int64_t stride, int64_t padding = 0)
+      : kernel(kernel), stride(stride), padding(padding) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "MaxPool2d"; }
+  int64_t kernel, stride, padding;
+};
+
+class AvgPool2d : public Module {
+ public:
+  AvgPool2d(int64_t kernel, int64_t stride, bool ceil_mode = false)
+      : kernel(kernel), stride(stride), ceil_mode(ceil_mode) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "AvgPool2d"; }
+  int64_t kernel, stride;
+  bool ceil_mode;
+};
+
+// Global average pool: [N, H, W, C] -> [N, C] (PyTorch: AdaptiveAvgPool2d(1) then flatten).
+class AdaptiveAvgPool2d : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+};
+
+}  // namespace hsanet::nn
