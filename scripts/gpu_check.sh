@@ -66,6 +66,18 @@ say "nvcc:   $("$nvcc" --version | grep -o 'release [0-9.]*' | head -n1) ($nvcc)
 say "host:   $(nproc) cores, $(uname -sr)"
 
 # ---- optional: Debian packages brought along -------------------------------------------------
+# A .deb is an ar archive holding data.tar.*; dpkg-deb reads it, and where there is no dpkg
+# (a non-Debian image) ar and tar do.
+unpack_deb() {
+  if command -v dpkg-deb >/dev/null 2>&1; then
+    dpkg-deb -x "$1" "$2"
+  else
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && ar x "$1" && tar -xf data.tar.* -C "$2") || die "cannot unpack $1"
+    rm -rf "$tmp"
+  fi
+}
 if [ -n "$debs" ]; then
   stage "unpacking packages from $debs"
   deps="$build/deps"
@@ -73,7 +85,7 @@ if [ -n "$debs" ]; then
   shopt -s nullglob
   files=("$debs"/*.deb)
   [ ${#files[@]} -gt 0 ] || die "--debs $debs holds no .deb files"
-  for f in "${files[@]}"; do dpkg-deb -x "$f" "$deps"; done
+  for f in "${files[@]}"; do unpack_deb "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$deps"; done
   multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
   export CMAKE_PREFIX_PATH="$deps/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
   export CPATH="$deps/usr/include${CPATH:+:$CPATH}"
