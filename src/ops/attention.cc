@@ -596,12 +596,12 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
                  g.ld, acc);
     }
   }
-  // drel (this thread's partial) += (s dR)^T q over all queries of the head.
+  // drel (this head's share, [nrel, dpad]) = (s dR)^T q over all queries of the head.
   if (drel) {
     if (g.K)
-      Gemm<true>(g.nrel, d, N, ws.R, g.ldR, ws.pq, g.dpad, drel, g.dpad, true);
+      Gemm<true>(g.nrel, d, N, ws.R, g.ldR, ws.pq, g.dpad, drel, g.dpad, false);
     else
-      Gemm<true>(g.nrel, d, N, ws.band + N, g.ldband, ws.pq, g.dpad, drel, g.dpad, true);
+      Gemm<true>(g.nrel, d, N, ws.band + N, g.ldband, ws.pq, g.dpad, drel, g.dpad, false);
   }
 }
 
@@ -626,7 +626,9 @@ void AttentionForwardImpl(const AttentionDims& dims, const float* q, const float
       std::memcpy(row + g.N, relT.data() + c * g.ldR, g.ext * sizeof(float));
       std::fill(row + g.N + g.ext, row + g.ldk, 0.f);
     }
-#pragma omp for schedule(static)
+    // Dynamic: on a shared machine a thread may lose its core for a while, and the other can
+    // take over the remaining heads; each head's result does not depend on who computes it.
+#pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < BH; ++bh)
       ForwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relT.data(), out, probs, ws);
   }
@@ -645,24 +647,23 @@ void AttentionBackwardImpl(const AttentionDims& dims, const float* q, const floa
   }
   const bool want_drel = drel_h || drel_w;
   const int BH = g.B * g.heads;
-  const bool par = BH > 1 && !omp_in_parallel();
-  const int nthreads = par ? omp_get_max_threads() : 1;
-  // The tables are shared by all (batch, head) pairs: each thread sums into its own partial,
-  // and the partials are added in thread order, so results repeat for a given thread count.
-  std::vector<std::vector<float>> partial(nthreads);
-#pragma omp parallel num_threads(nthreads) if (par)
+  // The tables are shared by all (batch, head) pairs: each pair writes its own share, and the
+  // shares are added in (batch, head) order afterwards. The result is then the same bits for
+  // any thread count and any schedule, and threads may take heads dynamically.
+  const int64_t share = int64_t(g.nrel) * g.dpad;
+  hwy::AlignedFreeUniquePtr<float[]> shares;
+  if (want_drel) shares = hwy::AllocateAligned<float>(BH * share);
+#pragma omp parallel if (BH > 1 && !omp_in_parallel())
   {
-    const int t = omp_get_thread_num();
     Workspace ws(g, true);
     // Global: the table rows follow the k rows, the same for every head.
     if (g.ext) std::memcpy(ws.pk + int64_t(g.N) * g.dpad, relp.data(), relp.size() * sizeof(float));
     // V^T's columns past N are read (whole vectors) but must be finite: zero them once.
     for (int c = 0; c < g.d; ++c) std::fill(ws.kt + c * g.ldk + g.N, ws.kt + (c + 1) * g.ldk, 0.f);
-    if (want_drel) partial[t].assign(int64_t(g.nrel) * g.dpad, 0.f);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < BH; ++bh)
       BackwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relp.data(), probs, dout, dq, dk, dv,
-                   want_drel ? partial[t].data() : nullptr, ws);
+                   want_drel ? shares.get() + bh * share : nullptr, ws);
   }
   if (!want_drel) return;
   for (int i = 0; i < g.nrel; ++i) {
@@ -670,8 +671,7 @@ void AttentionBackwardImpl(const AttentionDims& dims, const float* q, const floa
     if ((i < g.Rh && !drel_h) || (i >= g.Rh && !drel_w)) continue;
     for (int c = 0; c < g.d; ++c) {
       float s = 0;
-      for (int t = 0; t < nthreads; ++t)
-        if (!partial[t].empty()) s += partial[t][i * g.dpad + c];
+      for (int bh = 0; bh < BH; ++bh) s += shares[bh * share + i * g.dpad + c];
       dst[c] = s;
     }
   }
