@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <vector>
 
 #include "apps/model_options.h"
 #include "autograd/functions_loss.h"
+#include "autograd/profiler.h"
 #include "autograd/random.h"
 #include "models/resnet.h"
 #include "nn/optimizer.h"
@@ -23,12 +25,14 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_train_step: median training-step time of a model"};
   models::ModelConfig cfg;
   int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;
+  bool profile = false;
   apps::add_model_options(app, cfg);
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
   app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
   app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
   app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  app.add_flag("--profile", profile, "print time per op (forward by module, backward by node)");
   CLI11_PARSE(app, argc, argv);
 
   ops::set_num_threads(threads);
@@ -45,17 +49,30 @@ int main(int argc, char** argv) {
   std::printf("model %s, batch %d, %dx%d, %d threads, %lld parameters\n", cfg.name.c_str(), batch,
               size, size, threads, static_cast<long long>(model->num_parameters()));
   std::vector<double> times;
+  std::unique_ptr<Profiler> prof;
   for (int s = 0; s < warmup + steps; ++s) {
+    if (profile && s == warmup) prof = std::make_unique<Profiler>();
     const auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
-    Tensor loss = cross_entropy((*model)(x), labels);
-    loss.backward();
-    opt.step();
+    Tensor loss;
+    {
+      ProfileRegion r("forward", "loss and glue");
+      loss = cross_entropy((*model)(x), labels);
+    }
+    {
+      ProfileRegion r("backward", "engine");
+      loss.backward();
+    }
+    {
+      ProfileRegion r("update", "SGD");
+      opt.step();
+    }
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("step %2d%s  %.1f ms  loss %.4f\n", s + 1, s < warmup ? " (warm-up)" : "", dt * 1e3,
                 loss.item());
     if (s >= warmup) times.push_back(dt);
   }
+  if (prof) std::printf("\nprofile over %d steps:\n%s\n", steps, prof->report().c_str());
   std::sort(times.begin(), times.end());
   const size_t n = times.size();
   const double median = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);

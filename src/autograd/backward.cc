@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 #include "ops/elementwise.h"
 
 namespace hsanet {
@@ -70,7 +71,11 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                              "backward (pass retain_graph=true to keep them)");
     Tensor g = std::move(n->grad);
     n->grad = Tensor();
-    std::vector<Tensor> grads = n->fn(g, n->needs);
+    std::vector<Tensor> grads;
+    {
+      ProfileRegion region("backward", n->name);
+      grads = n->fn(g, n->needs);
+    }
     if (!retain_graph) {
       n->fn = nullptr;  // frees the saved tensors now, not at the end of the sweep
       n->released = true;

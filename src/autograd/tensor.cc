@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "autograd/allocator.h"
 #include "autograd/node.h"
 #include "autograd/random.h"
 #include "ops/elementwise.h"
@@ -38,13 +39,13 @@ std::string shape_str(const Shape& shape) {
 
 Storage::Storage(int64_t count) : data_(nullptr), size_(count) {
   // 64-byte alignment: one cache line, and the width of an AVX-512 register.
-  size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
-  bytes = (bytes + 63) / 64 * 64;
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!data_) throw std::bad_alloc();
+  data_ = static_cast<float*>(
+      allocate_tensor_memory(static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float)));
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  release_tensor_memory(data_, static_cast<size_t>(std::max<int64_t>(size_, 1)) * sizeof(float));
+}
 
 // ---------------- creation ----------------
 

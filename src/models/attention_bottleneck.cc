@@ -30,7 +30,7 @@ AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t st
 
 Tensor AttentionBottleneck::forward(const Tensor& y) {
   Tensor shortcut = downsample ? (*downsample)(y) : y;
-  Tensor t = (*relu)((*bn1)((*conv1)(y)));
+  Tensor t = bn1->forward_relu((*conv1)(y), *relu);  // relu(bn1(conv1(y)))
   Tensor a = (*mhsa)(t);  // replaces the 3x3 conv
   if (pool) a = (*pool)(a);
   switch (branch) {
@@ -43,8 +43,8 @@ Tensor AttentionBottleneck::forward(const Tensor& y) {
       a = add(a, (*bn_b)((*conv_b)(t)));
       break;
   }
-  Tensor z = (*relu)((*bn2)(a));
-  return (*relu)(add((*bn3)((*conv3)(z)), shortcut));
+  Tensor z = bn2->forward_relu(a, *relu);                      // relu(bn2(a + b))
+  return bn3->forward_add_relu((*conv3)(z), shortcut, *relu);  // relu(bn3(conv3(z)) + shortcut)
 }
 
 }  // namespace hsanet::models

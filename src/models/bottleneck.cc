@@ -25,9 +25,9 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool with_down
 
 Tensor Bottleneck::forward(const Tensor& y) {
   Tensor shortcut = downsample ? (*downsample)(y) : y;
-  Tensor t = (*relu)((*bn1)((*conv1)(y)));
-  t = (*relu)((*bn2)((*conv2)(t)));
-  return (*relu)(add((*bn3)((*conv3)(t)), shortcut));
+  Tensor t = bn1->forward_relu((*conv1)(y), *relu);          // relu(bn1(conv1(y)))
+  t = bn2->forward_relu((*conv2)(t), *relu);                 // relu(bn2(conv2(t)))
+  return bn3->forward_add_relu((*conv3)(t), shortcut, *relu);  // relu(bn3(conv3(t)) + shortcut)
 }
 
 }  // namespace hsanet::models

@@ -69,7 +69,7 @@ ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
 Tensor ResNet::forward(const Tensor& x) {
   if (x.ndim() != 4 || x.size(3) != 3)
     throw std::invalid_argument("model input must be NHWC [N, H, W, 3], got " + shape_str(x.shape()));
-  Tensor h = (*maxpool)((*relu)((*bn1)((*conv1)(x))));
+  Tensor h = (*maxpool)(bn1->forward_relu((*conv1)(x), *relu));
   h = (*layer4)((*layer3)((*layer2)((*layer1)(h))));
   return (*fc)((*avgpool)(h));
 }

@@ -4,6 +4,7 @@
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
+#include "autograd/profiler.h"
 #include "autograd/random.h"
 
 namespace hsanet::nn {
@@ -38,6 +39,19 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float eps, float momentum) : eps(eps)
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x, ReLU& relu) {
+  if (ModuleTrace::active()) return relu((*this)(x));
+  ProfileRegion region("forward", "BatchNorm2d+ReLU");
+  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, ReLU& relu) {
+  if (ModuleTrace::active()) return relu(add((*this)(x), residual));
+  ProfileRegion region("forward", "BatchNorm2d+add+ReLU");
+  return batch_norm2d_add_relu(x, residual, weight, bias, running_mean, running_var, is_training(),
+                               momentum, eps);
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel, stride, padding); }

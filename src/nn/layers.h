@@ -32,6 +32,11 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
   Tensor forward(const Tensor& x) override;  // training: batch statistics; eval: running ones
   std::string type_name() const override { return "BatchNorm2d"; }
+  // relu(bn(x)) and relu(bn(x) + residual) in one pass each way (no intermediate tensors).
+  // `relu` is the ReLU module the unfused form would call: while a ModuleTrace records (model
+  // summaries), the unfused calls are made so the trace shows the same modules as PyTorch's.
+  Tensor forward_relu(const Tensor& x, ReLU& relu);
+  Tensor forward_add_relu(const Tensor& x, const Tensor& residual, ReLU& relu);
 
   Tensor weight, bias;                // gamma (1) and beta (0): [C]
   Tensor running_mean, running_var;   // buffers (0 and 1): [C]

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "autograd/profiler.h"
+
 namespace hsanet::nn {
 
 Tensor Module::forward(const Tensor&) {
@@ -18,7 +20,11 @@ ModuleTrace* ModuleTrace::active() { return g_trace; }
 
 Tensor Module::operator()(const Tensor& x) {
   ModuleTrace* trace = g_trace;
-  if (!trace) return forward(x);
+  if (!trace) {
+    if (!Profiler::active()) return forward(x);
+    ProfileRegion region("forward", type_name());
+    return forward(x);
+  }
   const Shape in = x.shape();
   Tensor y = forward(x);
   // Hidden intermediates first: in PyTorch they are computed (and hooked) before the output.
