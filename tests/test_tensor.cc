@@ -93,3 +93,29 @@ TEST(Tensor, PrintsShapeAndValues) {
 
 }  // namespace
 }  // namespace hsanet
+
+#include "autograd/allocator.h"
+
+namespace hsanet {
+namespace {
+
+TEST(Allocator, ReusesReleasedBlocksOfTheSameSize) {
+  const Shape big{256, 1024};  // 1 MiB: cached
+  const float* first;
+  {
+    Tensor t = Tensor::empty(big);
+    first = t.data();
+  }
+  const AllocatorStats before = allocator_stats();
+  Tensor again = Tensor::empty(big);
+  const AllocatorStats after = allocator_stats();
+  EXPECT_EQ(after.cache_hits, before.cache_hits + 1);
+  EXPECT_EQ(again.data(), first);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(again.data()) % 64, 0u);
+  EXPECT_GE(after.bytes_in_use, static_cast<int64_t>(256 * 1024 * sizeof(float)));
+  release_cached_tensor_memory();
+  EXPECT_EQ(allocator_stats().bytes_cached, 0);
+}
+
+}  // namespace
+}  // namespace hsanet
