@@ -183,6 +183,23 @@ TEST(DataDecode, CmykJpegWithAdobeMarkerIsConvertedToRgb) {
   expect_data_error([&] { (void)decode_image_file(no_marker); }, no_marker, "colour space is ambiguous");
 }
 
+TEST(DataDecode, LibjpegBaselineAndGreyJpegsDecode) {
+  // A second encoder's files (4:2:0 chroma subsampling, one-component grey).
+  const auto [worst, mean] = difference(decode_image_file(fixture("libjpeg_baseline.jpg")),
+                                        testing::pattern_image(48, 40));
+  EXPECT_LT(worst, 32);
+  EXPECT_LT(mean, 3.0);
+  const Image grey = decode_image_file(fixture("libjpeg_grey.jpg"));
+  ASSERT_EQ(grey.width, 48);
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 48; ++x) {
+      const uint8_t* p = grey.at(x, y);
+      ASSERT_EQ(p[0], p[1]);
+      ASSERT_EQ(p[0], p[2]);
+      ASSERT_NEAR(p[0], 40 + 4 * x, 6);
+    }
+}
+
 TEST(DataDecode, JpegWithBytesAfterTheEndMarkerIsAccepted) {
   Bytes jpeg = testing::make_jpeg(testing::pattern_image(16, 16));
   jpeg.insert(jpeg.end(), {'j', 'u', 'n', 'k', 0, 0});
@@ -379,6 +396,37 @@ TEST(DataDecode, UnsupportedVariantsAreNamed) {
   add(testing::png_chunk("IHDR", testing::png_ihdr(8, 8, 8, 0)));
   add(testing::png_chunk("ABCD", {1, 2, 3}));
   expect_file_error(dir, "critical.png", png, "unknown critical chunk ABCD");
+}
+
+TEST(DataDecode, JpegTablesAreCheckedBeforeStbTrustsThem) {
+  // stb_image 2.27 overruns its arrays on a Huffman table with more than 256 codes and reads
+  // uninitialised memory for a table that was never defined: both are refused beforehand.
+  TempDir dir;
+  const Bytes jpeg = testing::make_jpeg(testing::pattern_image(16, 16));
+  const size_t dht = find_marker(jpeg, 0xC4);
+  ASSERT_NE(dht, std::string::npos);
+  Bytes crowded = jpeg;
+  crowded[dht + 5] = 3;  // three codes of length 1: only two exist
+  expect_file_error(dir, "crowded.jpg", crowded, "more codes of length 1 than fit");
+
+  Bytes undefined = jpeg;
+  const size_t sos = find_marker(jpeg, 0xDA);
+  undefined[sos + 6] = 0x33;  // first scan component: DC and AC table 3, never defined
+  expect_file_error(dir, "undefined.jpg", undefined, "never defined");
+}
+
+// Inputs the fuzzer once crashed stb_image with (see docs/data.md): each must now fail cleanly.
+TEST(DataDecode, FuzzRegressionsFailCleanly) {
+  const std::string dir = testing::source_dir() + "/tests/data_fixtures/fuzz_regressions";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string path = entry.path().string();
+    ++files;
+    expect_data_error([&] { (void)decode_image_file(path); }, path, "");
+  }
+  EXPECT_GE(files, 1);
+  const std::string huffman = dir + "/jpeg_huffman_overflow.jpg";
+  expect_data_error([&] { (void)decode_image_file(huffman); }, huffman, "Huffman table");
 }
 
 TEST(DataDecode, BmpAndPnmTruncated) {

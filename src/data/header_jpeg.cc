@@ -5,6 +5,12 @@
 // lower part is grey; we refuse instead: a file must reach its EOI marker. The frame header (SOF)
 // gives the size and the component count, and tells progressive from baseline; the Adobe APP14
 // segment tells what four components mean.
+//
+// The tables a scan decodes with are checked too, because stb_image 2.27 trusts them: a Huffman
+// table whose code counts add up to more than 256 overruns its arrays (found by fuzz_decode), and
+// a scan that names a table no DHT/DQT defined reads uninitialised memory. So: every DHT table
+// must be a valid canonical code (at most 256 symbols, no length over-subscribed), every DQT table
+// well formed, and every table a scan uses defined before that scan.
 #include <string>
 
 #include "data/bytes.h"
@@ -40,12 +46,57 @@ const char* unsupported_frame(uint8_t m) {
   }
 }
 
+// DHT payload: one or more tables [class:4|id:4][16 code counts][symbols].
+void check_huffman_tables(const uint8_t* seg, size_t len, bool defined[2][4], const std::string& name) {
+  size_t pos = 0;
+  while (pos < len) {
+    if (pos + 17 > len) throw DataError(name, "corrupt JPEG: Huffman table segment too short");
+    const int table_class = seg[pos] >> 4, id = seg[pos] & 15;
+    if (table_class > 1 || id > 3)
+      throw DataError(name, "corrupt JPEG: Huffman table class " + std::to_string(table_class) + " id " +
+                                std::to_string(id));
+    // Canonical code: the codes of length L are the next count[L] values, which must fit in L bits.
+    uint32_t code = 0, symbols = 0;
+    for (int length = 1; length <= 16; ++length) {
+      const uint32_t count = seg[pos + length];
+      code += count;
+      symbols += count;
+      if (code > (1u << length))
+        throw DataError(name, "corrupt JPEG: Huffman table has more codes of length " + std::to_string(length) +
+                                  " than fit");
+      code <<= 1;
+    }
+    if (symbols > 256) throw DataError(name, "corrupt JPEG: Huffman table with " + std::to_string(symbols) + " symbols");
+    if (pos + 17 + symbols > len) throw DataError(name, "corrupt JPEG: Huffman table segment too short");
+    defined[table_class][id] = true;
+    pos += 17 + symbols;
+  }
+}
+
+// DQT payload: one or more tables [precision:4|id:4][64 values of 1 or 2 bytes].
+void check_quant_tables(const uint8_t* seg, size_t len, bool defined[4], const std::string& name) {
+  size_t pos = 0;
+  while (pos < len) {
+    const int precision = seg[pos] >> 4, id = seg[pos] & 15;
+    if (precision > 1 || id > 3)
+      throw DataError(name, "corrupt JPEG: quantisation table precision " + std::to_string(precision) + " id " +
+                                std::to_string(id));
+    const size_t size = 1 + 64 * (precision + 1);
+    if (pos + size > len) throw DataError(name, "corrupt JPEG: quantisation table segment too short");
+    defined[id] = true;
+    pos += size;
+  }
+}
+
 }  // namespace
 
 HeaderInfo check_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   HeaderInfo info;
   info.format = ImageFormat::Jpeg;
   bool seen_frame = false, seen_scan = false;
+  bool huffman_defined[2][4] = {};  // [DC, AC][table id]
+  bool quant_defined[4] = {};
+  int component_id[4] = {}, component_quant[4] = {};
   size_t pos = 2;  // after SOI (FF D8), which check_header has seen
   for (;;) {
     if (pos >= size)
@@ -107,8 +158,18 @@ HeaderInfo check_jpeg(const uint8_t* data, size_t size, const std::string& name)
         if (h < 1 || h > 4 || v < 1 || v > 4)
           throw DataError(name, "corrupt JPEG: component " + std::to_string(c) + " has sampling factors " +
                                     std::to_string(h) + "x" + std::to_string(v));
-        if (seg[6 + 3 * c + 2] > 3) throw DataError(name, "corrupt JPEG: quantisation table index over 3");
+        component_id[c] = seg[6 + 3 * c];
+        component_quant[c] = seg[6 + 3 * c + 2];
+        if (component_quant[c] > 3) throw DataError(name, "corrupt JPEG: quantisation table index over 3");
+        for (int d = 0; d < c; ++d)
+          if (component_id[d] == component_id[c]) throw DataError(name, "corrupt JPEG: two components share an id");
       }
+    } else if (m == 0xC4) {
+      check_huffman_tables(seg, seg_len, huffman_defined, name);
+    } else if (m == 0xDB) {
+      check_quant_tables(seg, seg_len, quant_defined, name);
+    } else if (m == 0xDD) {
+      if (seg_len != 2) throw DataError(name, "corrupt JPEG: restart interval segment of the wrong length");
     } else if (m == 0xEE && seg_len >= 12 && std::string(reinterpret_cast<const char*>(seg), 5) == "Adobe") {
       info.jpeg_adobe_transform = seg[11];
     }
@@ -118,6 +179,29 @@ HeaderInfo check_jpeg(const uint8_t* data, size_t size, const std::string& name)
       if (!seen_frame) throw DataError(name, "corrupt JPEG: scan data before the frame header");
       if (seg_len < 1 || seg[0] < 1 || seg[0] > 4 || seg_len != 4 + 2 * static_cast<size_t>(seg[0]))
         throw DataError(name, "corrupt JPEG: malformed scan header" + at(marker_pos));
+      const int ns = seg[0];
+      const int ss = seg[1 + 2 * ns], se = seg[2 + 2 * ns], ah = seg[3 + 2 * ns] >> 4, al = seg[3 + 2 * ns] & 15;
+      const bool dc_scan = !info.progressive || ss == 0;
+      const bool ac_scan = !info.progressive || ss > 0;
+      if (info.progressive) {
+        if (ss > se || se > 63 || ah > 13 || al > 13 || (ss == 0 && se != 0) || (ss > 0 && ns != 1))
+          throw DataError(name, "corrupt JPEG: invalid progressive scan parameters" + at(marker_pos));
+      } else if (ss != 0 || ah != 0 || al != 0) {
+        throw DataError(name, "corrupt JPEG: invalid sequential scan parameters" + at(marker_pos));
+      }
+      for (int k = 0; k < ns; ++k) {
+        const int id = seg[1 + 2 * k], dc = seg[2 + 2 * k] >> 4, ac = seg[2 + 2 * k] & 15;
+        int c = 0;
+        while (c < info.channels && component_id[c] != id) ++c;
+        if (c == info.channels) throw DataError(name, "corrupt JPEG: scan names a component the frame lacks");
+        if (dc > 3 || ac > 3) throw DataError(name, "corrupt JPEG: scan names Huffman table id over 3");
+        // A DC refinement scan (progressive, ah > 0) reads raw bits and needs no DC table.
+        if ((dc_scan && !(info.progressive && ah > 0) && !huffman_defined[0][dc]) ||
+            (ac_scan && !huffman_defined[1][ac]))
+          throw DataError(name, "corrupt JPEG: scan uses a Huffman table that was never defined");
+        if (!quant_defined[component_quant[c]])
+          throw DataError(name, "corrupt JPEG: scan uses a quantisation table that was never defined");
+      }
       seen_scan = true;
       for (;;) {
         if (pos + 1 >= size)

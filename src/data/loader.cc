@@ -1,5 +1,8 @@
 #include "data/loader.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -80,6 +83,13 @@ Batch DataLoader::build_batch(int64_t b) const {
 }
 
 void DataLoader::worker_loop() {
+  // SCHED_BATCH: a batch-processing thread that does not preempt others when it wakes. Without it,
+  // the consumer's notify after taking a batch wakes this thread, which on a busy machine takes
+  // the consumer's own core at once and runs a whole batch before the training step continues.
+#ifdef SCHED_BATCH
+  sched_param param{};
+  (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);  // best effort
+#endif
   for (;;) {
     int64_t b;
     {
