@@ -1,12 +1,17 @@
 // hsanet: the multi-tool.
 //   hsanet summary MODEL [--classes N] [--size H W] [--json]
 //   hsanet run --model M --weights W.safetensors --input X.safetensors --out O.safetensors [--train|--eval]
+//   hsanet evaluate CHECKPOINT [--data DIR] [--subset val|train|all] [--out DIR]
+//   hsanet predict CHECKPOINT IMAGE... [--top-k K] [--json]
+//   hsanet compare RUN_DIR... [--out DIR]
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
 
 #include "apps/model_options.h"
+#include "apps/train/checkpoint.h"
+#include "apps/train/tools.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
 #include "autograd/random.h"
@@ -16,6 +21,7 @@
 #include "ops/parallel.h"
 
 using namespace hsanet;
+namespace tools = hsanet::train;
 
 namespace {
 
@@ -47,8 +53,8 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
   cfg.width = static_cast<int>(x_nchw.size(3));
 
   auto model = models::build_model(cfg);
-  StateDict targets = model->state_dict();
-  LoadReport report = load_state_dict(weights, targets, /*strict=*/true);
+  // Strict, but a cpu_train checkpoint's optimizer.* entries are not the model's and are skipped.
+  tools::load_model_weights(read_safetensors(weights), weights, *model, /*strict=*/true);
   model->train(train);
 
   x_nchw.set_requires_grad(true);
@@ -75,7 +81,7 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"hsanet: model summaries and cross-framework runs"};
+  CLI::App app{"hsanet: model summaries, cross-framework runs, and tools for cpu_train's checkpoints and runs"};
   app.require_subcommand(1);
   int threads = 0;
   app.add_option("--threads", threads, "compute threads (default: all cores)");
@@ -101,6 +107,35 @@ int main(int argc, char** argv) {
   auto* ftrain = run->add_flag("--train", train, "batch statistics (updates BN running buffers)");
   run->add_flag("--eval", eval, "running statistics (default)")->excludes(ftrain);
 
+  tools::EvaluateOptions ev;
+  auto* evaluate = app.add_subcommand("evaluate", "classification report and confusion matrix of a checkpoint on a data set");
+  evaluate->add_option("checkpoint", ev.checkpoint, "a cpu_train checkpoint (RUN/best.safetensors), or plain weights with --model")
+      ->required()->check(CLI::ExistingFile);
+  evaluate->add_option("--data", ev.data, "image folder (default: the one the checkpoint's run used)");
+  evaluate->add_option("--subset", ev.subset, "val | train (of --split, default the run's split.csv beside the checkpoint) | all")
+      ->capture_default_str();
+  evaluate->add_option("--split", ev.split, "split.csv to take --subset from");
+  evaluate->add_option("--out", ev.out, "write report.txt, report.json, confusion.csv and predictions.csv here");
+  evaluate->add_option("--batch-size", ev.batch_size, "images per step")->check(CLI::PositiveNumber)->capture_default_str();
+  evaluate->add_option("--workers", ev.workers, "data-loading threads")->check(CLI::NonNegativeNumber)->capture_default_str();
+  apps::add_model_options(*evaluate, ev.model);
+  evaluate->remove_option(evaluate->get_option("--classes"));
+  evaluate->add_option("--img-size", ev.img_size, "plain weights: input size")->capture_default_str();
+  evaluate->add_option("--center-crop", ev.center_crop, "plain weights: central fraction kept first")->capture_default_str();
+
+  tools::PredictOptions pr;
+  auto* predict = app.add_subcommand("predict", "top-k identities with probabilities for image files");
+  predict->add_option("checkpoint", pr.checkpoint, "a cpu_train checkpoint (RUN/best.safetensors)")->required()->check(CLI::ExistingFile);
+  predict->add_option("images", pr.images, "image files")->required();
+  predict->add_option("--top-k,-k", pr.top_k, "identities per image")->check(CLI::PositiveNumber)->capture_default_str();
+  predict->add_flag("--json", pr.json, "one JSON object per image");
+
+  tools::CompareOptions cmp;
+  auto* compare = app.add_subcommand("compare", "overlay runs' curves (one SVG per figure) and print the paper's Tables 1 and 2");
+  compare->add_option("runs", cmp.runs, "run directories")->required()->check(CLI::ExistingDirectory);
+  compare->add_option("--out", cmp.out, "folder for compare_*.svg and comparison.md")->capture_default_str();
+  compare->add_flag("!--no-model-table", cmp.model_tables, "skip Table 2 (it builds each run's model once)");
+
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) ops::set_num_threads(threads);
   try {
@@ -110,6 +145,9 @@ int main(int argc, char** argv) {
       cfg.validate();
       return run_summary(cfg, json);
     }
+    if (evaluate->parsed()) return tools::evaluate_command(ev, std::cout, std::cerr);
+    if (predict->parsed()) return tools::predict_command(pr, std::cout, std::cerr);
+    if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
     return run_model(cfg, weights, input, out, train);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hsanet: error: %s\n", e.what());

@@ -1,0 +1,133 @@
+#include "apps/train/checkpoint.h"
+
+#include <stdexcept>
+
+namespace hsanet::train {
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+const std::string& meta(const SafeTensorsFile& f, const std::string& key, const std::string& source) {
+  auto it = f.metadata.find(key);
+  if (it == f.metadata.end())
+    throw std::runtime_error(source + ": not a training checkpoint (no '" + key + "' in its metadata)");
+  return it->second;
+}
+
+}  // namespace
+
+void save_training_checkpoint(const std::string& path, const nn::Module& model,
+                              const nn::Optimizer& optimizer, const TrainingState& state,
+                              const RunIdentity& run) {
+  StateDict dict = model.state_dict();
+  for (auto& [name, t] : optimizer.state()) dict.emplace_back(kOptimizerPrefix + name, t);
+  nlohmann::json schedule = {{"kind", run.config.sched},       {"base_lr", run.config.lr},
+                             {"alpha", run.config.alpha},      {"step_size", run.config.step_size},
+                             {"gamma", run.config.gamma},      {"warmup_steps", run.config.warmup_steps},
+                             {"epochs", run.config.epochs}};
+  Metadata m{
+      {"format", kCheckpointFormat},
+      {"epoch", std::to_string(state.epoch)},
+      {"global_step", std::to_string(state.global_step)},
+      {"best_val_acc", nlohmann::json(state.best_val_acc).dump()},
+      {"best_epoch", std::to_string(state.best_epoch)},
+      {"history", history_to_json(state.history).dump()},
+      {"config", to_json(run.config).dump()},
+      {"model_config", model_config_json(run.model).dump()},
+      {"classes", nlohmann::json(run.classes).dump()},
+      {"schedule", schedule.dump()},
+      {"optimizer", run.config.opt},
+      {"seed", std::to_string(run.config.seed)},
+      {"rng", "data order and augmentation: Rng::derive(seed, epoch, sample); weights: manual_seed(seed)"},
+  };
+  save_state_dict(path, dict, m);
+}
+
+bool is_training_checkpoint(const SafeTensorsFile& file) {
+  auto it = file.metadata.find("format");
+  return it != file.metadata.end() && it->second == kCheckpointFormat;
+}
+
+RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& source) {
+  if (!is_training_checkpoint(file))
+    throw std::runtime_error(source + ": not a training checkpoint of this program (metadata 'format' is not " +
+                             std::string(kCheckpointFormat) + ")");
+  RunIdentity run;
+  try {
+    apply_json(nlohmann::json::parse(meta(file, "config", source)), run.config, source);
+    run.model = model_config_from_json(nlohmann::json::parse(meta(file, "model_config", source)));
+    run.classes = nlohmann::json::parse(meta(file, "classes", source)).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(source + ": unreadable checkpoint metadata (" + e.what() + ")");
+  }
+  if (static_cast<int>(run.classes.size()) != run.model.num_classes)
+    throw std::runtime_error(source + ": the class list and the model's head disagree");
+  return run;
+}
+
+LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& source,
+                              const nn::Module& model, bool strict) {
+  SafeTensorsFile weights;
+  weights.metadata = file.metadata;
+  for (const auto& [name, record] : file.tensors)
+    if (!starts_with(name, kOptimizerPrefix)) weights.tensors.emplace(name, record);
+  return load_state_dict(weights, source, model.state_dict(), strict);
+}
+
+TrainingState load_training_checkpoint(const std::string& path, nn::Module& model,
+                                       nn::Optimizer& optimizer) {
+  SafeTensorsFile file = read_safetensors(path);
+  if (!is_training_checkpoint(file))
+    throw std::runtime_error(path + ": not a training checkpoint of this program");
+  load_model_weights(file, path, model, /*strict=*/true);
+
+  nn::NamedTensors opt_state;
+  for (const auto& [name, record] : file.tensors)
+    if (starts_with(name, kOptimizerPrefix))
+      opt_state.emplace_back(name.substr(std::string(kOptimizerPrefix).size()), record.to_float_tensor());
+  try {
+    optimizer.load_state(opt_state);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": optimiser state does not fit (" + e.what() +
+                             "); was the run started with another --opt?");
+  }
+  TrainingState s;
+  try {
+    s.epoch = std::stoi(meta(file, "epoch", path));
+    s.global_step = std::stoll(meta(file, "global_step", path));
+    s.best_val_acc = nlohmann::json::parse(meta(file, "best_val_acc", path)).get<double>();
+    s.best_epoch = std::stoi(meta(file, "best_epoch", path));
+    s.history = history_from_json(nlohmann::json::parse(meta(file, "history", path)));
+  } catch (const std::runtime_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": unreadable checkpoint metadata (" + e.what() + ")");
+  }
+  if (static_cast<int>(s.history.size()) != s.epoch)
+    throw std::runtime_error(path + ": metadata says " + std::to_string(s.epoch) + " epochs but holds " +
+                             std::to_string(s.history.size()) + " epoch records");
+  return s;
+}
+
+std::string describe_weight_load(const LoadReport& r, const std::string& source) {
+  std::string s = source + ": loaded " + std::to_string(r.loaded.size()) + " tensors";
+  if (r.complete()) return s + "; every tensor of the model matched\n";
+  s += "; not loaded:\n" + r.summary();
+  bool only_head = r.unexpected.empty();
+  for (const auto& n : r.missing) only_head &= starts_with(n, "fc.");
+  for (const auto& w : r.wrong_shape) only_head &= starts_with(w.name, "fc.");
+  if (only_head) {
+    std::string note = "note: the classifier head (fc.*) keeps its fresh initialisation";
+    for (const auto& w : r.wrong_shape)
+      if (w.name == "fc.weight" && w.found.size() == 2 && w.expected.size() == 2)
+        note += ": the file has " + std::to_string(w.found[0]) + " classes, this run " +
+                std::to_string(w.expected[0]);
+    s += note + "\n";
+  }
+  return s;
+}
+
+}  // namespace hsanet::train

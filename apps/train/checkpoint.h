@@ -1,0 +1,69 @@
+// Training checkpoints: one safetensors file holds everything a run needs to continue.
+//
+//   <name>                  the model's parameters and buffers under their contract names, so
+//                           the file also serves as plain weights (--init-from, hsanet run)
+//   optimizer.<name>        the optimiser's state: "optimizer.step", momentum or Adam moments
+//   __metadata__            format, epoch (completed), global_step, best_val_acc, best_epoch,
+//                           history (per-epoch records, JSON), config (the run's TrainConfig,
+//                           JSON), model_config, classes, schedule, optimizer, seed, rng
+//
+// The data order and every augmentation are drawn from Rng::derive(seed, epoch, sample), so the
+// seed and the epoch are the whole random state: nothing else needs saving to resume exactly.
+// Files are written with save_state_dict: crash-safe, and refused when any value is not finite.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/train/history.h"
+#include "apps/train/train_config.h"
+#include "nn/checkpoint_io.h"
+#include "nn/module.h"
+#include "nn/optimizer.h"
+
+namespace hsanet::train {
+
+inline constexpr const char* kCheckpointFormat = "hsanet.train.v1";
+inline constexpr const char* kOptimizerPrefix = "optimizer.";
+
+// Where a run stands after a completed epoch.
+struct TrainingState {
+  int epoch = 0;               // completed epochs
+  long long global_step = 0;   // optimiser steps taken
+  double best_val_acc = -1;    // best validation accuracy so far (-1: none yet)
+  int best_epoch = 0;          // the epoch (1-based) that reached it
+  History history;             // one record per completed epoch
+};
+
+// What the checkpoint says about the run that wrote it (fixed for the whole run).
+struct RunIdentity {
+  TrainConfig config;
+  models::ModelConfig model;
+  std::vector<std::string> classes;  // class index -> identity name
+};
+
+void save_training_checkpoint(const std::string& path, const nn::Module& model,
+                              const nn::Optimizer& optimizer, const TrainingState& state,
+                              const RunIdentity& run);
+
+// Restores the model (strictly: every tensor must be there with its shape) and the optimiser
+// state, and returns the state. Throws std::runtime_error naming the file for anything missing.
+TrainingState load_training_checkpoint(const std::string& path, nn::Module& model,
+                                       nn::Optimizer& optimizer);
+
+// The run identity stored in a checkpoint's metadata; throws when the file is not one of ours.
+RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& source);
+bool is_training_checkpoint(const SafeTensorsFile& file);
+
+// Loads the model's tensors from a weights file, ignoring optimizer.* entries (so a training
+// checkpoint and a plain export both work). Strict or not, as load_state_dict.
+LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& source,
+                              const nn::Module& model, bool strict);
+
+// A human-readable account of a non-strict load, with a note on the classifier head when only
+// fc.* failed (the usual fine-tuning case: a 1000-class export into a 26-class head).
+std::string describe_weight_load(const LoadReport& report, const std::string& source);
+
+}  // namespace hsanet::train

@@ -1,0 +1,247 @@
+#include "apps/train/command_line.h"
+
+#include <CLI/CLI.hpp>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "apps/model_options.h"
+
+namespace hsanet::train {
+
+namespace fs = std::filesystem;
+
+const std::set<std::string>& resume_safe_keys() {
+  // What the run computes does not depend on these (epochs: the user asks for more or fewer; the
+  // cosine schedule follows, which is the point of asking). data may move, since the split file
+  // pins the images by their paths under the root.
+  static const std::set<std::string> keys{"epochs", "threads", "workers", "log-interval",
+                                          "eval-batch-size", "data"};
+  return keys;
+}
+
+namespace {
+
+const char* kFooter = R"(
+Examples:
+  cpu_train --out runs/demo --width-mult 0.25 --img-size 64 --epochs 8 --batch-size 16 --lr 0.05
+  cpu_train --data DIR --model hsanet_3x3 --img-size 112 --epochs 30 --out runs/h3
+  cpu_train --resume runs/h3                 continue after the last completed epoch
+  cpu_train --resume runs/h3 --evaluate      report of runs/h3/best.safetensors on its split
+  cpu_train --init-from resnet50.safetensors --data DIR --out runs/ft   (fc.* skipped if shaped differently)
+A run directory holds config.json, classes.txt, split.csv, metrics.csv, log.jsonl, train.log,
+last.safetensors, best.safetensors, report.txt, report.json, confusion.csv, predictions.csv,
+loss.svg and accuracy.svg. See docs/training.md.)";
+
+// Registers every flag, bound to `cfg` and `inv`.
+void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
+  app.description("cpu_train: train a face-identity network (ResNet-50, BoTNet-50, HSANet) on an image folder");
+  app.footer(kFooter);
+  app.get_formatter()->column_width(34);
+
+  // Data
+  app.add_option("--data", cfg.data, "image folder: one sub-folder per identity (default: the bundled ORL faces)")
+      ->group("Data");
+  app.add_option("--val-fraction", cfg.val_fraction, "share of each identity's images held out for validation")
+      ->capture_default_str()->group("Data");
+  app.add_flag("--skip-bad", cfg.skip_bad, "drop unreadable images with a warning instead of refusing the data set")
+      ->group("Data");
+  app.add_option("--workers", cfg.workers, "data-loading threads (0: load on the training thread)")
+      ->capture_default_str()->group("Data");
+
+  // Model: the shared model flags, less --classes (the data set decides it).
+  apps::add_model_options(app, cfg.model);
+  app.remove_option(app.get_option("--classes"));
+  for (const char* name : {"--model", "--attention", "--window", "--attention-stages", "--heads", "--width-mult", "--blocks"})
+    app.get_option(name)->group("Model");
+  app.add_option("--img-size", cfg.img_size, "input height and width (square)")->capture_default_str()->group("Model");
+
+  // Optimisation
+  app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str()->group("Optimisation");
+  app.add_option("--batch-size,-b", cfg.batch_size, "images per training step")->capture_default_str()->group("Optimisation");
+  app.add_option("--eval-batch-size", cfg.eval_batch_size, "images per validation step")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--opt", cfg.opt, "optimiser: sgd (with momentum) | adamw")->capture_default_str()->group("Optimisation");
+  app.add_option("--lr", cfg.lr, "base learning rate")->capture_default_str()->group("Optimisation");
+  app.add_option("--momentum", cfg.momentum, "SGD momentum")->capture_default_str()->group("Optimisation");
+  app.add_option("--weight-decay", cfg.weight_decay, "weight decay (SGD: L2 on the gradient; AdamW: decoupled)")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--sched", cfg.sched, "lr schedule, per epoch: cosine (to alpha x lr) | step | constant")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--alpha", cfg.alpha, "cosine: the last epoch runs at alpha x lr")->capture_default_str()->group("Optimisation");
+  app.add_option("--step-size", cfg.step_size, "step: multiply lr by gamma every this many epochs")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--gamma", cfg.gamma, "step: the factor")->capture_default_str()->group("Optimisation");
+  app.add_option("--warmup-steps", cfg.warmup_steps, "linear lr warm-up over the first steps (0: none)")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--label-smoothing", cfg.label_smoothing, "cross-entropy label smoothing in [0, 1)")
+      ->capture_default_str()->group("Optimisation");
+
+  // Augmentation
+  app.add_option("--center-crop", cfg.center_crop, "keep the central fraction of each side first, train and eval (1: off)")
+      ->capture_default_str()->group("Augmentation");
+  app.add_flag("--augment,!--no-augment", cfg.augment, "random resized crop, flip and erasing on training images (--no-augment: off)")
+      ->group("Augmentation");
+  app.add_option("--scale-min", cfg.scale_min, "random resized crop: smallest area fraction")
+      ->capture_default_str()->group("Augmentation");
+  app.add_option("--scale-max", cfg.scale_max, "random resized crop: largest area fraction")
+      ->capture_default_str()->group("Augmentation");
+  app.add_option("--hflip", cfg.hflip, "horizontal flip probability")->capture_default_str()->group("Augmentation");
+  app.add_option("--erase", cfg.erase, "random erasing (occlusion) probability")->capture_default_str()->group("Augmentation");
+
+  // Run
+  app.add_option("--seed", cfg.seed, "seed of the weights, the split, the order and the augmentation")
+      ->capture_default_str()->group("Run");
+  app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
+  app.add_option("--out,-o", inv.out, "run directory (default: runs/<model>-<date>-<time>)")->group("Run");
+  app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
+  app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")
+      ->group("Run");
+  app.add_option("--config", inv.config_file, "JSON file of options (keys as the flags, e.g. \"batch-size\"); flags override it")
+      ->group("Run");
+  app.add_flag("--evaluate", inv.evaluate_only, "evaluation only: report on the validation split (weights from --resume's best or --init-from)")
+      ->group("Run");
+  app.add_option("--limit-batches", cfg.limit_batches, "quick mode: at most this many training batches per epoch (0: all)")
+      ->capture_default_str()->group("Run");
+  app.add_option("--log-interval", cfg.log_interval, "batches between progress lines when the output is not a terminal")
+      ->capture_default_str()->group("Run");
+  // Hidden test hooks.
+  app.add_option("--stop-after-epoch", inv.stop_after_epoch, "")->group("");
+  app.add_option("--fault-nan-step", inv.fault_nan_step, "")->group("");
+
+  // A flag given twice takes its last value (scripts append overrides to a base command line).
+  for (CLI::Option* o : app.get_options())
+    if (o->get_items_expected_max() == 1) o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
+std::string default_out(const TrainConfig& cfg) {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  return "runs/" + cfg.model.name + "-" + stamp;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read '" + path + "'");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+// Keys of the config options given on the command line.
+std::vector<std::string> given_keys(const CLI::App& app) {
+  std::set<std::string> known;
+  TrainConfig probe;
+  for_each_field(probe, [&](const char* key, auto&) { known.insert(key); });
+  std::vector<std::string> keys;
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->count() == 0 || o->get_lnames().empty()) continue;
+    const std::string& key = o->get_lnames().front();
+    if (known.count(key)) keys.push_back(key);
+  }
+  return keys;
+}
+
+}  // namespace
+
+ParseResult parse_train_command_line(int argc, const char* const* argv, std::ostream& out,
+                                     std::ostream& err) {
+  ParseResult result;
+  auto fail = [&](const std::string& message) {
+    err << "cpu_train: error: " << message << "\n";
+    result.proceed = false;
+    result.code = 2;
+    return result;
+  };
+  // CLI11 wants char**; it does not write through it.
+  char** args = const_cast<char**>(argv);
+
+  // Pass 1: which base (defaults, --config, or --resume) and which keys the flags set.
+  TrainConfig scratch;
+  TrainInvocation first;
+  {
+    CLI::App app;
+    build_app(app, scratch, first);
+    try {
+      app.parse(argc, args);
+    } catch (const CLI::ParseError& e) {
+      const int code = app.exit(e, out, err);
+      result.code = code == 0 ? 0 : 2;
+      return result;
+    }
+    first.given = given_keys(app);
+  }
+
+  TrainConfig base;
+  nlohmann::json saved;
+  try {
+    if (!first.resume.empty()) {
+      if (!first.config_file.empty()) return fail("--config cannot be combined with --resume (the run's config.json is used)");
+      if (!first.init_from.empty()) return fail("--init-from cannot be combined with --resume (the run's checkpoint is used)");
+      const std::string file = (fs::path(first.resume) / "config.json").string();
+      if (!fs::exists(file))
+        return fail("--resume: '" + first.resume + "' holds no config.json (not a run directory?)");
+      if (!first.out.empty() && fs::path(first.out).lexically_normal() != fs::path(first.resume).lexically_normal())
+        return fail("--out cannot differ from --resume (a resumed run stays in its directory)");
+      saved = read_json_file(file);
+      apply_json(saved, base, file);
+    } else if (!first.config_file.empty()) {
+      apply_json(read_json_file(first.config_file), base, first.config_file);
+    }
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+
+  // Pass 2: the flags over the base.
+  TrainInvocation& inv = result.inv;
+  inv.cfg = base;
+  {
+    CLI::App app;
+    build_app(app, inv.cfg, inv);
+    try {
+      app.parse(argc, args);
+    } catch (const CLI::ParseError& e) {
+      const int code = app.exit(e, out, err);
+      result.code = code == 0 ? 0 : 2;
+      return result;
+    }
+    inv.given = given_keys(app);
+  }
+
+  if (!inv.resume.empty()) {
+    inv.out = inv.resume;
+    const nlohmann::json now = to_json(inv.cfg);
+    std::string refused;
+    for (const std::string& key : inv.given)
+      if (!resume_safe_keys().count(key) && now.at(key) != saved.value(key, nlohmann::json()))
+        refused += (refused.empty() ? "--" : ", --") + key;
+    if (!refused.empty())
+      return fail("--resume: " + refused + " would change what the run computes (it was started with " +
+                  "other values); only --epochs, --threads, --workers, --log-interval, --eval-batch-size " +
+                  "and --data may be given on resume");
+  }
+  if (inv.cfg.data.empty()) inv.cfg.data = default_data_root();
+  if (inv.evaluate_only && inv.resume.empty() && inv.init_from.empty())
+    return fail("--evaluate needs weights: --resume RUN (its best checkpoint) or --init-from FILE");
+  if (!inv.init_from.empty() && !fs::is_regular_file(inv.init_from))
+    return fail("--init-from: '" + inv.init_from + "' is not a file");
+  if (inv.stop_after_epoch < 0) return fail("--stop-after-epoch must be >= 0");
+  try {
+    inv.cfg.validate();
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  if (inv.out.empty()) inv.out = default_out(inv.cfg);
+  result.proceed = true;
+  return result;
+}
+
+}  // namespace hsanet::train

@@ -1,0 +1,45 @@
+// cpu_train's command line: flags, a JSON config file they override, and --resume.
+//
+// Precedence, lowest first: built-in defaults (the paper's recipe), --config FILE, then the flags.
+// With --resume RUN the base is RUN/config.json instead of the defaults, and only flags that
+// cannot change what the finished run computes (resume_safe_keys) may differ from it: changing
+// the batch size half-way would make the resumed run a different run.
+#pragma once
+
+#include <iosfwd>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "apps/train/train_config.h"
+
+namespace hsanet::train {
+
+struct TrainInvocation {
+  TrainConfig cfg;            // resolved
+  std::string out;            // run directory
+  std::string resume;         // run directory to continue; empty for a new run
+  std::string init_from;      // weights to start from (non-strict), e.g. a torchvision export
+  std::string config_file;    // --config, if any
+  bool evaluate_only = false; // --evaluate: report on the validation split, no training
+  // Hidden, for tests of the resume and divergence paths:
+  int stop_after_epoch = 0;       // end the process cleanly after this epoch (as if killed)
+  long long fault_nan_step = -1;  // treat the loss of this global step as NaN
+  std::vector<std::string> given;  // config keys set by flags on this command line
+};
+
+// Keys a resumed run may change.
+const std::set<std::string>& resume_safe_keys();
+
+struct ParseResult {
+  bool proceed = false;  // false: stop now and return `code` (help printed, or an error)
+  int code = 0;          // 0 after --help, 2 for a bad command line
+  TrainInvocation inv;
+};
+
+// Parses and validates everything that can be checked without touching the data; errors are
+// written to `err` as one clear message and give code 2.
+ParseResult parse_train_command_line(int argc, const char* const* argv, std::ostream& out,
+                                     std::ostream& err);
+
+}  // namespace hsanet::train

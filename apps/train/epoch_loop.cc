@@ -1,0 +1,80 @@
+#include "apps/train/epoch_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "apps/train/evaluation.h"
+#include "autograd/functions_loss.h"
+
+namespace hsanet::train {
+
+EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step) {
+  using clock = std::chrono::steady_clock;
+  const TrainConfig& cfg = ctx.cfg;
+  int batches = ctx.loader.batches_per_epoch();
+  if (cfg.limit_batches > 0) batches = std::min(batches, cfg.limit_batches);
+
+  ctx.model.train();
+  ctx.loader.start_epoch(epoch);
+  EpochResult r;
+  double loss_sum = 0;
+  long long correct = 0;
+  const auto t0 = clock::now();
+  data::Batch b;
+  for (int i = 0; i < batches && ctx.loader.next(b); ++i) {
+    const float lr = ctx.schedule.lr(epoch, global_step);
+    ctx.optimizer.set_lr(lr);
+    ctx.optimizer.zero_grad();
+    std::vector<int32_t> labels(b.labels.begin(), b.labels.end());
+    Tensor logits = ctx.model(b.images);  // [B, K]
+    Tensor loss = cross_entropy(logits, labels, static_cast<float>(cfg.label_smoothing));
+    float value = loss.item();
+    if (global_step == ctx.fault_nan_step) value = std::numeric_limits<float>::quiet_NaN();
+    if (!std::isfinite(value))
+      throw NonFiniteLoss("the loss is " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
+                              std::to_string(epoch + 1) + ", batch " + std::to_string(i + 1) + " of " +
+                              std::to_string(batches) + " (global step " + std::to_string(global_step) +
+                              "): training diverged",
+                          epoch + 1, global_step);
+    loss.backward();
+    ctx.optimizer.step();
+    ++global_step;
+
+    const int n = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
+    for (int s = 0; s < n; ++s) correct += argmax(logits.data() + static_cast<int64_t>(s) * k, k) == b.labels[s];
+    loss_sum += static_cast<double>(value) * n;
+    r.samples += n;
+    r.steps++;
+    r.wait_seconds += b.wait_seconds;
+    r.lr = lr;
+
+    const double elapsed = std::chrono::duration<double>(clock::now() - t0).count();
+    BatchProgress p;
+    p.epoch = epoch + 1;
+    p.epochs = cfg.epochs;
+    p.batch = i + 1;
+    p.batches = batches;
+    p.loss = loss_sum / r.samples;
+    p.accuracy = static_cast<double>(correct) / r.samples;
+    p.images_per_second = r.samples / std::max(elapsed, 1e-9);
+    p.lr = lr;
+    p.wait_ms = 1e3 * r.wait_seconds / r.steps;
+    p.eta_seconds = elapsed / r.steps * (batches - r.steps);
+    if (ctx.progress.update(p) || (ctx.progress.tty() && (p.batch % cfg.log_interval == 0 || p.batch == batches)))
+      ctx.log.file_line(format_batch_line(p));
+    if (p.batch % cfg.log_interval == 0 || p.batch == batches)
+      ctx.log.event("batch", {{"epoch", p.epoch}, {"batch", p.batch}, {"batches", batches},
+                              {"global_step", global_step}, {"loss", p.loss}, {"accuracy", p.accuracy},
+                              {"images_per_second", p.images_per_second}, {"lr", lr}, {"wait_ms", p.wait_ms}});
+  }
+  ctx.progress.end_epoch();
+  if (r.samples > 0) {
+    r.loss = loss_sum / r.samples;
+    r.accuracy = static_cast<double>(correct) / r.samples;
+  }
+  return r;
+}
+
+}  // namespace hsanet::train

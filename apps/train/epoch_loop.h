@@ -1,0 +1,54 @@
+// One training epoch: for each batch, set the scheduled learning rate, forward, cross-entropy,
+// backward, optimiser step; watch the loss; report progress.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "apps/train/progress.h"
+#include "apps/train/run_log.h"
+#include "apps/train/train_config.h"
+#include "data/loader.h"
+#include "nn/module.h"
+#include "nn/optimizer.h"
+#include "nn/schedule.h"
+
+namespace hsanet::train {
+
+// A loss that is NaN or infinite: the run has diverged and must stop before anything is saved.
+class NonFiniteLoss : public std::runtime_error {
+ public:
+  NonFiniteLoss(const std::string& message, int epoch, long long step)
+      : std::runtime_error(message), epoch_(epoch), step_(step) {}
+  int epoch() const { return epoch_; }      // 1-based
+  long long step() const { return step_; }  // global step, from 0
+
+ private:
+  int epoch_;
+  long long step_;
+};
+
+struct EpochContext {
+  nn::Module& model;
+  nn::Optimizer& optimizer;
+  const nn::LrSchedule& schedule;
+  data::DataLoader& loader;
+  const TrainConfig& cfg;
+  ProgressLine& progress;
+  RunLog& log;
+  long long fault_nan_step = -1;  // test hook: this global step's loss is taken as NaN
+};
+
+struct EpochResult {
+  double loss = 0, accuracy = 0;  // means over the epoch's training samples
+  double lr = 0;                  // the last step's learning rate
+  int steps = 0;
+  long long samples = 0;
+  double wait_seconds = 0;        // total time spent waiting for batches
+};
+
+// Trains epoch `epoch` (0-based). `global_step` counts optimiser steps across epochs and is
+// advanced. Throws NonFiniteLoss before the offending step's update.
+EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step);
+
+}  // namespace hsanet::train

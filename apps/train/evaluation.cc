@@ -1,0 +1,81 @@
+#include "apps/train/evaluation.h"
+
+#include <cmath>
+
+#include "autograd/functions_loss.h"
+#include "autograd/node.h"
+#include "nn/atomic_file.h"
+
+namespace hsanet::train {
+
+int argmax(const float* row, int k) {
+  int best = 0;
+  for (int j = 1; j < k; ++j)
+    if (row[j] > row[best]) best = j;
+  return best;
+}
+
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  EvalResult r;
+  double loss_sum = 0;
+  int correct = 0;
+  loader.start_epoch(0);
+  data::Batch b;
+  while (loader.next(b)) {
+    Tensor logits = model(b.images);  // [B, K]
+    const int n = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
+    std::vector<int32_t> labels(b.labels.begin(), b.labels.end());
+    loss_sum += static_cast<double>(cross_entropy(logits, labels).item()) * n;
+    for (int i = 0; i < n; ++i) {
+      const int p = argmax(logits.data() + static_cast<int64_t>(i) * k, k);
+      r.predicted.push_back(p);
+      r.truth.push_back(b.labels[i]);
+      r.indices.push_back(b.indices[i]);
+      correct += p == b.labels[i];
+    }
+  }
+  model.train(was_training);
+  const size_t n = r.truth.size();
+  r.loss = n ? loss_sum / n : 0.0;
+  r.accuracy = n ? static_cast<double>(correct) / n : 0.0;
+  return r;
+}
+
+namespace {
+
+// RFC 4180 quoting for names that hold commas, quotes or line breaks.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+void write_confusion_csv(const std::string& path, const ClassificationReport& report) {
+  std::string text = "true\\predicted";
+  for (const auto& c : report.classes) text += "," + csv_field(c);
+  text += "\n";
+  for (size_t t = 0; t < report.classes.size(); ++t) {
+    text += csv_field(report.classes[t]);
+    for (int v : report.confusion[t]) text += "," + std::to_string(v);
+    text += "\n";
+  }
+  write_file_atomically(path, text);
+}
+
+void write_predictions_csv(const std::string& path, const data::ImageFolder& dataset,
+                           const EvalResult& result) {
+  const auto& classes = dataset.classes();
+  std::string text = "file,true,pred\n";
+  for (size_t i = 0; i < result.indices.size(); ++i)
+    text += csv_field(dataset.samples()[result.indices[i]].path) + "," +
+            csv_field(classes[result.truth[i]]) + "," + csv_field(classes[result.predicted[i]]) + "\n";
+  write_file_atomically(path, text);
+}
+
+}  // namespace hsanet::train

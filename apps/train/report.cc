@@ -1,0 +1,50 @@
+#include "apps/train/report.h"
+
+#include <cstdio>
+
+#include "apps/train/svg_plot.h"
+#include "nn/atomic_file.h"
+
+namespace hsanet::train {
+
+std::string write_evaluation_files(const std::string& dir, const std::string& prefix,
+                                   const std::string& heading, const data::ImageFolder& dataset,
+                                   const EvalResult& result, const nlohmann::json& extra) {
+  ClassificationReport rep = classification_report(result.truth, result.predicted, dataset.classes());
+  const std::string text = heading + "\n" + rep.to_text();
+  write_file_atomically(dir + "/" + prefix + "report.txt", text);
+  nlohmann::json j = nlohmann::json::parse(rep.to_json());
+  j["loss"] = result.loss;
+  j.update(extra);
+  write_file_atomically(dir + "/" + prefix + "report.json", j.dump(1) + "\n");
+  write_confusion_csv(dir + "/" + prefix + "confusion.csv", rep);
+  write_predictions_csv(dir + "/" + prefix + "predictions.csv", dataset, result);
+  return text;
+}
+
+std::string val_summary_line(const History& history) {
+  const ValSummary s = summarize_val(history);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "validation accuracy over %zu epochs: average %.4f, best %.4f (epoch %d), final %.4f",
+                history.size(), s.avg, s.max, s.max_epoch, history.empty() ? 0.0 : history.back().val_acc);
+  return buf;
+}
+
+void write_curves(const std::string& dir, const History& history) {
+  Series train_loss{"train loss", {}, {}}, val_loss{"validation loss", {}, {}};
+  Series train_acc{"train accuracy", {}, {}}, val_acc{"validation accuracy", {}, {}};
+  for (const EpochRecord& r : history) {
+    for (Series* s : {&train_loss, &val_loss, &train_acc, &val_acc}) s->x.push_back(r.epoch);
+    train_loss.y.push_back(r.train_loss);
+    val_loss.y.push_back(r.val_loss);
+    train_acc.y.push_back(r.train_acc);
+    val_acc.y.push_back(r.val_acc);
+  }
+  write_file_atomically(dir + "/loss.svg",
+                        svg_line_plot({train_loss, val_loss}, {.title = "Loss per epoch", .y_label = "cross-entropy"}));
+  write_file_atomically(dir + "/accuracy.svg",
+                        svg_line_plot({train_acc, val_acc}, {.title = "Accuracy per epoch", .y_label = "top-1 accuracy"}));
+}
+
+}  // namespace hsanet::train

@@ -1,0 +1,24 @@
+// Line plots as standalone SVG files (no dependencies): the loss and accuracy curves per epoch.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hsanet::train {
+
+struct Series {
+  std::string label;        // legend text
+  std::vector<double> x;    // e.g. epochs
+  std::vector<double> y;    // same length as x; non-finite points are skipped
+};
+
+struct PlotOptions {
+  std::string title;
+  std::string x_label = "epoch";
+  std::string y_label;
+  int width = 720, height = 440;
+};
+
+std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& opt);
+
+}  // namespace hsanet::train

@@ -1,0 +1,46 @@
+// The companion tools of cpu_train, run as subcommands of the hsanet multi-tool:
+//   hsanet evaluate CHECKPOINT   a checkpoint's classification report on a data set
+//   hsanet predict CHECKPOINT IMAGE...   top-k identities with probabilities
+//   hsanet compare RUN_DIR...    several runs' curves overlaid, and the paper's Tables 1 and 2
+// Each takes an options struct (filled by the command line in apps/hsanet.cc) and streams.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "models/model_config.h"
+
+namespace hsanet::train {
+
+struct EvaluateOptions {
+  std::string checkpoint;
+  std::string data;           // default: the data root the checkpoint's run used
+  std::string split;          // split.csv to take a subset from (default: the run's, beside the checkpoint)
+  std::string subset = "val"; // val | train | all
+  std::string out;            // folder for report.txt/json, confusion.csv, predictions.csv (none: print only)
+  int batch_size = 32;
+  int workers = 1;
+  // For plain weight files (no training metadata): the model to build.
+  models::ModelConfig model;
+  int img_size = 224;
+  double center_crop = 1.0;
+};
+int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream& err);
+
+struct PredictOptions {
+  std::string checkpoint;            // written by cpu_train (names the classes and the input size)
+  std::vector<std::string> images;
+  int top_k = 5;
+  bool json = false;                 // one JSON object per image instead of text
+};
+int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& err);
+
+struct CompareOptions {
+  std::vector<std::string> runs;  // run directories
+  std::string out = ".";          // where the compare_*.svg figures and comparison.md go
+  bool model_tables = true;       // Table 2 builds each model once (seconds for ResNet-50 at 224)
+};
+int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& err);
+
+}  // namespace hsanet::train

@@ -1,0 +1,256 @@
+#include "apps/train/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <ostream>
+
+#include "apps/train/checkpoint.h"
+#include "apps/train/epoch_loop.h"
+#include "apps/train/evaluation.h"
+#include "apps/train/report.h"
+#include "apps/train/run_log.h"
+#include "apps/train/run_setup.h"
+#include "autograd/random.h"
+#include "data/data_error.h"
+#include "models/resnet.h"
+#include "nn/atomic_file.h"
+#include "ops/parallel.h"
+
+namespace hsanet::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fmt(const char* format, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, format, args...);
+  return buf;
+}
+
+// A weight that went non-finite: save_state_dict refused to write it.
+class DivergedWeights : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string banner(const TrainInvocation& inv, const models::ModelConfig& mc, int64_t params,
+                   const data::ImageFolder& dataset, const data::Split& split, const std::string& resumed) {
+  const TrainConfig& c = inv.cfg;
+  std::string s;
+  s += fmt("cpu_train: %s, %.2f M parameters, input %dx%d, %d classes%s\n", mc.name.c_str(), params / 1e6,
+           mc.height, mc.width, mc.num_classes,
+           mc.width_mult != 1.0 ? fmt(" (width x%g)", mc.width_mult).c_str() : "");
+  s += fmt("data: %s: %d classes, %d images; split %zu train / %zu val%s\n", c.data.c_str(),
+           dataset.num_classes(), dataset.size(), split.train.size(), split.val.size(),
+           dataset.has_explicit_split() ? " (train/ and val/ folders)"
+                                        : fmt(" (val fraction %g, seed %llu)", c.val_fraction,
+                                              static_cast<unsigned long long>(c.seed)).c_str());
+  std::string sched = c.sched == "cosine" ? fmt("cosine to %g x lr", c.alpha)
+                      : c.sched == "step" ? fmt("step x%g every %d epochs", c.gamma, c.step_size)
+                                          : std::string("constant");
+  if (c.warmup_steps > 0) sched += fmt(", %d warm-up steps", c.warmup_steps);
+  s += fmt("training: %d epochs, batch %d, %s lr %g%s, weight decay %g, %s, label smoothing %g%s\n", c.epochs,
+           c.batch_size, c.opt.c_str(), c.lr, c.opt == "sgd" ? fmt(" momentum %g", c.momentum).c_str() : "",
+           c.weight_decay, sched.c_str(), c.label_smoothing,
+           c.limit_batches > 0 ? fmt(", at most %d batches per epoch", c.limit_batches).c_str() : "");
+  s += fmt("augmentation: %s; centre crop %g\n",
+           c.augment ? fmt("random resized crop (area %g-%g), flip p %g, erasing p %g", c.scale_min, c.scale_max,
+                           c.hflip, c.erase).c_str()
+                     : "off",
+           c.center_crop);
+  s += fmt("threads: %d compute, %d data loading\n", ops::num_threads(), c.workers);
+  s += "run directory: " + inv.out + resumed;
+  return s;
+}
+
+data::LoaderOptions train_loader_options(const TrainConfig& c, size_t samples) {
+  // Batch norm in training mode needs two samples: drop a last batch of one.
+  return {.batch_size = c.batch_size, .shuffle = true,
+          .drop_last = c.batch_size > 1 && samples % c.batch_size == 1, .seed = c.seed, .workers = c.workers};
+}
+
+data::LoaderOptions eval_loader_options(const TrainConfig& c) {
+  return {.batch_size = c.eval_batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .workers = c.workers};
+}
+
+void save_checkpoint(const std::string& path, const nn::Module& model, const nn::Optimizer& opt,
+                     const TrainingState& state, const RunIdentity& run) {
+  try {
+    save_training_checkpoint(path, model, opt, state, run);
+  } catch (const std::domain_error& e) {
+    throw DivergedWeights(std::string(e.what()) + ": the weights diverged during epoch " +
+                          std::to_string(state.epoch));
+  }
+}
+
+// --evaluate: the report of one checkpoint on the run's validation split.
+int evaluate_only(const TrainInvocation& inv, RunLog& log, nn::Module& model, const data::ImageFolder& dataset,
+                  const data::Split& split) {
+  const RunFiles run{inv.out};
+  std::string source = inv.init_from;
+  if (source.empty()) source = fs::exists(run.best()) ? run.best() : run.last();
+  SafeTensorsFile file = read_safetensors(source);
+  LoadReport lr = load_model_weights(file, source, model, /*strict=*/false);
+  if (!lr.complete()) log.line(describe_weight_load(lr, source));
+  data::DataLoader val(dataset, split.val, data::Transform(inv.cfg.eval_transform()), eval_loader_options(inv.cfg));
+  const auto t0 = std::chrono::steady_clock::now();
+  EvalResult r = evaluate(model, val);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string heading = fmt("evaluation of %s on %zu validation images: loss %.4f, accuracy %.4f (%.1f s)\n",
+                                  source.c_str(), r.truth.size(), r.loss, r.accuracy, secs);
+  const std::string text = write_evaluation_files(inv.out, "eval_", heading, dataset, r,
+                                                  {{"checkpoint", source}, {"seconds", secs}});
+  log.line(text);
+  log.line("wrote " + inv.out + "/eval_report.txt, eval_report.json, eval_confusion.csv, eval_predictions.csv");
+  log.event("evaluate", {{"checkpoint", source}, {"accuracy", r.accuracy}, {"loss", r.loss}});
+  return 0;
+}
+
+}  // namespace
+
+int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& err, bool tty) {
+  const TrainConfig& cfg = inv.cfg;
+  const RunFiles run{inv.out};
+  const bool resuming = !inv.resume.empty();
+  if (cfg.threads > 0) ops::set_num_threads(cfg.threads);
+
+  if (resuming && !inv.evaluate_only && !fs::exists(run.last()))
+    throw std::runtime_error("--resume: '" + run.dir + "' has no last.safetensors (no epoch was completed); start it again");
+  if (!resuming && !inv.evaluate_only && (fs::exists(run.last()) || fs::exists(run.best())))
+    throw std::runtime_error("'" + run.dir + "' already holds a run (its checkpoints); continue it with --resume " +
+                             run.dir + " or choose another --out");
+
+  data::ImageFolder dataset = open_dataset(cfg, err);
+  data::Split split = resuming ? resume_run_files(run, cfg, dataset)
+                      : inv.evaluate_only ? data::stratified_split(dataset, cfg.val_fraction, cfg.seed)
+                                          : start_run_files(run, cfg, dataset);
+  fs::create_directories(run.dir);
+  remove_stale_temp_files(run.last());
+  remove_stale_temp_files(run.best());
+  RunLog log(run.dir, out);
+
+  const RunIdentity identity{cfg, cfg.model_config(dataset.num_classes()), dataset.classes()};
+  manual_seed(cfg.seed);
+  std::shared_ptr<models::ResNet> model = models::build_model(identity.model);
+  std::unique_ptr<nn::Optimizer> opt = make_optimizer(cfg, *model);
+  const nn::LrSchedule schedule(cfg.schedule(), cfg.epochs);
+
+  TrainingState state;
+  std::string resumed;
+  if (resuming && !inv.evaluate_only) {
+    state = load_training_checkpoint(run.last(), *model, *opt);
+    resumed = fmt(" (resumed after epoch %d of %d, global step %lld)", state.epoch, cfg.epochs, state.global_step);
+  }
+  log.line(banner(inv, identity.model, model->num_parameters(), dataset, split, resumed));
+  if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
+
+  if (!inv.init_from.empty()) {
+    SafeTensorsFile file = read_safetensors(inv.init_from);
+    log.line(describe_weight_load(load_model_weights(file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+  }
+  log.event(resuming ? "resume" : "start",
+            {{"config", to_json(cfg)}, {"model", model_config_json(identity.model)}, {"params", model->num_parameters()},
+             {"train", split.train.size()}, {"val", split.val.size()}, {"epoch", state.epoch},
+             {"global_step", state.global_step}, {"threads", ops::num_threads()}});
+
+  data::DataLoader train_loader(dataset, split.train, data::Transform(cfg.train_transform()),
+                                train_loader_options(cfg, split.train.size()));
+  data::DataLoader val_loader(dataset, split.val, data::Transform(cfg.eval_transform()), eval_loader_options(cfg));
+  ProgressLine progress(out, tty, cfg.log_interval);
+  EpochContext ctx{*model, *opt, schedule, train_loader, cfg, progress, log, inv.fault_nan_step};
+
+  EvalResult last_eval;
+  bool have_eval = false;
+  for (int epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EpochResult tr;
+    try {
+      tr = train_one_epoch(ctx, epoch, state.global_step);
+    } catch (const NonFiniteLoss& e) {
+      log.event("error", {{"kind", "non-finite loss"}, {"epoch", e.epoch()}, {"global_step", e.step()}, {"message", e.what()}});
+      throw;
+    }
+    last_eval = evaluate(*model, val_loader);
+    have_eval = true;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    state.epoch = epoch + 1;
+    state.history.push_back({epoch + 1, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs});
+    const bool best = last_eval.accuracy > state.best_val_acc;
+    if (best) state.best_val_acc = last_eval.accuracy, state.best_epoch = epoch + 1;
+    log.line(fmt("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.6f | %.1f s%s", epoch + 1,
+                 cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs,
+                 best ? "  (best)" : ""));
+    log.event("epoch", {{"epoch", epoch + 1}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
+                        {"val_loss", last_eval.loss}, {"val_acc", last_eval.accuracy}, {"lr", tr.lr},
+                        {"seconds", secs}, {"global_step", state.global_step}, {"wait_seconds", tr.wait_seconds}});
+    // The metrics first, then best, then last: a kill between any two leaves files that a resume
+    // reconciles (metrics.csv is rewritten from the checkpoint's history; an epoch redone after
+    // `last` lags behind `best` computes the same numbers and rewrites `best` with them).
+    write_metrics_csv(run.metrics(), state.history);
+    try {
+      if (best) save_checkpoint(run.best(), *model, *opt, state, identity);
+      save_checkpoint(run.last(), *model, *opt, state, identity);
+    } catch (const DivergedWeights& e) {
+      log.event("error", {{"kind", "non-finite weights"}, {"epoch", epoch + 1}, {"message", e.what()}});
+      throw;
+    }
+    log.event("checkpoint", {{"epoch", epoch + 1}, {"last", run.last()}, {"best", best}});
+    if (inv.stop_after_epoch > 0 && epoch + 1 == inv.stop_after_epoch && epoch + 1 < cfg.epochs) {
+      log.line(fmt("stopped after epoch %d as asked; continue with --resume %s", epoch + 1, run.dir.c_str()));
+      return 0;
+    }
+  }
+
+  if (!have_eval) last_eval = evaluate(*model, val_loader);  // resumed a finished run: report again
+  const ValSummary vs = summarize_val(state.history);
+  double seconds = 0;
+  for (const EpochRecord& r : state.history) seconds += r.seconds;
+  const std::string heading =
+      fmt("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n", identity.model.name.c_str(),
+          cfg.epochs, cfg.img_size, cfg.img_size, split.train.size(), split.val.size(), seconds,
+          val_summary_line(state.history).c_str());
+  nlohmann::json extra = {{"val_acc_avg", vs.avg}, {"val_acc_max", vs.max}, {"val_acc_max_epoch", vs.max_epoch},
+                          {"best_epoch", state.best_epoch}, {"model", identity.model.name}, {"epochs", cfg.epochs},
+                          {"img_size", cfg.img_size}, {"seconds", seconds},
+                          {"seconds_per_epoch", state.history.empty() ? 0.0 : seconds / state.history.size()},
+                          {"num_train", split.train.size()}, {"num_val", split.val.size()},
+                          {"num_params", model->num_parameters()}, {"config", to_json(cfg)},
+                          {"model_config", model_config_json(identity.model)}};
+  const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
+  write_curves(run.dir, state.history);
+  log.line("\n" + text);
+  log.line("wrote " + run.dir + "/{report.txt, report.json, confusion.csv, predictions.csv, metrics.csv, loss.svg, "
+           "accuracy.svg}; checkpoints last.safetensors and best.safetensors (epoch " +
+           std::to_string(state.best_epoch) + ")");
+  log.event("end", {{"val_acc_avg", vs.avg}, {"val_acc_max", vs.max}, {"accuracy", last_eval.accuracy},
+                    {"seconds", seconds}});
+  return 0;
+}
+
+int cpu_train_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool tty) {
+  ParseResult parsed = parse_train_command_line(argc, argv, out, err);
+  if (!parsed.proceed) return parsed.code;
+  try {
+    return run_training(parsed.inv, out, err, tty);
+  } catch (const NonFiniteLoss& e) {
+    err << "cpu_train: error: " << e.what() << ". Stopped; "
+        << (fs::exists(RunFiles{parsed.inv.out}.last()) ? "the last good checkpoint, " + RunFiles{parsed.inv.out}.last() + ", is untouched"
+                                                        : std::string("no checkpoint was written"))
+        << ". A lower --lr (or a warm-up) usually helps.\n";
+    return 3;
+  } catch (const DivergedWeights& e) {
+    err << "cpu_train: error: " << e.what() << ". Stopped; the previous checkpoint is untouched.\n";
+    return 3;
+  } catch (const data::DataError& e) {
+    err << "cpu_train: data error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "cpu_train: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace hsanet::train

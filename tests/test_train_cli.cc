@@ -1,0 +1,186 @@
+// cpu_train's command line: bad values are refused with a clear message before any work, a
+// config file is overridden by flags, and a resumed run refuses changes that would alter it.
+#include <gtest/gtest.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "apps/train/command_line.h"
+#include "test_train_util.h"
+
+namespace hsanet::train {
+namespace {
+
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+ParseResult parse(std::vector<std::string> args, std::string* err_text = nullptr) {
+  std::vector<const char*> argv{"cpu_train"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  ParseResult r = parse_train_command_line(static_cast<int>(argv.size()), argv.data(), out, err);
+  if (err_text) *err_text = err.str();
+  return r;
+}
+
+std::string faces() { return testing::source_dir() + "/data/orl_faces"; }
+
+// Each bad command line gives code 2 and a message naming the option; nothing is created.
+TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
+  TempDir tmp;
+  const std::string out = tmp / "run";
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;  // in the message
+  };
+  const std::vector<Case> cases = {
+      {{"--lr", "-0.1"}, "--lr: must be positive"},
+      {{"--lr", "0"}, "--lr: must be positive"},
+      {{"--batch-size", "0"}, "--batch-size: must be at least 1"},
+      {{"--epochs", "0"}, "--epochs: must be at least 1"},
+      {{"--model", "resnet18"}, "--model"},
+      {{"--data", tmp / "no_such_folder"}, "is not a folder"},
+      {{"--img-size", "16"}, "--img-size: must be at least 32"},
+      {{"--val-fraction", "1"}, "--val-fraction"},
+      {{"--opt", "rmsprop"}, "--opt: must be sgd or adamw"},
+      {{"--sched", "linear"}, "--sched"},
+      {{"--alpha", "1.5"}, "--alpha"},
+      {{"--label-smoothing", "1"}, "--label-smoothing"},
+      {{"--center-crop", "0"}, "--center-crop"},
+      {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
+      {{"--hflip", "2"}, "--hflip"},
+      {{"--threads", "-1"}, "--threads"},
+      {{"--width-mult", "0"}, "width multiplier"},
+      {{"--lr", "abc"}, "--lr"},
+      {{"--no-such-flag"}, "no-such-flag"},
+      {{"--evaluate"}, "--evaluate needs weights"},
+      {{"--init-from", tmp / "missing.safetensors"}, "--init-from"},
+      {{"--resume", tmp / "not_a_run"}, "no config.json"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.args;
+    if (std::find(args.begin(), args.end(), "--data") == args.end()) args.insert(args.end(), {"--data", faces()});
+    args.insert(args.end(), {"--out", out});
+    std::string err;
+    ParseResult r = parse(args, &err);
+    EXPECT_FALSE(r.proceed) << c.args[0];
+    EXPECT_EQ(r.code, 2) << c.args[0];
+    EXPECT_NE(err.find(c.expect), std::string::npos) << "for " << c.args[0] << ", message: " << err;
+  }
+  EXPECT_FALSE(fs::exists(out)) << "a refused command line must not create the run directory";
+}
+
+TEST(TrainCli, TheProgramReturnsTheErrorCode) {
+  TempDir tmp;
+  testing::RunResult r = testing::run_cpu_train({"--data", faces(), "--batch-size", "0", "--out", tmp / "r"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("cpu_train: error: --batch-size"), std::string::npos) << r.err;
+  r = testing::run_cpu_train({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* flag : {"--data", "--model", "--epochs", "--batch-size", "--img-size", "--lr", "--seed",
+                           "--threads", "--out", "--resume", "--init-from", "--config", "--evaluate",
+                           "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from --help";
+  EXPECT_EQ(r.out.find("--stop-after-epoch"), std::string::npos) << "test hooks stay hidden";
+}
+
+TEST(TrainCli, DefaultsAreThePapersRecipe) {
+  ParseResult r = parse({"--data", faces()});
+  ASSERT_TRUE(r.proceed);
+  const TrainConfig& c = r.inv.cfg;
+  EXPECT_DOUBLE_EQ(c.lr, 0.005);
+  EXPECT_DOUBLE_EQ(c.alpha, 0.25);
+  EXPECT_EQ(c.batch_size, 4);
+  EXPECT_EQ(c.epochs, 50);
+  EXPECT_EQ(c.img_size, 224);
+  EXPECT_EQ(c.opt, "sgd");
+  EXPECT_DOUBLE_EQ(c.momentum, 0.9);
+  EXPECT_DOUBLE_EQ(c.weight_decay, 1e-4);
+  EXPECT_EQ(c.sched, "cosine");
+  EXPECT_EQ(r.inv.out.rfind("runs/resnet50-", 0), 0u) << r.inv.out;
+}
+
+// Every key of the configuration is a flag of the same name, and JSON round-trips.
+TEST(TrainCli, ConfigKeysAreFlagNames) {
+  TrainConfig c;
+  c.lr = 0.123;
+  c.model.blocks = {2, 1, 1, 1};
+  c.augment = false;
+  c.seed = 77;
+  const nlohmann::json j = to_json(c);
+  TrainConfig back;
+  apply_json(j, back, "test");
+  EXPECT_EQ(to_json(back), j);
+  std::ostringstream help;
+  {
+    std::vector<const char*> argv{"cpu_train", "--help"};
+    std::ostringstream err;
+    parse_train_command_line(2, argv.data(), help, err);
+  }
+  for (const auto& [key, value] : j.items())
+    EXPECT_NE(help.str().find("--" + key), std::string::npos) << "config key '" << key << "' has no flag";
+}
+
+TEST(TrainCli, ConfigFileIsOverriddenByFlags) {
+  TempDir tmp;
+  const std::string file = tmp / "c.json";
+  std::ofstream(file) << R"({"lr": 0.02, "epochs": 7, "model": "hsanet_x", "blocks": [1, 1, 1, 1]})";
+  ParseResult r = parse({"--config", file, "--data", faces(), "--epochs", "9"});
+  ASSERT_TRUE(r.proceed);
+  EXPECT_DOUBLE_EQ(r.inv.cfg.lr, 0.02);
+  EXPECT_EQ(r.inv.cfg.epochs, 9);
+  EXPECT_EQ(r.inv.cfg.model.name, "hsanet_x");
+  EXPECT_EQ(r.inv.cfg.model.blocks, (std::vector<int>{1, 1, 1, 1}));
+
+  std::string err;
+  std::ofstream(file) << R"({"learning_rate": 0.02})";
+  r = parse({"--config", file, "--data", faces()}, &err);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(err.find("unknown option 'learning_rate'"), std::string::npos) << err;
+  std::ofstream(file) << R"({"lr": "fast"})";
+  r = parse({"--config", file, "--data", faces()}, &err);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(err.find("'lr' has the wrong type"), std::string::npos) << err;
+  std::ofstream(file) << R"({"lr": -1})";
+  r = parse({"--config", file, "--data", faces()}, &err);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(err.find("--lr: must be positive"), std::string::npos) << err;
+}
+
+// --resume takes the run's config.json; safe flags may change, the others may not.
+TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
+  TempDir tmp;
+  const std::string run = tmp / "run";
+  fs::create_directories(run);
+  TrainConfig saved;
+  saved.data = faces();
+  saved.lr = 0.03;
+  saved.batch_size = 8;
+  std::ofstream(run + "/config.json") << to_json(saved).dump();
+
+  ParseResult r = parse({"--resume", run, "--epochs", "60", "--threads", "1"});
+  ASSERT_TRUE(r.proceed);
+  EXPECT_EQ(r.inv.out, run);
+  EXPECT_DOUBLE_EQ(r.inv.cfg.lr, 0.03);
+  EXPECT_EQ(r.inv.cfg.batch_size, 8);
+  EXPECT_EQ(r.inv.cfg.epochs, 60);
+
+  r = parse({"--resume", run, "--batch-size", "8"});  // the same value is no change
+  EXPECT_TRUE(r.proceed);
+
+  std::string err;
+  r = parse({"--resume", run, "--batch-size", "4", "--lr", "0.1"}, &err);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(err.find("--batch-size, --lr would change what the run computes"), std::string::npos) << err;
+  r = parse({"--resume", run, "--config", run + "/config.json"}, &err);
+  EXPECT_EQ(r.code, 2);
+  r = parse({"--resume", run, "--out", tmp / "elsewhere"}, &err);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(err.find("--out cannot differ"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace hsanet::train

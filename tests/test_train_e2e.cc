@@ -1,0 +1,181 @@
+// cpu_train end to end on five identities of the bundled faces, tiny network at 32x32: it must
+// learn (validation accuracy far above the 20 % of chance) and write every file of a run; the
+// companion tools (evaluate, predict, compare) must read what it wrote.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/train/checkpoint.h"
+#include "apps/train/history.h"
+#include "apps/train/tools.h"
+#include "models/resnet.h"
+#include "test_train_util.h"
+
+namespace hsanet::train {
+namespace {
+
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+std::vector<std::string> run_args(const TempDir& tmp, const std::string& run, int epochs) {
+  return testing::concat({"--data", tmp / "faces", "--out", run, "--epochs", std::to_string(epochs), "--batch-size",
+                          "8", "--lr", "0.02", "--threads", "1", "--seed", "1"},
+                         testing::tiny_model_args());
+}
+
+TEST(TrainEndToEnd, LearnsFiveFacesAndWritesTheRunFiles) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 5);
+  const std::string run = tmp / "run";
+  testing::RunResult r = testing::run_cpu_train(run_args(tmp, run, 30));
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+
+  // The banner, the epoch lines and the paper's figures on the console.
+  EXPECT_NE(r.out.find("5 classes, 50 images; split 40 train / 10 val"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epoch 30/30  train loss"), std::string::npos);
+  EXPECT_NE(r.out.find("validation accuracy over 30 epochs: average"), std::string::npos);
+  EXPECT_NE(r.out.find("weighted avg"), std::string::npos);
+
+  for (const char* f : {"config.json", "classes.txt", "split.csv", "metrics.csv", "log.jsonl", "train.log",
+                        "last.safetensors", "best.safetensors", "report.txt", "report.json", "confusion.csv",
+                        "predictions.csv", "loss.svg", "accuracy.svg"})
+    EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
+
+  const nlohmann::json rep = nlohmann::json::parse(testing::slurp(run + "/report.json"));
+  for (const char* k : {"val_acc_avg", "val_acc_max", "accuracy"}) ASSERT_TRUE(rep.at(k).is_number()) << k;
+  for (const char* avg : {"macro_avg", "weighted_avg"})
+    for (const char* k : {"precision", "recall", "f1"}) ASSERT_TRUE(rep.at(avg).at(k).is_number()) << avg << k;
+  // Chance is 0.2: the tiny network must do far better. (It reaches 0.9-1.0 over seeds.)
+  EXPECT_GE(rep["accuracy"].get<double>(), 0.8);
+  EXPECT_GE(rep["val_acc_max"].get<double>(), rep["accuracy"].get<double>());
+  EXPECT_GT(rep["macro_avg"]["f1"].get<double>(), 0.7);
+
+  const History h = read_metrics_csv(run + "/metrics.csv");
+  ASSERT_EQ(h.size(), 30u);
+  for (int e = 0; e < 30; ++e) EXPECT_EQ(h[e].epoch, e + 1);
+  EXPECT_LT(h.back().train_loss, h.front().train_loss);
+  EXPECT_NEAR(h.front().lr, 0.02, 1e-9);   // cosine: first epoch at lr,
+  EXPECT_NEAR(h.back().lr, 0.005, 1e-9);   // last at alpha * lr
+  EXPECT_NEAR(rep["val_acc_avg"].get<double>(), summarize_val(h).avg, 1e-6);
+
+  // The confusion matrix: a header and one row per class, counts summing to the 10 images.
+  std::istringstream conf(testing::slurp(run + "/confusion.csv"));
+  std::string line;
+  int rows = 0, total = 0;
+  std::getline(conf, line);
+  EXPECT_EQ(line, "true\\predicted,s1,s10,s11,s12,s13");
+  while (std::getline(conf, line)) {
+    ++rows;
+    std::istringstream cells(line);
+    std::string cell;
+    std::getline(cells, cell, ',');
+    while (std::getline(cells, cell, ',')) total += std::stoi(cell);
+  }
+  EXPECT_EQ(rows, 5);
+  EXPECT_EQ(total, 10);
+
+  for (const char* svg : {"loss.svg", "accuracy.svg"}) {
+    const std::string s = testing::slurp(run + "/" + svg);
+    EXPECT_EQ(s.rfind("<svg", 0), 0u);
+    EXPECT_NE(s.find("validation"), std::string::npos);
+    EXPECT_NE(s.find("<polyline"), std::string::npos);
+  }
+  // Every line of the JSON log parses; it opens with "start" and closes with "end".
+  std::istringstream log(testing::slurp(run + "/log.jsonl"));
+  std::vector<std::string> events;
+  while (std::getline(log, line)) events.push_back(nlohmann::json::parse(line).at("event"));
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front(), "start");
+  EXPECT_EQ(events.back(), "end");
+  EXPECT_EQ(std::count(events.begin(), events.end(), "epoch"), 30);
+}
+
+TEST(TrainEndToEnd, CompanionToolsReadTheRun) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 5);
+  const std::string run = tmp / "run", run2 = tmp / "run2";
+  testing::RunResult r = testing::run_cpu_train(run_args(tmp, run, 4));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train(testing::concat(run_args(tmp, run2, 3), {"--model", "hsanet_3x3"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  // The best checkpoint is also plain weights: a strict load of the model tensors works.
+  SafeTensorsFile best = read_safetensors(run + "/best.safetensors");
+  const RunIdentity id = read_run_identity(best, "best");
+  EXPECT_EQ(id.classes, (std::vector<std::string>{"s1", "s10", "s11", "s12", "s13"}));
+  EXPECT_EQ(id.model.num_classes, 5);
+  auto model = models::build_model(id.model);
+  EXPECT_TRUE(load_model_weights(best, "best", *model, /*strict=*/true).complete());
+  const int best_epoch = std::stoi(best.metadata.at("epoch"));
+  const History h = read_metrics_csv(run + "/metrics.csv");
+
+  // evaluate: the best checkpoint on the run's validation split gives its epoch's accuracy.
+  std::ostringstream out, err;
+  EvaluateOptions ev;
+  ev.checkpoint = run + "/best.safetensors";
+  ev.out = tmp / "eval";
+  ASSERT_EQ(evaluate_command(ev, out, err), 0) << err.str();
+  const nlohmann::json er = nlohmann::json::parse(testing::slurp(tmp / "eval/report.json"));
+  EXPECT_NEAR(er["accuracy"].get<double>(), h[best_epoch - 1].val_acc, 1e-9);
+  EXPECT_EQ(er["macro_avg"]["recall"].is_number(), true);
+  EXPECT_TRUE(fs::exists(tmp / "eval/confusion.csv"));
+
+  // cpu_train --evaluate does the same from the run directory.
+  r = testing::run_cpu_train({"--resume", run, "--evaluate", "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json er2 = nlohmann::json::parse(testing::slurp(run + "/eval_report.json"));
+  EXPECT_EQ(er2["accuracy"], er["accuracy"]);
+
+  // predict: the top identities with probabilities that sum to at most 1, best first.
+  PredictOptions pr;
+  pr.checkpoint = run + "/best.safetensors";
+  pr.images = {tmp / "faces/s1/1.pgm", tmp / "faces/s12/3.pgm"};
+  pr.top_k = 3;
+  pr.json = true;
+  out.str("");
+  ASSERT_EQ(predict_command(pr, out, err), 0) << err.str();
+  std::istringstream lines(out.str());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ASSERT_EQ(j["top"].size(), 3u);
+    double sum = 0, prev = 1;
+    for (const auto& t : j["top"]) {
+      const double p = t["probability"].get<double>();
+      EXPECT_LE(p, prev);
+      prev = p;
+      sum += p;
+    }
+    EXPECT_LE(sum, 1.0 + 1e-5);
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+  pr.images = {tmp / "faces/missing.pgm"};
+  EXPECT_EQ(predict_command(pr, out, err), 1);
+  EXPECT_NE(err.str().find("missing.pgm"), std::string::npos);
+
+  // compare: four figures, and Tables 1 and 2 naming both runs.
+  CompareOptions cmp;
+  cmp.runs = {run, run2};
+  cmp.out = tmp / "cmp";
+  out.str("");
+  ASSERT_EQ(compare_command(cmp, out, err), 0) << err.str();
+  for (const char* f : {"compare_train_loss.svg", "compare_train_acc.svg", "compare_val_loss.svg", "compare_val_acc.svg"}) {
+    const std::string s = testing::slurp(tmp / ("cmp/" + std::string(f)));
+    EXPECT_NE(s.find(">run<"), std::string::npos) << f;
+    EXPECT_NE(s.find(">run2<"), std::string::npos) << f;
+  }
+  const std::string tables = out.str();
+  EXPECT_NE(tables.find("Table 1"), std::string::npos);
+  EXPECT_NE(tables.find("Table 2"), std::string::npos);
+  EXPECT_NE(tables.find("| run | resnet50 | 4 |"), std::string::npos) << tables;
+  EXPECT_NE(tables.find("| run2 | hsanet_3x3 |"), std::string::npos) << tables;
+  EXPECT_TRUE(fs::exists(tmp / "cmp/comparison.md"));
+}
+
+}  // namespace
+}  // namespace hsanet::train

@@ -1,0 +1,165 @@
+// Resume, divergence and fine-tuning starts:
+//  - with one thread, a run stopped after an epoch and resumed ends with exactly the weights (and
+//    optimiser state) of the run that was never interrupted, and metrics.csv has no duplicate rows;
+//  - a NaN loss stops the run with a message and leaves the last good checkpoint byte for byte;
+//  - --init-from loads what fits from a torchvision-style export and says what it skipped.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "apps/train/checkpoint.h"
+#include "apps/train/history.h"
+#include "autograd/random.h"
+#include "models/resnet.h"
+#include "test_train_util.h"
+
+namespace hsanet::train {
+namespace {
+
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+// Four identities: 32 training images, four batches of 8 per epoch.
+std::vector<std::string> args(const TempDir& tmp, const std::string& run, std::vector<std::string> extra = {}) {
+  auto a = testing::concat({"--data", tmp / "faces", "--out", run, "--epochs", "3", "--batch-size", "8", "--lr",
+                            "0.02", "--threads", "1", "--seed", "5"},
+                           testing::tiny_model_args());
+  return testing::concat(a, extra);
+}
+
+void expect_same_tensors(const std::string& a, const std::string& b) {
+  const SafeTensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
+  int optimizer_entries = 0;
+  for (const auto& [name, ra] : fa.tensors) {
+    ASSERT_TRUE(fb.contains(name)) << name;
+    const TensorRecord& rb = fb.at(name);
+    EXPECT_EQ(ra.shape, rb.shape) << name;
+    EXPECT_TRUE(ra.bytes == rb.bytes) << name << " differs";
+    optimizer_entries += name.rfind("optimizer.", 0) == 0;
+  }
+  EXPECT_GT(optimizer_entries, 1) << "the optimiser state is part of the checkpoint";
+  EXPECT_EQ(fa.metadata.at("epoch"), fb.metadata.at("epoch"));
+  EXPECT_EQ(fa.metadata.at("global_step"), fb.metadata.at("global_step"));
+  EXPECT_EQ(fa.metadata.at("best_val_acc"), fb.metadata.at("best_val_acc"));
+}
+
+TEST(TrainResume, StoppedAndResumedEqualsUninterrupted) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::string whole = tmp / "whole", parts = tmp / "parts";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, whole));
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  // Stopped after epoch 1 (the cosine schedule still spans 3 epochs), resumed to stop after 2...
+  r = testing::run_cpu_train(args(tmp, parts, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("stopped after epoch 1"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(parts + "/report.json"));
+  EXPECT_EQ(read_metrics_csv(parts + "/metrics.csv").size(), 1u);
+  // ...as if killed after writing metrics.csv for epoch 2 but before its checkpoint:
+  std::ofstream(parts + "/metrics.csv", std::ios::app) << "2,9,0.1,9,0.1,0.02,1.0\n";
+  r = testing::run_cpu_train({"--resume", parts, "--stop-after-epoch", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resumed after epoch 1 of 3"), std::string::npos) << r.out;
+  // ...and resumed to the end.
+  r = testing::run_cpu_train({"--resume", parts});
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  expect_same_tensors(whole + "/last.safetensors", parts + "/last.safetensors");
+  expect_same_tensors(whole + "/best.safetensors", parts + "/best.safetensors");
+  const History hw = read_metrics_csv(whole + "/metrics.csv"), hp = read_metrics_csv(parts + "/metrics.csv");
+  ASSERT_EQ(hp.size(), 3u) << "no duplicate or stale rows";
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(hp[e].epoch, static_cast<int>(e) + 1);
+    EXPECT_EQ(hp[e].train_loss, hw[e].train_loss) << e;
+    EXPECT_EQ(hp[e].val_acc, hw[e].val_acc) << e;
+    EXPECT_EQ(hp[e].lr, hw[e].lr) << e;
+  }
+  const auto rw = nlohmann::json::parse(testing::slurp(whole + "/report.json"));
+  const auto rp = nlohmann::json::parse(testing::slurp(parts + "/report.json"));
+  EXPECT_EQ(rw["accuracy"], rp["accuracy"]);
+  EXPECT_EQ(rw["val_acc_avg"], rp["val_acc_avg"]);
+  EXPECT_EQ(rw["macro_avg"], rp["macro_avg"]);
+
+  // Resuming a finished run trains nothing and reports again.
+  r = testing::run_cpu_train({"--resume", parts});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(read_metrics_csv(parts + "/metrics.csv").size(), 3u);
+  expect_same_tensors(whole + "/last.safetensors", parts + "/last.safetensors");
+
+  // A new run may not silently take over a run directory.
+  r = testing::run_cpu_train(args(tmp, parts));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("already holds a run"), std::string::npos) << r.err;
+}
+
+TEST(TrainResume, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::string run = tmp / "run";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string before = testing::slurp(run + "/last.safetensors");
+  const std::string best_before = testing::slurp(run + "/best.safetensors");
+
+  // Epoch 1 took global steps 0-3; step 6 is batch 3 of epoch 2.
+  r = testing::run_cpu_train({"--resume", run, "--fault-nan-step", "6"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("the loss is NaN at epoch 2, batch 3 of 4 (global step 6)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("last good checkpoint"), std::string::npos) << r.err;
+  EXPECT_TRUE(testing::slurp(run + "/last.safetensors") == before) << "last.safetensors was rewritten";
+  EXPECT_TRUE(testing::slurp(run + "/best.safetensors") == best_before) << "best.safetensors was rewritten";
+  EXPECT_EQ(read_metrics_csv(run + "/metrics.csv").size(), 1u);
+  EXPECT_NE(testing::slurp(run + "/log.jsonl").find("\"event\":\"error\""), std::string::npos);
+
+  // A real divergence from the first steps: nothing to keep, and it says so.
+  r = testing::run_cpu_train(args(tmp, tmp / "wild", {"--lr", "1e30"}));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("training diverged"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no checkpoint was written"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "wild/last.safetensors"));
+}
+
+// A torchvision-style export: a 1000-class head, and num_batches_tracked counters as I64.
+TEST(TrainResume, InitFromSkipsAHeadOfAnotherShape) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  models::ModelConfig mc;
+  mc.width_mult = 0.125;
+  mc.blocks = {1, 1, 1, 1};
+  mc.height = mc.width = 32;
+  mc.num_classes = 1000;
+  manual_seed(99);
+  auto imagenet = models::build_model(mc);
+  std::vector<std::pair<std::string, TensorRecord>> records;
+  for (const auto& [name, t] : imagenet->state_dict()) records.emplace_back(name, TensorRecord::from_tensor(t));
+  records.emplace_back("bn1.num_batches_tracked", TensorRecord::from_int64({7}, Shape{}));
+  const std::string file = tmp / "resnet_imagenet.safetensors";
+  write_safetensors(file, records);
+
+  // The library call: everything but fc.* is loaded.
+  mc.num_classes = 4;
+  auto mine = models::build_model(mc);
+  const LoadReport rep = load_model_weights(read_safetensors(file), file, *mine, /*strict=*/false);
+  EXPECT_TRUE(rep.missing.empty());
+  EXPECT_TRUE(rep.unexpected.empty());
+  ASSERT_EQ(rep.wrong_shape.size(), 2u);
+  EXPECT_EQ(rep.loaded.size() + 2, mine->state_dict().size());
+  EXPECT_EQ(mine->conv1->weight.to_vector(), imagenet->conv1->weight.to_vector());
+  const std::string text = describe_weight_load(rep, file);
+  EXPECT_NE(text.find("wrong shape: fc.weight: expected [4, "), std::string::npos) << text;
+  EXPECT_NE(text.find("the file has 1000 classes, this run 4"), std::string::npos) << text;
+
+  // The program prints the same account and trains on.
+  testing::RunResult r = testing::run_cpu_train(args(tmp, tmp / "ft", {"--init-from", file, "--epochs", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("wrong shape: fc.bias"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("keeps its fresh initialisation"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace hsanet::train
