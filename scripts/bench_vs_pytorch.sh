@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Side-by-side training-step throughput: hsanet's bench_train_step and the PyTorch peer's
+# bench_train_step.py (Debian's python3-torch, channels-last, OpenBLAS), alternated model by model
+# and round by round so both see the same machine (this class of VM is noisy).
+#   scripts/bench_vs_pytorch.sh [PEER_DIR] [ROUNDS]      (PEER_DIR defaults to ../shared/peer)
+# Needs: build/bin/bench_train_step, apt-get install python3-torch libopenblas0-openmp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEER=${1:-../shared/peer}
+ROUNDS=${2:-2}
+MODELS=${MODELS:-"resnet50 botnet50 hsanet_x hsanet_3x3"}
+STEPS=${STEPS:-6}
+OB=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
+[ -x build/bin/bench_train_step ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
+[ -f "$PEER/bench_train_step.py" ] || { echo "no PyTorch peer at $PEER" >&2; exit 1; }
+
+printf "%-11s %5s %12s %12s %12s %12s %7s\n" model round "hsanet img/s" "torch img/s" "hsanet MiB" "torch MiB" ratio
+for round in $(seq 1 "$ROUNDS"); do
+  for m in $MODELS; do
+    ours=$(OMP_NUM_THREADS=2 build/bin/bench_train_step --model "$m" --batch 4 --size 224 --threads 2 \
+             --steps "$STEPS" --warmup 2)
+    ours_ips=$(echo "$ours" | awk '/^images\/s:/ {print $2}')
+    ours_mib=$(echo "$ours" | awk '/^peak RSS:/ {print $3}')
+    log=$(mktemp)
+    /usr/bin/time -f "%M" -o "$log.rss" env LD_LIBRARY_PATH="$OB" /usr/bin/python3 "$PEER/bench_train_step.py" \
+      --models "$m" --mode train --formats nhwc --batch 4 --size 224 --threads 2 \
+      --warmup 2 --steps "$STEPS" --max-steal 1.0 > "$log" 2>&1
+    torch_ms=$(awk -v m="$m" '$1 == m && $2 == "train" {print $6}' "$log" | tail -1)
+    torch_ips=$(awk -v ms="$torch_ms" 'BEGIN { if (ms > 0) printf "%.3f", 4000 / ms; else print "nan" }')
+    torch_mib=$(awk '{printf "%.1f", $1 / 1024}' "$log.rss")
+    ratio=$(awk -v a="$ours_ips" -v b="$torch_ips" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+    printf "%-11s %5d %12s %12s %12s %12s %7s\n" "$m" "$round" "$ours_ips" "$torch_ips" "$ours_mib" "$torch_mib" "$ratio"
+    rm -f "$log" "$log.rss"
+  done
+done
