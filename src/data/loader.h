@@ -21,9 +21,10 @@
 //     }
 //   }
 //
-// Loading: worker threads (std::thread, not OpenMP: they must not join the compute threads' team)
-// decode and augment whole batches ahead of the consumer, at most `prefetch` batches ahead (a
-// bounded queue: memory stays at prefetch batches), and next() hands them out in order. Every
+// Loading: worker threads (std::thread, not OpenMP: they must not join the compute threads' team;
+// scheduled SCHED_BATCH so that waking one never preempts the training step) decode and augment
+// whole batches ahead of the consumer, at most `prefetch` batches ahead (a bounded queue: memory
+// stays at prefetch batches), and next() hands them out in order. Every
 // sample of `indices` appears exactly once per epoch; the order is reshuffled each epoch from
 // (seed, epoch); the augmentation of each sample is drawn from Rng::derive(seed, epoch, sample
 // index), so batches are identical whatever the number of workers. One worker is the default: on a
