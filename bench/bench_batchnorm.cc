@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((std::string(kOps[op].name) + "/" + a.name).c_str(), BM_Op, a,
                                    static_cast<Op>(op))
           ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.2)->Repetitions(5)
-          ->ReportAggregatesOnly(true);
+          ->DisplayAggregatesOnly(true);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

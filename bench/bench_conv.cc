@@ -7,7 +7,9 @@
 //
 // Counters: GFLOP/s (2 * multiply-adds / wall time) and pct_peak, the share of 220 GFLOP/s, the
 // fp32 peak of this machine class on 2 threads (a peak-FLOPs loop measured 190-225 GFLOP/s).
-// Timings are wall clock (UseRealTime), since oneDNN runs on the OpenMP threads.
+// Timings are wall clock (UseRealTime), since oneDNN runs on the OpenMP threads. The console
+// shows the aggregates of 5 repetitions; --benchmark_out=FILE also gets every repetition, whose
+// minimum is the figure least disturbed by other processes on a shared machine.
 //
 // "fwd+reorder" bumps the weight version every iteration: the forward plus the once-per-step
 // OIHW -> blocked weight reorder that a training step pays.
@@ -171,11 +173,11 @@ int main(int argc, char** argv) {
       const std::string base = std::string(ns.name) + "/" + dir_name(dir);
       benchmark::RegisterBenchmark(("conv/engine/" + base).c_str(), BM_Engine, ns.s, dir)
           ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
-          ->ReportAggregatesOnly(true);
+          ->DisplayAggregatesOnly(true);
       if (dir == kFwdReorder) continue;  // raw oneDNN has no weight versions
       benchmark::RegisterBenchmark(("conv/raw/" + base).c_str(), BM_Raw, ns.s, dir)
           ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
-          ->ReportAggregatesOnly(true);
+          ->DisplayAggregatesOnly(true);
     }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

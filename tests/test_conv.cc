@@ -1,7 +1,8 @@
 // Convolution (ops/conv2d.h): the double reference's gradients against central differences for
 // input, weight and bias; the oneDNN path (forward training and inference, backward-data,
 // backward-weights with and without bias) against the reference on odd, non-square, strided,
-// padded, dilated, grouped and batch-1 geometries; the caches; and the argument checks.
+// padded, dilated, grouped and batch-1 geometries, and pointwise ones (which run as matmuls); the
+// caches; and the argument checks.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -57,6 +58,7 @@ std::vector<Conv2dShape> small_shapes() {
       make(2, 6, 6, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2),     // dilation 2
       make(1, 5, 5, 4, 6, 3, 3, 2, 1, 1, 1, 1, 1, 2),  // groups 2, stride (2, 1)
       make(2, 4, 5, 3, 2, 1, 1, 2, 2),                 // 1x1 stride 2 (ResNet downsample)
+      make(2, 3, 5, 4, 3, 1, 1),                       // 1x1 stride 1: the matmul path
   };
 }
 
@@ -124,7 +126,8 @@ TEST(Conv2d, FastPathMatchesReferenceOnResNetLikeShapes) {
   // Channel counts at and around oneDNN's 16-wide blocks, where its kernels switch code paths.
   check_fast_path(make(2, 9, 9, 16, 16, 3, 3, 1, 1, 1, 1), false, 1);      // 3x3 pad 1
   check_fast_path(make(1, 9, 7, 32, 48, 3, 3, 2, 2, 1, 1), false, 2);      // 3x3/2, odd map
-  check_fast_path(make(2, 8, 8, 64, 32, 1, 1), false, 3);                  // 1x1 reduce
+  check_fast_path(make(2, 8, 8, 64, 32, 1, 1), false, 3);                  // 1x1 reduce (matmul)
+  check_fast_path(make(1, 7, 5, 24, 72, 1, 1), true, 8);                   // 1x1 expand + bias
   check_fast_path(make(1, 8, 8, 32, 64, 1, 1, 2, 2), false, 4);            // 1x1/2 downsample
   check_fast_path(make(2, 17, 15, 3, 16, 7, 7, 2, 2, 3, 3), false, 5);     // the 7x7/2 stem
   check_fast_path(make(1, 6, 6, 20, 36, 3, 3, 1, 1, 1, 1), true, 6);       // not multiples of 16
@@ -182,6 +185,23 @@ TEST(Conv2d, WeightsAreReorderedOncePerVersion) {
   auto other = std::make_shared<int>(0);
   ops::conv2d_forward(s, xf.data(), wf.data(), nullptr, y.data(), true, {other, 0});
   EXPECT_EQ(ops::conv2d_cache_stats().cached_weights, held);  // one dropped, one added
+}
+
+TEST(Conv2d, PointwiseConvolutionsReorderNothing) {
+  // 1x1 stride 1 runs as matmuls over OIHW weights in place: no reorder in any direction.
+  const Conv2dShape s = make(2, 6, 6, 32, 64, 1, 1);
+  Rng rng(6);
+  std::vector<float> x = to_float(random_vector(x_size(s), rng)), w = to_float(random_vector(w_size(s), rng));
+  std::vector<float> y(y_size(s)), dx(x.size()), dw(w.size()), db(s.O);
+  auto owner = std::make_shared<int>(0);
+  const ops::Conv2dCacheStats before = ops::conv2d_cache_stats();
+  for (uint64_t version = 0; version < 3; ++version) {
+    ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true, {owner, version});
+    ops::conv2d_backward_data(s, y.data(), w.data(), dx.data(), {owner, version});
+    ops::conv2d_backward_weights(s, x.data(), y.data(), dw.data(), db.data());
+  }
+  EXPECT_EQ(ops::conv2d_cache_stats().weight_reorders, before.weight_reorders);
+  EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders, before.gradient_reorders);
 }
 
 TEST(Conv2d, BadGeometryThrowsBeforeOneDnn) {

@@ -57,7 +57,8 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
 // Counters for tests and benchmarks: how often the caches missed.
 struct Conv2dCacheStats {
   int64_t primitives_created = 0;  // oneDNN convolution primitives built (one per shape+direction)
-  int64_t weight_reorders = 0;     // OIHW -> preferred-layout reorders executed
+  int64_t weight_reorders = 0;     // OIHW -> preferred-layout reorders of weights executed
+  int64_t gradient_reorders = 0;   // preferred-layout -> OIHW reorders of weight gradients
   int64_t cached_weights = 0;      // reordered weight buffers currently held
 };
 Conv2dCacheStats conv2d_cache_stats();
