@@ -3,7 +3,12 @@
 // attention; forward, and forward + backward (every gradient: q, k, v, rel_height, rel_width).
 // Every version is validated against the double reference before it is timed.
 //
-//   build/bin/bench_attention [--threads=2] [--benchmark_filter=v3/14x14/fwdbwd]
+//   build/bin/bench_attention [--threads=2] [--benchmark_filter=v4_gemm_packed/14x14/fwdbwd]
+//
+// On a machine shared with other jobs, run it with OMP_WAIT_POLICY=passive: spinning OpenMP
+// threads keep their core while their partner waits for one, and a 2-thread call then takes
+// several times its undisturbed time. (The variable is read when the OpenMP runtime loads, so it
+// must come from the environment.)
 //
 // Reported per benchmark: wall time in ms (median and min of 5 repetitions), the CPU time of
 // all threads together, GFLOP/s (from wall time) counting the forward
@@ -202,7 +207,8 @@ int main(int argc, char** argv) {
         // Time: wall clock of the call. CPU: all threads' CPU time, which a shared machine
         // inflates far less than wall time (the work of an undisturbed run is ~CPU / threads).
         b->UseManualTime()->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
-        // On a shared machine the fastest repetition is the least disturbed one.
+        // On a shared machine the fastest repetition is the least disturbed one. (Its row's
+        // counters are each counter's own minimum: read GFLOP/s off the median row.)
         b->ComputeStatistics("min", [](const std::vector<double>& v) {
           return *std::min_element(v.begin(), v.end());
         });
