@@ -11,6 +11,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
+#include "ops/simd_tail-inl.h"
 #include "ops/batchnorm.h"
 #include "ops/parallel.h"
 
@@ -25,29 +26,11 @@ namespace hsanet::ops {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Partial loads and stores of the last n < Lanes channels of a row, touching exactly p[0, n)
-// (where masked loads may read whole vectors, HWY_MEM_OPS_MIGHT_FAULT, through a stack copy).
-template <class D>
-HWY_INLINE hn::Vec<D> LoadPart(D d, const float* HWY_RESTRICT p, size_t n) {
-  if (n == hn::Lanes(d)) return hn::LoadU(d, p);
-#if HWY_MEM_OPS_MIGHT_FAULT
-  HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)] = {};
-  for (size_t i = 0; i < n; ++i) buf[i] = p[i];
-  return hn::Load(d, buf);
-#else
-  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
-#endif
-}
-template <class D>
-HWY_INLINE void StorePart(hn::Vec<D> v, D d, float* HWY_RESTRICT p, size_t n) {
-  if (n == hn::Lanes(d)) return hn::StoreU(v, d, p);
-  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
-}
-
 // Rows are summed into float accumulators for at most this many rows, then flushed into double
 // partials: float keeps the inner loop at full vector width, and flushing bounds the rounding
 // error of a sum to that of a 64-term float sum however many rows there are.
 constexpr int64_t kFlushRows = 64;
+constexpr int64_t kTileRows = 8;
 
 // out1[c] = sum_r a_r[c], out2[c] = sum_r b_r[c], where acc(r, c, n, &s1, &s2) adds the
 // vectors a_r[c..c+n) and b_r[c..c+n) of row r into s1 and s2.
@@ -65,12 +48,19 @@ void ReduceRows(int64_t rows, int64_t C, const Acc& acc, double* out1, double* o
     for (int64_t rb = r0; rb < r1; rb += kFlushRows) {
       std::fill(f1, f1 + 2 * C, 0.f);
       const int64_t re = std::min(r1, rb + kFlushRows);
-      for (int64_t c = 0; c < C; c += L) {  // channel block outermost: s1, s2 stay in registers
-        const size_t n = static_cast<size_t>(std::min(L, C - c));
-        auto s1 = hn::Zero(d), s2 = hn::Zero(d);
-        for (int64_t r = rb; r < re; ++r) acc(r, c, n, s1, s2);
-        StorePart(s1, d, f1 + c, n);
-        StorePart(s2, d, f2 + c, n);
+      // Tiles of kTileRows rows: within a tile the channel block is outermost, so s1 and s2
+      // stay in registers across the tile's rows, and each channel block moves every row's
+      // read on by one cache line -- a few sequential streams the prefetchers follow, where a
+      // whole flush block per channel block would stride through memory a row at a time.
+      for (int64_t rt = rb; rt < re; rt += kTileRows) {
+        const int64_t te = std::min(re, rt + kTileRows);
+        for (int64_t c = 0; c < C; c += L) {
+          const size_t n = static_cast<size_t>(std::min(L, C - c));
+          auto s1 = LoadPart(d, f1 + c, n), s2 = LoadPart(d, f2 + c, n);
+          for (int64_t r = rt; r < te; ++r) acc(r, c, n, s1, s2);
+          StorePart(s1, d, f1 + c, n);
+          StorePart(s2, d, f2 + c, n);
+        }
       }
       for (int64_t c = 0; c < C; ++c) p1[c] += f1[c], p2[c] += f2[c];
     }

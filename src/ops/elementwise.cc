@@ -6,6 +6,7 @@
 #include "hwy/highway.h"
 #include "ops/elementwise.h"
 #include "ops/parallel.h"
+#include "ops/simd_tail-inl.h"
 
 #include <vector>
 
@@ -25,9 +26,8 @@ void BinaryLoop(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, float*
     for (; i + L <= end; i += L)
       hn::StoreU(op(d, hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, out + i);
     if (i < end) {
-      const auto m = hn::FirstN(d, static_cast<size_t>(end - i));
-      hn::BlendedStore(op(d, hn::MaskedLoad(m, d, a + i), hn::MaskedLoad(m, d, b + i)), m, d,
-                       out + i);
+      const size_t n = static_cast<size_t>(end - i);
+      StorePart(op(d, LoadPart(d, a + i, n), LoadPart(d, b + i, n)), d, out + i, n);
     }
   });
 }
@@ -72,9 +72,8 @@ void ChannelLoop(const float* HWY_RESTRICT x, const float* HWY_RESTRICT w, float
       for (; c + L <= C; c += L)
         hn::StoreU(op(hn::LoadU(d, xr + c), hn::LoadU(d, w + c)), d, orow + c);
       if (c < C) {
-        const auto m = hn::FirstN(d, static_cast<size_t>(C - c));
-        hn::BlendedStore(op(hn::MaskedLoad(m, d, xr + c), hn::MaskedLoad(m, d, w + c)), m, d,
-                         orow + c);
+        const size_t n = static_cast<size_t>(C - c);
+        StorePart(op(LoadPart(d, xr + c, n), LoadPart(d, w + c, n)), d, orow + c, n);
       }
     }
   });

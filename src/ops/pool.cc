@@ -6,38 +6,19 @@
 #define HWY_TARGET_INCLUDE "ops/pool.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "ops/simd_tail-inl.h"
 #include "ops/parallel.h"
 #include "ops/pool.h"
 
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 HWY_BEFORE_NAMESPACE();
 namespace hsanet::ops {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-
-// Channel blocks: whole vectors, and at the end of a row a partial one of n < Lanes lanes.
-// LoadPart/StorePart touch exactly p[0, n): no read or write strays past the row, which for the
-// last row would be past the buffer (masked loads on some targets read whole vectors, see
-// HWY_MEM_OPS_MIGHT_FAULT, so there the partial load goes through a stack copy).
-template <class D>
-HWY_INLINE hn::Vec<D> LoadPart(D d, const hn::TFromD<D>* HWY_RESTRICT p, size_t n) {
-  if (n == hn::Lanes(d)) return hn::LoadU(d, p);
-#if HWY_MEM_OPS_MIGHT_FAULT
-  HWY_ALIGN hn::TFromD<D> buf[HWY_MAX_BYTES / sizeof(hn::TFromD<D>)] = {};
-  for (size_t i = 0; i < n; ++i) buf[i] = p[i];
-  return hn::Load(d, buf);
-#else
-  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
-#endif
-}
-template <class D>
-HWY_INLINE void StorePart(hn::Vec<D> v, D d, hn::TFromD<D>* HWY_RESTRICT p, size_t n) {
-  if (n == hn::Lanes(d)) return hn::StoreU(v, d, p);
-  hn::BlendedStore(v, hn::FirstN(d, n), d, p);  // writes only the first n lanes on every target
-}
 
 // Runs body(row) for row in [0, rows), rows split across threads when the work is large enough
 // to pay for waking them (elems_per_row elements touched per row).
@@ -133,22 +114,31 @@ void MaxPoolBackward(const Pool2dShape& s, const float* HWY_RESTRICT dy,
 
 // ---------------------------------------------------------------- average pool
 
-// 1 / the divisor of window (oh, ow). With count_include_pad the window counts the padding it
-// covers but not what lies past the padded edge (a ceil_mode window can reach there).
-inline float InverseDivisor(const Pool2dShape& s, int64_t oh, int64_t ow) {
-  int64_t h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
-  int64_t h1 = std::min(h0 + s.KH, s.H + s.pad_h), w1 = std::min(w0 + s.KW, s.W + s.pad_w);
-  if (!s.count_include_pad) {
-    h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
-    h1 = std::min(h1, s.H), w1 = std::min(w1, s.W);
-  }
-  return 1.f / static_cast<float>((h1 - h0) * (w1 - w0));
+// 1 / the divisor of every window (oh, ow), [OH * OW]: the same for every image and channel, so
+// computed once per call rather than in the channel loops. With count_include_pad a window counts
+// the padding it covers but not what lies past the padded edge (a ceil_mode window can reach
+// there).
+std::vector<float> InverseDivisors(const Pool2dShape& s) {
+  const int64_t OH = s.OH(), OW = s.OW();
+  std::vector<float> inv(static_cast<size_t>(OH * OW));
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      int64_t h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
+      int64_t h1 = std::min(h0 + s.KH, s.H + s.pad_h), w1 = std::min(w0 + s.KW, s.W + s.pad_w);
+      if (!s.count_include_pad) {
+        h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
+        h1 = std::min(h1, s.H), w1 = std::min(w1, s.W);
+      }
+      inv[oh * OW + ow] = 1.f / static_cast<float>((h1 - h0) * (w1 - w0));
+    }
+  return inv;
 }
 
 void AvgPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HWY_RESTRICT y) {
   // x: [N, H, W, C]  y: [N, OH, OW, C]
   const hn::ScalableTag<float> d;
   const int64_t L = hn::Lanes(d), C = s.C, OH = s.OH(), OW = s.OW();
+  const std::vector<float> inverse = InverseDivisors(s);
   ParallelRows(s.N * OH, OW * C * s.KH * s.KW, [&](int64_t row) {
     const int64_t n = row / OH, oh = row % OH;
     const int64_t h0 = std::max<int64_t>(oh * s.stride_h - s.pad_h, 0);
@@ -157,7 +147,7 @@ void AvgPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HW
     for (int64_t ow = 0; ow < OW; ++ow) {
       const int64_t w0 = std::max<int64_t>(ow * s.stride_w - s.pad_w, 0);
       const int64_t w1 = std::min(ow * s.stride_w - s.pad_w + s.KW, s.W);
-      const auto inv = hn::Set(d, InverseDivisor(s, oh, ow));
+      const auto inv = hn::Set(d, inverse[oh * OW + ow]);
       float* yp = y + (row * OW + ow) * C;
       for (int64_t c = 0; c < C; c += L) {
         const size_t nl = static_cast<size_t>(std::min(L, C - c));
@@ -175,6 +165,7 @@ void AvgPoolBackward(const Pool2dShape& s, const float* HWY_RESTRICT dy, float* 
   // dy: [N, OH, OW, C]  dx: [N, H, W, C]
   const hn::ScalableTag<float> d;
   const int64_t L = hn::Lanes(d), C = s.C, OH = s.OH(), OW = s.OW();
+  const std::vector<float> inverse = InverseDivisors(s);
   ParallelRows(s.N * s.H, s.W * C * 4, [&](int64_t row) {
     const int64_t n = row / s.H, h = row % s.H;
     int64_t oh0, oh1;
@@ -189,7 +180,7 @@ void AvgPoolBackward(const Pool2dShape& s, const float* HWY_RESTRICT dy, float* 
         for (int64_t oh = oh0; oh < oh1; ++oh)
           for (int64_t ow = ow0; ow < ow1; ++ow) {
             // From the forward's `y = sum(x) * inv`: each x in the window gets dy * inv.
-            const auto inv = hn::Set(d, InverseDivisor(s, oh, ow));
+            const auto inv = hn::Set(d, inverse[oh * OW + ow]);
             const auto g = LoadPart(d, dy + ((n * OH + oh) * OW + ow) * C + c, nl);
             acc = hn::MulAdd(g, inv, acc);
           }

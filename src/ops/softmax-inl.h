@@ -12,6 +12,7 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "ops/simd_tail-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace hsanet::ops {
@@ -27,7 +28,8 @@ HWY_INLINE float RowMax(const float* HWY_RESTRICT x, int64_t n) {
   for (; i + L <= n; i += L) m = hn::Max(m, hn::LoadU(d, x + i));
   if (i < n) {
     const auto mask = hn::FirstN(d, static_cast<size_t>(n - i));
-    m = hn::Max(m, hn::IfThenElse(mask, hn::MaskedLoad(mask, d, x + i), hn::Set(d, -HUGE_VALF)));
+    m = hn::Max(m, hn::IfThenElse(mask, LoadPart(d, x + i, static_cast<size_t>(n - i)),
+                                  hn::Set(d, -HUGE_VALF)));
   }
   return hn::GetLane(hn::MaxOfLanes(d, m));
 }
@@ -49,10 +51,11 @@ HWY_INLINE float ExpShiftSum(const float* HWY_RESTRICT x, float shift, float* HW
     s1 = hn::Add(s1, e1);
   }
   for (; i < n; i += L) {
-    const auto mask = hn::FirstN(d, static_cast<size_t>(n - i));
-    // Masked-off lanes load 0 and give exp(-shift); IfThenElseZero drops them from the sum.
-    const auto e = hn::IfThenElseZero(mask, hn::Exp(d, hn::Sub(hn::MaskedLoad(mask, d, x + i), vshift)));
-    hn::BlendedStore(e, mask, d, y + i);
+    const size_t rest = static_cast<size_t>(n - i) < static_cast<size_t>(L) ? static_cast<size_t>(n - i) : static_cast<size_t>(L);
+    const auto mask = hn::FirstN(d, rest);
+    // Lanes past the row load 0 and give exp(-shift); IfThenElseZero drops them from the sum.
+    const auto e = hn::IfThenElseZero(mask, hn::Exp(d, hn::Sub(LoadPart(d, x + i, rest), vshift)));
+    StorePart(e, d, y + i, rest);
     s0 = hn::Add(s0, e);
   }
   return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
