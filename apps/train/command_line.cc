@@ -27,7 +27,7 @@ namespace {
 
 const char* kFooter = R"(
 Examples:
-  cpu_train --out runs/demo --width-mult 0.25 --img-size 64 --epochs 8 --batch-size 16 --lr 0.05
+  cpu_train --width-mult 0.25 --img-size 64 --epochs 50 --batch-size 8 --lr 0.02   (the quick demo)
   cpu_train --data DIR --model hsanet_3x3 --img-size 112 --epochs 30 --out runs/h3
   cpu_train --resume runs/h3                 continue after the last completed epoch
   cpu_train --resume runs/h3 --evaluate      report of runs/h3/best.safetensors on its split

@@ -54,8 +54,17 @@ RunSummary read_run(const std::string& dir) {
   if (!fs::exists(dir + "/metrics.csv")) throw std::runtime_error("'" + dir + "' holds no metrics.csv (not a run directory?)");
   r.history = read_metrics_csv(dir + "/metrics.csv");
   if (fs::exists(dir + "/report.json")) r.report = read_json(dir + "/report.json");
-  if (fs::exists(dir + "/config.json")) apply_json(read_json(dir + "/config.json"), r.config, dir + "/config.json");
-  if (fs::exists(dir + "/classes.txt")) r.classes = static_cast<int>(data::read_class_list(dir + "/classes.txt").size());
+  if (fs::exists(dir + "/config.json")) {
+    apply_json(read_json(dir + "/config.json"), r.config, dir + "/config.json");
+  } else if (r.report.is_object()) {
+    // A run of the PyTorch peer (train_torch.py): its report names the model and the input size.
+    r.config.model.name = r.report.value("model", r.config.model.name);
+    r.config.img_size = r.report.value("img_size", r.config.img_size);
+  }
+  if (fs::exists(dir + "/classes.txt"))
+    r.classes = static_cast<int>(data::read_class_list(dir + "/classes.txt").size());
+  else if (r.report.is_object() && r.report.contains("per_class"))
+    r.classes = static_cast<int>(r.report["per_class"].size());
   return r;
 }
 
@@ -130,7 +139,10 @@ int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& 
   figure(runs, d + "compare_val_loss.svg", "Validation loss", "cross-entropy", &EpochRecord::val_loss);
   figure(runs, d + "compare_val_acc.svg", "Validation accuracy", "top-1 accuracy", &EpochRecord::val_acc);
   std::string text = table1(runs);
-  if (opt.model_tables) text += "\n" + table2(runs);
+  if (opt.model_tables) {
+    text += '\n';
+    text += table2(runs);
+  }
   write_file_atomically(d + "comparison.md", text);
   out << text << "\nwrote " << d << "compare_train_loss.svg, compare_train_acc.svg, compare_val_loss.svg, "
       << "compare_val_acc.svg and comparison.md\n";

@@ -58,12 +58,18 @@ std::string csv_field(const std::string& s) {
 
 void write_confusion_csv(const std::string& path, const ClassificationReport& report) {
   std::string text = "true\\predicted";
-  for (const auto& c : report.classes) text += "," + csv_field(c);
-  text += "\n";
+  for (const auto& c : report.classes) {
+    text += ',';
+    text += csv_field(c);
+  }
+  text += '\n';
   for (size_t t = 0; t < report.classes.size(); ++t) {
     text += csv_field(report.classes[t]);
-    for (int v : report.confusion[t]) text += "," + std::to_string(v);
-    text += "\n";
+    for (int v : report.confusion[t]) {
+      text += ',';
+      text += std::to_string(v);
+    }
+    text += '\n';
   }
   write_file_atomically(path, text);
 }

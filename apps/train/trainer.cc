@@ -141,6 +141,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   std::string resumed;
   if (resuming && !inv.evaluate_only) {
     state = load_training_checkpoint(run.last(), *model, *opt);
+    if (state.epoch > cfg.epochs)
+      throw std::runtime_error("--epochs " + std::to_string(cfg.epochs) + ": the run has already completed " +
+                               std::to_string(state.epoch) + " epochs");
     resumed = fmt(" (resumed after epoch %d of %d, global step %lld)", state.epoch, cfg.epochs, state.global_step);
   }
   log.line(banner(inv, identity.model, model->num_parameters(), dataset, split, resumed));
