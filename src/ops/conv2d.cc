@@ -98,7 +98,7 @@ PlanKey plan_key(const Conv2dShape& s, Direction dir, bool with_bias) {
 struct Plan {
   dnnl::primitive conv;
   // Memories created once and re-pointed at each call's buffers with set_data_handle.
-  memory src, weights, bias, dst;  // the roles depend on the direction (see the run_* functions)
+  memory src, weights, bias, dst;  // roles by direction: see conv2d_forward and the backwards
   memory::desc prim_weight_md;     // the weight layout the primitive chose
   bool weights_plain = false;      // the primitive wants OIHW as is: no reorder needed
   dnnl::reorder weight_reorder;    // OIHW -> prim_weight_md (forward, backward-data), or
