@@ -11,6 +11,9 @@ ROUNDS=${2:-2}
 MODELS=${MODELS:-"resnet50 botnet50 hsanet_x hsanet_3x3"}
 STEPS=${STEPS:-6}
 OB=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
+# Both runtimes are GNU libgomp; on a shared machine spinning threads stall each parallel region
+# for a whole time slice, so both sides run with the same (passive) wait policy unless told.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 [ -x build/bin/bench_train_step ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 [ -f "$PEER/bench_train_step.py" ] || { echo "no PyTorch peer at $PEER" >&2; exit 1; }
 
