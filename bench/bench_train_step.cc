@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/model_options.h"
+#include "apps/openmp_policy.h"
 #include "autograd/functions_loss.h"
 #include "autograd/profiler.h"
 #include "autograd/random.h"
@@ -22,6 +23,7 @@
 using namespace hsanet;
 
 int main(int argc, char** argv) {
+  apps::use_passive_openmp_wait(argv);
   CLI::App app{"bench_train_step: median training-step time of a model"};
   models::ModelConfig cfg;
   int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;
