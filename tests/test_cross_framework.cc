@@ -1,0 +1,95 @@
+// `hsanet run`, the cross-framework tool, end to end: the golden files' weights and input (written
+// by float64 PyTorch, scripts/make_golden.py) go in as safetensors files, and the tool's output
+// file must hold PyTorch's logits, loss, input gradient and parameter gradients (NCHW, PyTorch
+// names and shapes), and after --train the updated running statistics.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "gradcheck.h"
+#include "nn/safetensors.h"
+
+namespace hsanet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string source_dir() {
+  const char* s = std::getenv("HSANET_SOURCE_DIR");
+  return s ? s : ".";
+}
+
+std::vector<double> as_double(const TensorRecord& r) {
+  if (r.dtype != "F64") return testing::to_double(r.to_float_tensor().to_vector());
+  std::vector<double> v(static_cast<size_t>(r.numel()));
+  std::memcpy(v.data(), r.bytes.data(), v.size() * sizeof(double));
+  return v;
+}
+
+TEST(CrossFramework, HsanetRunReproducesPyTorch) {
+  const std::string tool = std::string(HSANET_BIN_DIR) + "/hsanet";
+  ASSERT_TRUE(fs::exists(tool)) << tool;
+  const SafeTensorsFile g = read_safetensors(source_dir() + "/tests/golden/tiny_hsanet_3x3.safetensors");
+  const fs::path dir = fs::temp_directory_path() / ("hsanet_xf_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<std::pair<std::string, TensorRecord>> weights, input;
+  for (const auto& [name, rec] : g.tensors)
+    if (!name.starts_with("golden.")) weights.emplace_back(name, rec);
+  input.emplace_back("input", g.at("golden.input"));
+  input.emplace_back("labels", g.at("golden.labels"));
+  write_safetensors((dir / "w.safetensors").string(), weights);
+  write_safetensors((dir / "x.safetensors").string(), input);
+
+  const auto opts = nlohmann::json::parse(g.metadata.at("options"));
+  std::string blocks, stages;
+  for (int b : opts["blocks"]) blocks += " " + std::to_string(b);
+  for (int s : opts["attention_stages"]) stages += " " + std::to_string(s);
+  const std::string cmd = tool + " run --model hsanet_3x3 --classes 5 --width-mult 0.0625 --blocks" +
+                          blocks + " --attention-stages" + stages + " --weights " +
+                          (dir / "w.safetensors").string() + " --input " +
+                          (dir / "x.safetensors").string() + " --out " +
+                          (dir / "o.safetensors").string() + " --train > " +
+                          (dir / "log.txt").string() + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const SafeTensorsFile o = read_safetensors((dir / "o.safetensors").string());
+
+  testing::expect_close(o.at("logits").to_float_tensor().to_vector(), as_double(g.at("golden.logits")),
+                        1e-4, 1e-3, "logits");
+  EXPECT_NEAR(o.at("loss").to_float_tensor().item(), as_double(g.at("golden.losses"))[0], 1e-4);
+  EXPECT_EQ(o.at("input.grad").shape, g.at("golden.input").shape);  // NCHW, as PyTorch's
+  testing::expect_close(o.at("input.grad").to_float_tensor().to_vector(),
+                        as_double(g.at("golden.input_grad")), 1e-5, 5e-3, "input.grad");
+  int grads = 0;
+  for (const auto& [name, rec] : g.tensors) {
+    if (!name.starts_with("golden.grad.")) continue;
+    const std::string pname = name.substr(std::strlen("golden.grad."));
+    ASSERT_TRUE(o.contains(pname + ".grad")) << pname;
+    EXPECT_EQ(o.at(pname + ".grad").shape, rec.shape) << pname;
+    const std::vector<double> ref = as_double(rec);
+    double scale = 0;
+    for (double v : ref) scale = std::max(scale, std::fabs(v));
+    testing::expect_close(o.at(pname + ".grad").to_float_tensor().to_vector(), ref,
+                          1e-4 * scale + 1e-6, 5e-3, pname + ".grad");
+    ++grads;
+  }
+  EXPECT_GT(grads, 50);
+  // --train used batch statistics and moved the running mean away from its initial zeros.
+  const std::vector<float> rm = o.at("bn1.running_mean").to_float_tensor().to_vector();
+  double moved = 0;
+  for (float v : rm) moved += std::fabs(v);
+  EXPECT_GT(moved, 0);
+  fs::remove_all(dir);
+}
+
+TEST(CrossFramework, HsanetRunRefusesBadInputsClearly) {
+  const std::string tool = std::string(HSANET_BIN_DIR) + "/hsanet";
+  const std::string cmd = tool + " run --model resnet50 --weights /nonexistent.safetensors --input "
+                          "/nonexistent2.safetensors --out /tmp/never.safetensors > /dev/null 2>&1";
+  EXPECT_NE(std::system(cmd.c_str()), 0);
+}
+
+}  // namespace
+}  // namespace hsanet
