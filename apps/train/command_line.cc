@@ -108,6 +108,15 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Run");
   app.add_option("--log-interval", cfg.log_interval, "batches between progress lines when the output is not a terminal")
       ->capture_default_str()->group("Run");
+#ifdef HSANET_HAVE_MPI
+  // Distributed (mpirun -np P cpu_train ...): each process takes batch-size / P of every step.
+  app.add_flag("--sync-bn", inv.sync_bn, "under mpirun: batch-norm statistics over the global batch (default: per process)")
+      ->group("Distributed");
+  app.add_option("--bucket-mb", inv.bucket_mb, "under mpirun: gradient all-reduce bucket size in MB")
+      ->capture_default_str()->check(CLI::PositiveNumber)->group("Distributed");
+  app.add_flag("!--no-overlap", inv.overlap, "under mpirun: sum gradients after the whole backward pass, not during it")
+      ->group("Distributed");
+#endif
   // Hidden test hooks.
   app.add_option("--stop-after-epoch", inv.stop_after_epoch, "")->group("");
   app.add_option("--fault-nan-step", inv.fault_nan_step, "")->group("");

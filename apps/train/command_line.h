@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/train/train_config.h"
+#include "nn/distributed.h"
 
 namespace hsanet::train {
 
@@ -26,6 +27,11 @@ struct TrainInvocation {
   int stop_after_epoch = 0;       // end the process cleanly after this epoch (as if killed)
   long long fault_nan_step = -1;  // treat the loss of this global step as NaN
   std::vector<std::string> given;  // config keys set by flags on this command line
+  // Data-parallel training (docs/distributed.md); the flags exist only in a build with MPI.
+  bool sync_bn = false;            // --sync-bn: batch-norm statistics over the global batch
+  double bucket_mb = 25;           // --bucket-mb: gradient all-reduce bucket size
+  bool overlap = true;             // --no-overlap: sum gradients only after the whole backward
+  nn::Communicator* comm = nullptr;  // the job's world; null: one process (or MPI when launched by mpirun)
 };
 
 // Keys a resumed run may change.

@@ -32,18 +32,29 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
     Tensor loss = cross_entropy(logits, labels, static_cast<float>(cfg.label_smoothing));
     float value = loss.item();
     if (global_step == ctx.fault_nan_step) value = std::numeric_limits<float>::quiet_NaN();
+    const int n_local = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
+    long long correct_local = 0;
+    for (int s = 0; s < n_local; ++s)
+      correct_local += argmax(logits.data() + static_cast<int64_t>(s) * k, k) == b.labels[s];
+    // The step's totals over the ranks, so every rank judges (and reports) the global batch.
+    double step[3] = {static_cast<double>(value) * n_local, static_cast<double>(correct_local),
+                      static_cast<double>(n_local)};
+    if (ctx.comm) ctx.comm->all_reduce_sum(step, 3);
+    if (ctx.comm) value = static_cast<float>(step[0] / step[2]);
     if (!std::isfinite(value))
       throw NonFiniteLoss("the loss is " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
                               std::to_string(epoch + 1) + ", batch " + std::to_string(i + 1) + " of " +
                               std::to_string(batches) + " (global step " + std::to_string(global_step) +
                               "): training diverged",
                           epoch + 1, global_step);
+    if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
     loss.backward();
+    if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
     ctx.optimizer.step();
     ++global_step;
 
-    const int n = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
-    for (int s = 0; s < n; ++s) correct += argmax(logits.data() + static_cast<int64_t>(s) * k, k) == b.labels[s];
+    const int n = static_cast<int>(step[2]);
+    correct += static_cast<long long>(step[1]);
     loss_sum += static_cast<double>(value) * n;
     r.samples += n;
     r.steps++;

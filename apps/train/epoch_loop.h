@@ -9,6 +9,7 @@
 #include "apps/train/run_log.h"
 #include "apps/train/train_config.h"
 #include "data/loader.h"
+#include "nn/distributed.h"
 #include "nn/module.h"
 #include "nn/optimizer.h"
 #include "nn/schedule.h"
@@ -37,6 +38,10 @@ struct EpochContext {
   ProgressLine& progress;
   RunLog& log;
   long long fault_nan_step = -1;  // test hook: this global step's loss is taken as NaN
+  // Data-parallel: the job's world and the gradient all-reduce; null for one process. Losses,
+  // accuracies and sample counts are then those of the global batch, on every rank.
+  nn::Communicator* comm = nullptr;
+  nn::GradientReducer* reducer = nullptr;
 };
 
 struct EpochResult {

@@ -16,6 +16,8 @@ class RunLog {
  public:
   // `dir` must exist.
   RunLog(const std::string& dir, std::ostream& console);
+  // No files: the ranks other than 0 of a data-parallel job, which write nothing.
+  explicit RunLog(std::ostream& console) : console_(console) {}
   // To the console and train.log.
   void line(const std::string& text);
   // To train.log only (the console already showed it, e.g. as a progress line).

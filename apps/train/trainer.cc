@@ -11,10 +11,12 @@
 #include "apps/train/report.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
+#include "autograd/batch_norm_sync.h"
 #include "autograd/random.h"
 #include "data/data_error.h"
 #include "models/resnet.h"
 #include "nn/atomic_file.h"
+#include "nn/distributed.h"
 #include "ops/parallel.h"
 
 namespace hsanet::train {
@@ -65,11 +67,31 @@ std::string banner(const TrainInvocation& inv, const models::ModelConfig& mc, in
   return s;
 }
 
-data::LoaderOptions train_loader_options(const TrainConfig& c, size_t samples) {
-  // Batch norm in training mode needs two samples: drop a last batch of one.
+data::LoaderOptions train_loader_options(const TrainConfig& c, size_t samples, const nn::Communicator& comm) {
+  // Batch norm in training mode needs two samples per process: drop a last batch that would
+  // give a process fewer (one process: a last batch of one).
+  const size_t rest = samples % c.batch_size, P = static_cast<size_t>(comm.size());
   return {.batch_size = c.batch_size, .shuffle = true,
-          .drop_last = c.batch_size > 1 && samples % c.batch_size == 1, .seed = c.seed, .workers = c.workers};
+          .drop_last = c.batch_size > 1 && rest > 0 && rest < 2 * P, .seed = c.seed, .workers = c.workers,
+          .rank = comm.rank(), .world_size = comm.size()};
 }
+
+// While alive, batch norm in training mode takes its statistics over every process.
+class SyncBatchNorm {
+ public:
+  SyncBatchNorm(nn::Communicator& comm, bool on) : on_(on) {
+    if (on_) previous_ = set_batch_norm_sync([&comm](double* d, int64_t n) { comm.all_reduce_sum(d, n); });
+  }
+  ~SyncBatchNorm() {
+    if (on_) set_batch_norm_sync(std::move(previous_));
+  }
+  SyncBatchNorm(const SyncBatchNorm&) = delete;
+  SyncBatchNorm& operator=(const SyncBatchNorm&) = delete;
+
+ private:
+  bool on_;
+  StatsAllReduce previous_;
+};
 
 data::LoaderOptions eval_loader_options(const TrainConfig& c) {
   return {.batch_size = c.eval_batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .workers = c.workers};
@@ -115,21 +137,39 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   const RunFiles run{inv.out};
   const bool resuming = !inv.resume.empty();
   if (cfg.threads > 0) ops::set_num_threads(cfg.threads);
+  // Data-parallel (docs/distributed.md): rank 0 alone prints and writes; the others train.
+  nn::LocalCommunicator one_process;
+  nn::Communicator& comm = inv.comm ? *inv.comm : one_process;
+  const int world = comm.size();
+  const bool root = comm.rank() == 0;
+  std::ostream silent(nullptr);
+  std::ostream& console = root ? out : silent;
+  if (world > 1 && inv.evaluate_only)
+    throw std::runtime_error("--evaluate runs in one process; start it without mpirun");
+  if (world > 1 && cfg.batch_size < 2 * world)
+    throw std::runtime_error("--batch-size " + std::to_string(cfg.batch_size) + " is the global batch: " +
+                             std::to_string(world) + " processes need at least " + std::to_string(2 * world) +
+                             " (two samples each, for batch norm)");
 
   if (resuming && !inv.evaluate_only && !fs::exists(run.last()))
     throw std::runtime_error("--resume: '" + run.dir + "' has no last.safetensors (no epoch was completed); start it again");
-  if (!resuming && !inv.evaluate_only && (fs::exists(run.last()) || fs::exists(run.best())))
+  if (root && !resuming && !inv.evaluate_only && (fs::exists(run.last()) || fs::exists(run.best())))
     throw std::runtime_error("'" + run.dir + "' already holds a run (its checkpoints); continue it with --resume " +
                              run.dir + " or choose another --out");
 
   data::ImageFolder dataset = open_dataset(cfg, err);
-  data::Split split = resuming ? resume_run_files(run, cfg, dataset)
+  // Ranks other than 0 draw the same split (the same seed) or read it back, and write nothing.
+  data::Split split = !root ? (resuming ? data::read_split_csv(run.split(), dataset)
+                                        : data::stratified_split(dataset, cfg.val_fraction, cfg.seed))
+                      : resuming          ? resume_run_files(run, cfg, dataset)
                       : inv.evaluate_only ? data::stratified_split(dataset, cfg.val_fraction, cfg.seed)
                                           : start_run_files(run, cfg, dataset);
-  fs::create_directories(run.dir);
-  remove_stale_temp_files(run.last());
-  remove_stale_temp_files(run.best());
-  RunLog log(run.dir, out);
+  if (root) {
+    fs::create_directories(run.dir);
+    remove_stale_temp_files(run.last());
+    remove_stale_temp_files(run.best());
+  }
+  RunLog log = root ? RunLog(run.dir, console) : RunLog(console);
 
   const RunIdentity identity{cfg, cfg.model_config(dataset.num_classes()), dataset.classes()};
   manual_seed(cfg.seed);
@@ -153,16 +193,31 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     SafeTensorsFile file = read_safetensors(inv.init_from);
     log.line(describe_weight_load(load_model_weights(file, inv.init_from, *model, /*strict=*/false), inv.init_from));
   }
+  // Every rank starts from rank 0's weights (and running statistics).
+  nn::broadcast_tensors(comm, model->state_dict(), 0);
+  if (world > 1)
+    log.line(fmt("data parallel: %d processes (%s), %d images per process per step, batch norm %s, "
+                 "gradient buckets %g MB%s", world, comm.name().c_str(), cfg.batch_size / world,
+                 inv.sync_bn ? "synchronised" : "per process", inv.bucket_mb,
+                 inv.overlap ? ", summed during backward" : ""));
   log.event(resuming ? "resume" : "start",
             {{"config", to_json(cfg)}, {"model", model_config_json(identity.model)}, {"params", model->num_parameters()},
              {"train", split.train.size()}, {"val", split.val.size()}, {"epoch", state.epoch},
              {"global_step", state.global_step}, {"threads", ops::num_threads()}});
 
   data::DataLoader train_loader(dataset, split.train, data::Transform(cfg.train_transform()),
-                                train_loader_options(cfg, split.train.size()));
+                                train_loader_options(cfg, split.train.size(), comm));
   data::DataLoader val_loader(dataset, split.val, data::Transform(cfg.eval_transform()), eval_loader_options(cfg));
-  ProgressLine progress(out, tty, cfg.log_interval);
+  ProgressLine progress(console, tty, cfg.log_interval);
   EpochContext ctx{*model, *opt, schedule, train_loader, cfg, progress, log, inv.fault_nan_step};
+  std::unique_ptr<nn::GradientReducer> reducer;
+  if (world > 1) {
+    reducer = std::make_unique<nn::GradientReducer>(comm, model->named_parameters(),
+                                                    static_cast<int64_t>(inv.bucket_mb * 1e6), inv.overlap);
+    ctx.comm = &comm;
+    ctx.reducer = reducer.get();
+  }
+  const SyncBatchNorm sync_bn(comm, world > 1 && inv.sync_bn);
 
   EvalResult last_eval;
   bool have_eval = false;
@@ -174,6 +229,12 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     } catch (const NonFiniteLoss& e) {
       log.event("error", {{"kind", "non-finite loss"}, {"epoch", e.epoch()}, {"global_step", e.step()}, {"message", e.what()}});
       throw;
+    }
+    // Per-process batch norm leaves per-process running statistics: rank 0's are the model's.
+    if (world > 1) nn::broadcast_tensors(comm, model->named_buffers(), 0);
+    if (!root) {  // rank 0 evaluates and writes; the others go on to the next epoch
+      if (inv.stop_after_epoch > 0 && epoch + 1 == inv.stop_after_epoch && epoch + 1 < cfg.epochs) return 0;
+      continue;
     }
     last_eval = evaluate(*model, val_loader);
     have_eval = true;
@@ -207,6 +268,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     }
   }
 
+  if (!root) return 0;
   if (!have_eval) last_eval = evaluate(*model, val_loader);  // resumed a finished run: report again
   const ValSummary vs = summarize_val(state.history);
   double seconds = 0;
@@ -233,14 +295,15 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   return 0;
 }
 
-int cpu_train_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool tty) {
-  ParseResult parsed = parse_train_command_line(argc, argv, out, err);
-  if (!parsed.proceed) return parsed.code;
+namespace {
+
+// run_training with its errors turned into messages and exit codes.
+int train_and_report(const TrainInvocation& inv, std::ostream& out, std::ostream& err, bool tty) {
   try {
-    return run_training(parsed.inv, out, err, tty);
+    return run_training(inv, out, err, tty);
   } catch (const NonFiniteLoss& e) {
     err << "cpu_train: error: " << e.what() << ". Stopped; "
-        << (fs::exists(RunFiles{parsed.inv.out}.last()) ? "the last good checkpoint, " + RunFiles{parsed.inv.out}.last() + ", is untouched"
+        << (fs::exists(RunFiles{inv.out}.last()) ? "the last good checkpoint, " + RunFiles{inv.out}.last() + ", is untouched"
                                                         : std::string("no checkpoint was written"))
         << ". A lower --lr (or a warm-up) usually helps.\n";
     return 3;
@@ -254,6 +317,27 @@ int cpu_train_main(int argc, const char* const* argv, std::ostream& out, std::os
     err << "cpu_train: error: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int cpu_train_main(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool tty) {
+  ParseResult parsed = parse_train_command_line(argc, argv, out, err);
+  if (!parsed.proceed) return parsed.code;
+  // Started by mpirun: join the job (each process runs this same command line).
+  std::unique_ptr<nn::Communicator> world;
+  if (!parsed.inv.comm && nn::mpi_available() && nn::launched_by_mpi()) {
+    world = nn::make_mpi_communicator();
+    parsed.inv.comm = world.get();
+  }
+  const int code = train_and_report(parsed.inv, out, err, tty);
+  nn::Communicator* comm = parsed.inv.comm;
+  // A failed rank must not leave the others waiting in a collective: end the whole job.
+  if (code != 0 && comm && comm->size() > 1)
+    comm->abort("cpu_train: process " + std::to_string(comm->rank()) + " of " + std::to_string(comm->size()) +
+                    " failed (exit code " + std::to_string(code) + ", its message above); stopping the whole job",
+                code);
+  return code;
 }
 
 }  // namespace hsanet::train

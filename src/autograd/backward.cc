@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "autograd/grad_hooks.h"
 #include "autograd/node.h"
 #include "autograd/profiler.h"
 #include "ops/elementwise.h"
@@ -30,7 +31,22 @@ void add_to_buffer(Node& node, Tensor g) {
   node.grad = std::move(sum);
 }
 
+GradReadyHook& grad_ready_hook() {
+  static GradReadyHook hook;
+  return hook;
+}
+
 }  // namespace
+
+GradReadyHook set_grad_ready_hook(GradReadyHook hook) {
+  GradReadyHook previous = std::move(grad_ready_hook());
+  grad_ready_hook() = std::move(hook);
+  return previous;
+}
+
+void notify_grad_ready(const TensorImpl* leaf) {
+  if (const GradReadyHook& hook = grad_ready_hook()) hook(leaf);
+}
 
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
   if (grad_root.shape() != root.shape())
@@ -40,6 +56,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     throw std::logic_error("backward() on a tensor that does not require grad");
   if (root.is_leaf()) {
     Tensor(root.impl_ptr()).accumulate_grad(grad_root);
+    notify_grad_ready(root.impl());
     return;
   }
 
@@ -93,6 +110,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                                ", which needs one");
       if (e.leaf) {
         Tensor(e.leaf).accumulate_grad(grads[i]);
+        notify_grad_ready(e.leaf.get());
       } else {
         add_to_buffer(*e.node, std::move(grads[i]));
         if (--pending[e.node.get()] == 0) ready.push_back(e.node.get());

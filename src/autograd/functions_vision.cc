@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/batch_norm_sync.h"
 #include "autograd/node.h"
 #include "ops/batchnorm.h"
 #include "ops/conv2d.h"
@@ -188,6 +189,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
   opt.eps = eps;
   opt.momentum = momentum;
   opt.relu = relu;
+  if (training && batch_norm_sync())  // statistics of the batch across processes
+    return batch_norm_synced(op, x, residual, weight, bias, gamma, beta, running_mean, running_var, opt);
 
   Tensor y = Tensor::empty(x.shape());
   Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});

@@ -18,6 +18,9 @@ DataLoader::DataLoader(const ImageFolder& dataset, std::vector<int> indices, Tra
     throw std::invalid_argument("DataLoader: batch_size must be at least 1, got " + std::to_string(options_.batch_size));
   if (options_.workers < 0) throw std::invalid_argument("DataLoader: workers must be >= 0");
   if (options_.prefetch < 1) throw std::invalid_argument("DataLoader: prefetch must be at least 1");
+  if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size)
+    throw std::invalid_argument("DataLoader: rank " + std::to_string(options_.rank) + " outside a world of " +
+                                std::to_string(options_.world_size));
   for (int i : indices_) {
     if (i < 0 || i >= dataset.size())
       throw std::invalid_argument("DataLoader: sample index " + std::to_string(i) + " outside the data set of " +
@@ -65,10 +68,17 @@ void DataLoader::start_epoch(int epoch) {
 
 Batch DataLoader::build_batch(int64_t b) const {
   const int bs = options_.batch_size;
-  const int first = static_cast<int>(b * bs);
-  const int count = std::min(bs, num_samples() - first);
+  const int global_first = static_cast<int>(b * bs);
+  const int global_count = std::min(bs, num_samples() - global_first);
+  // This rank's share of the global batch: [lo, hi) of its global_count positions.
+  const int P = options_.world_size, r = options_.rank;
+  const int base = global_count / P, extra = global_count % P;
+  const int lo = r * base + std::min(r, extra), hi = lo + base + (r < extra ? 1 : 0);
+  const int first = global_first + lo;
+  const int count = hi - lo;
   const int h = transform_.out_height(), w = transform_.out_width();
   Batch batch;
+  batch.global_size = global_count;
   batch.images = Tensor::empty({count, h, w, 3});  // [count, h, w, 3]
   const size_t per_image = static_cast<size_t>(h) * w * 3;
   for (int k = 0; k < count; ++k) {

@@ -58,6 +58,7 @@ struct Batch {
   std::vector<int> labels;    // [B] class indices
   std::vector<int> indices;   // [B] sample indices into the ImageFolder
   double wait_seconds = 0.0;  // how long next() blocked before this batch was ready
+  int global_size = 0;        // samples in this step over all ranks (= labels.size() unsharded)
 };
 
 struct LoaderOptions {
@@ -68,6 +69,11 @@ struct LoaderOptions {
   uint64_t seed = 1;       // shuffling and augmentation
   int workers = 1;         // decoding threads; 0 decodes inside next() on the calling thread
   int prefetch = 4;        // batches decoded ahead of the consumer, at most
+  // Data-parallel sharding: batch_size is the global batch; rank `rank` of `world_size` takes its
+  // contiguous share of every global batch of the epoch's order (the first count % world_size
+  // ranks one more), so that the union over ranks of one step is the one-process batch.
+  int rank = 0;
+  int world_size = 1;
 };
 
 class DataLoader {
