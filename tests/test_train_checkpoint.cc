@@ -17,6 +17,7 @@
 #include "apps/train/metrics.h"
 #include "apps/train/progress.h"
 #include "apps/train/run_setup.h"
+#include "apps/train/svg_plot.h"
 #include "autograd/functions_loss.h"
 #include "autograd/random.h"
 #include "models/resnet.h"
@@ -240,6 +241,30 @@ TEST(TrainProgress, LinesAndDurations) {
   EXPECT_EQ(std::count(ps.begin(), ps.end(), '\n'), 2);
   EXPECT_EQ(ls.find('\n'), std::string::npos);
   EXPECT_EQ(std::count(ls.begin(), ls.end(), '\r'), 13);
+}
+
+// The curves: a linear axis with round ticks; a log axis (losses) with decades, skipping values
+// it cannot show; every point of a series in its polyline.
+TEST(TrainPlot, LinearAndLogAxes) {
+  const Series acc{"val <acc>", {1, 2, 3, 4}, {0.1, 0.35, 0.6, 0.9}};
+  const std::string lin = svg_line_plot({acc}, {.title = "A & B", .y_label = "accuracy"});
+  EXPECT_EQ(lin.rfind("<svg", 0), 0u);
+  EXPECT_NE(lin.find(">A &amp; B<"), std::string::npos);
+  EXPECT_NE(lin.find(">val &lt;acc&gt;<"), std::string::npos);
+  for (const char* tick : {">0.1<", ">0.2<", ">0.5<", ">0.9<"}) EXPECT_NE(lin.find(tick), std::string::npos) << tick;
+  const size_t pts = lin.find("points=\"");
+  ASSERT_NE(pts, std::string::npos);
+  const std::string points = lin.substr(pts, lin.find('"', pts + 8) - pts);
+  EXPECT_EQ(std::count(points.begin(), points.end(), ','), 4);
+
+  const Series loss{"loss", {1, 2, 3, 4}, {2798.7, 3.5, 0.0, 0.08}};  // 0 cannot sit on a log axis
+  const std::string log = svg_line_plot({loss}, {.title = "Loss", .y_label = "loss", .log_y = true});
+  for (const char* tick : {">0.01<", ">0.1<", ">1<", ">10<", ">100<", ">1000<", ">10000<"})
+    EXPECT_NE(log.find(tick), std::string::npos) << tick;
+  EXPECT_EQ(log.find(">20<"), std::string::npos) << "no minor ticks over six decades";
+  const size_t lp = log.find("points=\"");
+  const std::string lpoints = log.substr(lp, log.find('"', lp + 8) - lp);
+  EXPECT_EQ(std::count(lpoints.begin(), lpoints.end(), ','), 3);
 }
 
 }  // namespace

@@ -112,7 +112,7 @@ std::string table2(const std::vector<RunSummary>& runs) {
 }
 
 void figure(const std::vector<RunSummary>& runs, const std::string& path, const std::string& title,
-            const std::string& y_label, double EpochRecord::*field) {
+            const std::string& y_label, double EpochRecord::*field, bool log_y = false) {
   std::vector<Series> series;
   for (const RunSummary& r : runs) {
     Series s{r.label, {}, {}};
@@ -122,7 +122,7 @@ void figure(const std::vector<RunSummary>& runs, const std::string& path, const 
     }
     series.push_back(std::move(s));
   }
-  write_file_atomically(path, svg_line_plot(series, {.title = title, .y_label = y_label}));
+  write_file_atomically(path, svg_line_plot(series, {.title = title, .y_label = y_label, .log_y = log_y}));
 }
 
 }  // namespace
@@ -134,9 +134,9 @@ int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& 
   fs::create_directories(opt.out);
   std::string d = opt.out;
   d += '/';
-  figure(runs, d + "compare_train_loss.svg", "Training loss", "cross-entropy", &EpochRecord::train_loss);
+  figure(runs, d + "compare_train_loss.svg", "Training loss", "cross-entropy (log scale)", &EpochRecord::train_loss, true);
   figure(runs, d + "compare_train_acc.svg", "Training accuracy", "top-1 accuracy", &EpochRecord::train_acc);
-  figure(runs, d + "compare_val_loss.svg", "Validation loss", "cross-entropy", &EpochRecord::val_loss);
+  figure(runs, d + "compare_val_loss.svg", "Validation loss", "cross-entropy (log scale)", &EpochRecord::val_loss, true);
   figure(runs, d + "compare_val_acc.svg", "Validation accuracy", "top-1 accuracy", &EpochRecord::val_acc);
   std::string text = table1(runs);
   if (opt.model_tables) {

@@ -42,7 +42,7 @@ void write_curves(const std::string& dir, const History& history) {
     val_acc.y.push_back(r.val_acc);
   }
   write_file_atomically(dir + "/loss.svg",
-                        svg_line_plot({train_loss, val_loss}, {.title = "Loss per epoch", .y_label = "cross-entropy"}));
+                        svg_line_plot({train_loss, val_loss}, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .log_y = true}));
   write_file_atomically(dir + "/accuracy.svg",
                         svg_line_plot({train_acc, val_acc}, {.title = "Accuracy per epoch", .y_label = "top-1 accuracy"}));
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <utility>
 
 namespace hsanet::train {
 
@@ -36,18 +37,33 @@ double nice_step(double span, int n) {
 std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& opt) {
   static const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                   "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+  // Plotted y: the value, or its decimal logarithm on a log axis (where values <= 0 cannot go).
+  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!opt.log_y || y > 0); };
+  auto ty = [&](double y) { return opt.log_y ? std::log10(y) : y; };
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const Series& s : series)
     for (size_t i = 0; i < std::min(s.x.size(), s.y.size()); ++i)
-      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) {
+      if (usable(s.x[i], s.y[i])) {
         x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
-        y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
+        y0 = std::min(y0, ty(s.y[i])), y1 = std::max(y1, ty(s.y[i]));
       }
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1, y0 -= 1;
-  const double ystep = nice_step(y1 - y0, 6);
-  y0 = std::floor(y0 / ystep) * ystep, y1 = std::ceil(y1 / ystep) * ystep;
+  // Grid lines with their labels, in plotted units: a nice step on a linear axis; on a log axis
+  // every decade, with 2x and 5x between when there are few decades.
+  std::vector<std::pair<double, double>> yticks;  // (plotted position, label value)
+  if (opt.log_y) {
+    y0 = std::floor(y0), y1 = std::ceil(y1);
+    const bool minor = y1 - y0 <= 3;
+    for (double d = y0; d <= y1 + 1e-9; d += 1)
+      for (double m : {1.0, 2.0, 5.0})
+        if ((m == 1.0 || minor) && d + std::log10(m) <= y1 + 1e-9) yticks.emplace_back(d + std::log10(m), m * std::pow(10.0, d));
+  } else {
+    const double ystep = nice_step(y1 - y0, 6);
+    y0 = std::floor(y0 / ystep) * ystep, y1 = std::ceil(y1 / ystep) * ystep;
+    for (double y = y0; y <= y1 + ystep * 1e-9; y += ystep) yticks.emplace_back(y, std::round(y / ystep) * ystep);
+  }
   const double xstep = std::max(1.0, nice_step(x1 - x0, 8));
 
   const int W = opt.width, H = opt.height, L = 70, R = 170, T = 40, B = 50;
@@ -64,11 +80,11 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
   std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">%s</text>\n",
                 (W - R + L) / 2, escape(opt.title).c_str());
   svg += buf;
-  for (double y = y0; y <= y1 + ystep * 1e-9; y += ystep) {
+  for (const auto& [y, label] : yticks) {
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                   "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                  L, py(y), W - R, py(y), L - 6, py(y) + 4, std::round(y / ystep) * ystep);
+                  L, py(y), W - R, py(y), L - 6, py(y) + 4, label);
     svg += buf;
   }
   for (double x = std::ceil(x0 / xstep) * xstep; x <= x1 + 1e-9; x += xstep) {
@@ -89,8 +105,8 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
     const char* colour = colours[s % 8];
     std::string points;
     for (size_t i = 0; i < std::min(series[s].x.size(), series[s].y.size()); ++i)
-      if (std::isfinite(series[s].x[i]) && std::isfinite(series[s].y[i])) {
-        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(series[s].x[i]), py(series[s].y[i]));
+      if (usable(series[s].x[i], series[s].y[i])) {
+        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(series[s].x[i]), py(ty(series[s].y[i])));
         points += buf;
       }
     svg += std::string("<polyline fill=\"none\" stroke=\"") + colour +
