@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fmt(const char* format, auto... args) {
+std::string strf(const char* format, auto... args) {
   char buf[512];
   std::snprintf(buf, sizeof buf, format, args...);
   return buf;
@@ -41,28 +41,28 @@ std::string banner(const TrainInvocation& inv, const models::ModelConfig& mc, in
                    const data::ImageFolder& dataset, const data::Split& split, const std::string& resumed) {
   const TrainConfig& c = inv.cfg;
   std::string s;
-  s += fmt("cpu_train: %s, %.2f M parameters, input %dx%d, %d classes%s\n", mc.name.c_str(), params / 1e6,
+  s += strf("cpu_train: %s, %.2f M parameters, input %dx%d, %d classes%s\n", mc.name.c_str(), params / 1e6,
            mc.height, mc.width, mc.num_classes,
-           mc.width_mult != 1.0 ? fmt(" (width x%g)", mc.width_mult).c_str() : "");
-  s += fmt("data: %s: %d classes, %d images; split %zu train / %zu val%s\n", c.data.c_str(),
+           mc.width_mult != 1.0 ? strf(" (width x%g)", mc.width_mult).c_str() : "");
+  s += strf("data: %s: %d classes, %d images; split %zu train / %zu val%s\n", c.data.c_str(),
            dataset.num_classes(), dataset.size(), split.train.size(), split.val.size(),
            dataset.has_explicit_split() ? " (train/ and val/ folders)"
-                                        : fmt(" (val fraction %g, seed %llu)", c.val_fraction,
+                                        : strf(" (val fraction %g, seed %llu)", c.val_fraction,
                                               static_cast<unsigned long long>(c.seed)).c_str());
-  std::string sched = c.sched == "cosine" ? fmt("cosine to %g x lr", c.alpha)
-                      : c.sched == "step" ? fmt("step x%g every %d epochs", c.gamma, c.step_size)
+  std::string sched = c.sched == "cosine" ? strf("cosine to %g x lr", c.alpha)
+                      : c.sched == "step" ? strf("step x%g every %d epochs", c.gamma, c.step_size)
                                           : std::string("constant");
-  if (c.warmup_steps > 0) sched += fmt(", %d warm-up steps", c.warmup_steps);
-  s += fmt("training: %d epochs, batch %d, %s lr %g%s, weight decay %g, %s, label smoothing %g%s\n", c.epochs,
-           c.batch_size, c.opt.c_str(), c.lr, c.opt == "sgd" ? fmt(" momentum %g", c.momentum).c_str() : "",
+  if (c.warmup_steps > 0) sched += strf(", %d warm-up steps", c.warmup_steps);
+  s += strf("training: %d epochs, batch %d, %s lr %g%s, weight decay %g, %s, label smoothing %g%s\n", c.epochs,
+           c.batch_size, c.opt.c_str(), c.lr, c.opt == "sgd" ? strf(" momentum %g", c.momentum).c_str() : "",
            c.weight_decay, sched.c_str(), c.label_smoothing,
-           c.limit_batches > 0 ? fmt(", at most %d batches per epoch", c.limit_batches).c_str() : "");
-  s += fmt("augmentation: %s; centre crop %g\n",
-           c.augment ? fmt("random resized crop (area %g-%g), flip p %g, erasing p %g", c.scale_min, c.scale_max,
+           c.limit_batches > 0 ? strf(", at most %d batches per epoch", c.limit_batches).c_str() : "");
+  s += strf("augmentation: %s; centre crop %g\n",
+           c.augment ? strf("random resized crop (area %g-%g), flip p %g, erasing p %g", c.scale_min, c.scale_max,
                            c.hflip, c.erase).c_str()
                      : "off",
            c.center_crop);
-  s += fmt("threads: %d compute, %d data loading\n", ops::num_threads(), c.workers);
+  s += strf("threads: %d compute, %d data loading\n", ops::num_threads(), c.workers);
   s += "run directory: " + inv.out + resumed;
   return s;
 }
@@ -120,7 +120,7 @@ int evaluate_only(const TrainInvocation& inv, RunLog& log, nn::Module& model, co
   const auto t0 = std::chrono::steady_clock::now();
   EvalResult r = evaluate(model, val);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string heading = fmt("evaluation of %s on %zu validation images: loss %.4f, accuracy %.4f (%.1f s)\n",
+  const std::string heading = strf("evaluation of %s on %zu validation images: loss %.4f, accuracy %.4f (%.1f s)\n",
                                   source.c_str(), r.truth.size(), r.loss, r.accuracy, secs);
   const std::string text = write_evaluation_files(inv.out, "eval_", heading, dataset, r,
                                                   {{"checkpoint", source}, {"seconds", secs}});
@@ -184,7 +184,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     if (state.epoch > cfg.epochs)
       throw std::runtime_error("--epochs " + std::to_string(cfg.epochs) + ": the run has already completed " +
                                std::to_string(state.epoch) + " epochs");
-    resumed = fmt(" (resumed after epoch %d of %d, global step %lld)", state.epoch, cfg.epochs, state.global_step);
+    resumed = strf(" (resumed after epoch %d of %d, global step %lld)", state.epoch, cfg.epochs, state.global_step);
   }
   log.line(banner(inv, identity.model, model->num_parameters(), dataset, split, resumed));
   if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
@@ -196,7 +196,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
   if (world > 1)
-    log.line(fmt("data parallel: %d processes (%s), %d images per process per step, batch norm %s, "
+    log.line(strf("data parallel: %d processes (%s), %d images per process per step, batch norm %s, "
                  "gradient buckets %g MB%s", world, comm.name().c_str(), cfg.batch_size / world,
                  inv.sync_bn ? "synchronised" : "per process", inv.bucket_mb,
                  inv.overlap ? ", summed during backward" : ""));
@@ -244,7 +244,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     state.history.push_back({epoch + 1, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs});
     const bool best = last_eval.accuracy > state.best_val_acc;
     if (best) state.best_val_acc = last_eval.accuracy, state.best_epoch = epoch + 1;
-    log.line(fmt("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.6f | %.1f s%s", epoch + 1,
+    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.6f | %.1f s%s", epoch + 1,
                  cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs,
                  best ? "  (best)" : ""));
     log.event("epoch", {{"epoch", epoch + 1}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
@@ -263,7 +263,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     }
     log.event("checkpoint", {{"epoch", epoch + 1}, {"last", run.last()}, {"best", best}});
     if (inv.stop_after_epoch > 0 && epoch + 1 == inv.stop_after_epoch && epoch + 1 < cfg.epochs) {
-      log.line(fmt("stopped after epoch %d as asked; continue with --resume %s", epoch + 1, run.dir.c_str()));
+      log.line(strf("stopped after epoch %d as asked; continue with --resume %s", epoch + 1, run.dir.c_str()));
       return 0;
     }
   }
@@ -274,7 +274,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   double seconds = 0;
   for (const EpochRecord& r : state.history) seconds += r.seconds;
   const std::string heading =
-      fmt("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n", identity.model.name.c_str(),
+      strf("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n", identity.model.name.c_str(),
           cfg.epochs, cfg.img_size, cfg.img_size, split.train.size(), split.val.size(), seconds,
           val_summary_line(state.history).c_str());
   nlohmann::json extra = {{"val_acc_avg", vs.avg}, {"val_acc_max", vs.max}, {"val_acc_max_epoch", vs.max_epoch},
