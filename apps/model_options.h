@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "models/model_config.h"
+#include "ops/attention_device.h"
 
 namespace hsanet::apps {
 
@@ -23,6 +24,19 @@ inline void add_model_options(CLI::App& app, models::ModelConfig& cfg, bool with
   app.add_option("--width-mult", cfg.width_mult, "scales the stage widths (tiny test models)")
       ->capture_default_str();
   app.add_option("--blocks", cfg.blocks, "bottlenecks per stage (4 numbers)")->expected(4)->capture_default_str();
+}
+
+// --attention-device cpu|cuda: where the attention core runs; the rest of the network stays on
+// the CPU and the copies to and from the device are explicit (ops/attention_device.h).
+inline void add_attention_device_option(CLI::App& app, std::string& device) {
+  app.add_option("--attention-device", device, "where the attention core runs: cpu | cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+}
+
+// Selects the device; throws with the reason when CUDA was not built or no GPU is present.
+inline void apply_attention_device(const std::string& device) {
+  ops::set_attention_device(ops::parse_device(device));
 }
 
 }  // namespace hsanet::apps

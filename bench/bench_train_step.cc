@@ -28,7 +28,9 @@ int main(int argc, char** argv) {
   models::ModelConfig cfg;
   int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;
   bool profile = false;
+  std::string device = "cpu";
   apps::add_model_options(app, cfg);
+  apps::add_attention_device_option(app, device);
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
   app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
   app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
@@ -38,6 +40,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   ops::set_num_threads(threads);
+  try {
+    apps::apply_attention_device(device);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 1;
+  }
   cfg.height = cfg.width = size;
   manual_seed(1);
   auto model = models::build_model(cfg);
@@ -83,6 +91,11 @@ int main(int argc, char** argv) {
   std::printf("median step: %.1f ms (min %.1f, max %.1f over %zu steps)\n", median * 1e3,
               times.front() * 1e3, times.back() * 1e3, n);
   std::printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+  if (device != "cpu") {
+    const ops::AttentionTransferStats t = ops::attention_transfer_stats();
+    std::printf("attention on %s: %.1f MB to the device, %.1f MB back\n", device.c_str(),
+                t.bytes_to_device / 1e6, t.bytes_to_host / 1e6);
+  }
   std::printf("images/s: %.3f\n", batch / median);
   return 0;
 }
