@@ -4,8 +4,10 @@
 
 #include <iostream>
 
+#include "apps/openmp_policy.h"
 #include "apps/train/trainer.h"
 
 int main(int argc, char** argv) {
+  hsanet::apps::use_passive_openmp_wait(argv);  // a shared machine: see apps/openmp_policy.h
   return hsanet::train::cpu_train_main(argc, argv, std::cout, std::cerr, ::isatty(STDOUT_FILENO) != 0);
 }
