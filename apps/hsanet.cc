@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
   run->add_option("--weights", weights, "model weights (safetensors, PyTorch names and shapes)")->required()->check(CLI::ExistingFile);
   run->add_option("--input", input, "safetensors with 'input' [N,3,H,W] float32 and 'labels' [N] int64")->required()->check(CLI::ExistingFile);
   run->add_option("--out", out, "output safetensors: logits, loss, input.grad, <param>.grad, buffers")->required();
+  std::string device = "cpu";
+  apps::add_attention_device_option(*run, device);
   auto* ftrain = run->add_flag("--train", train, "batch statistics (updates BN running buffers)");
   run->add_flag("--eval", eval, "running statistics (default)")->excludes(ftrain);
 
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
     if (evaluate->parsed()) return tools::evaluate_command(ev, std::cout, std::cerr);
     if (predict->parsed()) return tools::predict_command(pr, std::cout, std::cerr);
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
+    apps::apply_attention_device(device);
     return run_model(cfg, weights, input, out, train);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hsanet: error: %s\n", e.what());

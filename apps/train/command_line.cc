@@ -19,7 +19,7 @@ const std::set<std::string>& resume_safe_keys() {
   // cosine schedule follows, which is the point of asking). data may move, since the split file
   // pins the images by their paths under the root.
   static const std::set<std::string> keys{"epochs", "threads", "workers", "log-interval",
-                                          "eval-batch-size", "data"};
+                                          "eval-batch-size", "data", "attention-device"};
   return keys;
 }
 
@@ -96,6 +96,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--seed", cfg.seed, "seed of the weights, the split, the order and the augmentation")
       ->capture_default_str()->group("Run");
   app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
+  apps::add_attention_device_option(app, cfg.attention_device);
   app.add_option("--out,-o", inv.out, "run directory (default: runs/<model>-<date>-<time>)")->group("Run");
   app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
   app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")

@@ -1,5 +1,7 @@
 #include "apps/train/trainer.h"
 
+#include "apps/model_options.h"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -137,6 +139,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   const RunFiles run{inv.out};
   const bool resuming = !inv.resume.empty();
   if (cfg.threads > 0) ops::set_num_threads(cfg.threads);
+  apps::apply_attention_device(cfg.attention_device);  // throws with the reason if unavailable
   // Data-parallel (docs/distributed.md): rank 0 alone prints and writes; the others train.
   nn::LocalCommunicator one_process;
   nn::Communicator& comm = inv.comm ? *inv.comm : one_process;
