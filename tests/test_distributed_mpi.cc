@@ -131,7 +131,8 @@ TEST(Mpi, SyncBatchNormNetworkGradientsEqualTheWholeBatch) {
       worst = std::max(worst, static_cast<double>(std::abs(p.grad().data()[i] - ref[k][i])));
       scale = std::max(scale, static_cast<double>(std::abs(ref[k][i])));
     }
-    EXPECT_LT(worst, 1e-3 * scale) << n << ": largest gradient " << scale;
+    // Measured: 3e-6 of the largest gradient; float rounding in a different summation order.
+    EXPECT_LT(worst, 1e-5 * scale) << n << ": largest gradient " << scale;
     ++k;
   }
 }
@@ -208,10 +209,12 @@ TEST(Mpi, TwoProcessTrainingMatchesOneProcessWithTheSameGlobalBatch) {
   for (int i = 0; i < steps; ++i) {
     std::printf("%4d  %20.6f  %20.6f  %9.2e  %27.6f  %9.2e\n", i + 1, a[i], s[i], std::abs(s[i] - a[i]), p[i],
                 std::abs(p[i] - a[i]));
-    // Documented tolerance (docs/distributed.md): 2e-2 relative with synchronised batch norm. The
-    // first step agrees to 1e-5; later steps drift by up to ~5e-3 on this tiny, small-batch
-    // network, more than the gradient test above allows per step (see the document's open item).
-    EXPECT_NEAR(s[i], a[i], 2e-2 * std::abs(a[i])) << "step " << i + 1;
+    // Documented tolerance (docs/distributed.md). The first step is one forward and backward of
+    // the same batch: 5e-5 relative. After an update this small full-depth network amplifies
+    // rounding: nudging inputs by one float step moves its gradients by up to 9%, and two
+    // one-process runs that differ only in the batch-norm code path (plain, or the synchronised
+    // path with a no-op sum) are already 1.2e-2 apart at step 2; so later steps get 5e-2.
+    EXPECT_NEAR(s[i], a[i], (i == 0 ? 5e-5 : 5e-2) * std::abs(a[i])) << "step " << i + 1;
     EXPECT_TRUE(std::isfinite(p[i]));
   }
   // The first step's forward is the same computation in both modes up to batch norm.
