@@ -109,7 +109,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                                "' gave no gradient for input " + std::to_string(i) +
                                ", which needs one");
       if (e.leaf) {
-        Tensor(e.leaf).accumulate_grad(grads[i]);
+        Tensor(e.leaf).accumulate_grad(std::move(grads[i]));
         notify_grad_ready(e.leaf.get());
       } else {
         add_to_buffer(*e.node, std::move(grads[i]));

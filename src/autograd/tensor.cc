@@ -215,6 +215,21 @@ void Tensor::accumulate_grad(const Tensor& g) {
   ops::add_inplace(acc.data(), g.data(), acc.numel());
 }
 
+void Tensor::accumulate_grad(Tensor&& g) {
+  check_defined("accumulate_grad()");
+  const bool sole_owner = g.impl_ && !impl_->grad && g.impl_.use_count() == 1 &&
+                          g.impl_->storage.use_count() == 1 && g.impl_->offset == 0 &&
+                          g.shape() == shape() && !g.impl_->grad_fn;
+  if (!sole_owner) return accumulate_grad(static_cast<const Tensor&>(g));
+  // The first gradient of a step, held by no one else: it becomes .grad as it is (saves a copy of
+  // every parameter's gradient per step).
+  auto grad = std::make_shared<TensorImpl>();
+  grad->storage = std::move(g.impl_->storage);
+  grad->shape = shape();
+  impl_->grad = std::move(grad);
+  g = Tensor();
+}
+
 const std::shared_ptr<Node>& Tensor::grad_fn() const {
   check_defined("grad_fn()");
   return impl_->grad_fn;

@@ -97,6 +97,8 @@ class Tensor {
   void set_grad(const Tensor& g);
   // Adds g into grad (allocating it on first use); checks shapes with a precise message.
   void accumulate_grad(const Tensor& g);
+  // The same, taking over g's storage as the gradient when nothing else holds it (no copy).
+  void accumulate_grad(Tensor&& g);
   const std::shared_ptr<Node>& grad_fn() const;
   // Reverse-mode sweep from this tensor. With no argument it must hold one element (a loss).
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
