@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "highway_targets.h"
 #include "hwy/targets.h"
 #include "ops/attention.h"
 #include "ops/attention_ref.h"
@@ -29,15 +30,7 @@ using testing::expect_gradients_match;
 using testing::GradCheckOptions;
 using testing::random_vector;
 
-template <class Fn>
-void for_each_target(Fn body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using testing::for_each_target;
 
 AttentionDims make_dims(int B, int H, int W, int heads, int d, int window) {
   AttentionDims dims;

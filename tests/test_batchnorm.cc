@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "highway_targets.h"
 #include "hwy/targets.h"
 #include "ops/batchnorm.h"
 #include "ops/batchnorm_ref.h"
@@ -28,15 +29,7 @@ using testing::GradCheckOptions;
 using testing::random_vector;
 using testing::to_float;
 
-template <class Fn>
-void for_each_target(Fn body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using testing::for_each_target;
 
 // Tolerance scaled to the array: float rounding is relative to the largest values involved.
 void expect_close_scaled(const std::vector<float>& got, const std::vector<double>& ref,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "highway_targets.h"
 #include "hwy/targets.h"
 #include "ops/pool.h"
 #include "ops/pool_ref.h"
@@ -25,15 +26,7 @@ using testing::GradCheckOptions;
 using testing::random_vector;
 using testing::to_float;
 
-template <class Fn>
-void for_each_target(Fn body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using testing::for_each_target;
 
 Pool2dShape make(int64_t N, int64_t H, int64_t W, int64_t C, int64_t K, int64_t stride,
                  int64_t pad, bool ceil_mode = false, bool count_include_pad = true) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "highway_targets.h"
 #include "hwy/targets.h"
 #include "ops/softmax.h"
 
@@ -19,17 +20,7 @@ using testing::expect_close;
 using testing::expect_gradients_match;
 using testing::random_vector;
 
-// Runs body once per SIMD target compiled into the kernels and supported by this CPU (AVX-512,
-// AVX2, SSE4, ...): dynamic dispatch would otherwise only ever test the best one.
-template <class Fn>
-void for_each_target(Fn body) {
-  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
+using testing::for_each_target;
 
 // Scalar reference straight from the definition: y_i = exp(x_i - max) / sum_j exp(x_j - max).
 template <typename T>
