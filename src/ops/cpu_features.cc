@@ -1,6 +1,3 @@
-#include <dnnl.hpp>
-
-#include "ops/onednn_context.h"
 #include "ops/parallel.h"
 
 namespace hsanet::ops {
@@ -10,15 +7,6 @@ int num_threads() { return omp_get_max_threads(); }
 // oneDNN (built on OpenMP here) follows omp_set_num_threads, so one call sets both.
 void set_num_threads(int n) {
   if (n > 0) omp_set_num_threads(n);
-}
-
-}  // namespace hsanet::ops
-
-namespace hsanet::ops {
-
-dnnl::engine& onednn_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
 }
 
 }  // namespace hsanet::ops

@@ -10,7 +10,7 @@
 
 #include <dnnl.hpp>
 
-#include "ops/onednn_context.h"
+#include "ops/onednn_engine.h"
 
 namespace hsanet::ops {
 
@@ -63,7 +63,7 @@ void matmul(const float* A, const float* B, float* C, int64_t batch, int64_t M, 
   dnnl::memory ma(plan->a, eng, const_cast<float*>(A));
   dnnl::memory mb(plan->b, eng, const_cast<float*>(B));
   dnnl::memory mc(plan->c, eng, C);
-  dnnl::stream s(eng);
+  auto& s = onednn_stream();
   plan->prim.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
   s.wait();
 }

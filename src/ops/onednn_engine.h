@@ -5,9 +5,10 @@
 
 #include <dnnl.hpp>
 
-#include "ops/onednn_context.h"  // dnnl::engine& onednn_engine(): the process-wide CPU engine
-
 namespace hsanet::ops {
+
+// The process-wide CPU engine (created on first use).
+dnnl::engine& onednn_engine();
 
 // The stream primitives execute on (created on first use, on onednn_engine()). oneDNN's CPU
 // stream here runs on the OpenMP runtime: it is in-order, and wait() returns once the work is done.
