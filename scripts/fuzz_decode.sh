@@ -10,16 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
-build=${HSANET_FUZZ_BUILD_DIR:-build-fuzz}
 
-# The engine's libraries link OpenMP; clang must use GNU libgomp, never LLVM's libomp.
-gomp=$(gcc -print-file-name=libgomp.so)
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DHSANET_FUZZ=ON \
-  -DHSANET_BUILD_TESTS=OFF -DHSANET_BUILD_BENCH=OFF -DHSANET_CUDA=OFF -DHSANET_MPI=OFF \
-  -DOpenMP_CXX_FLAGS=-fopenmp=libgomp -DOpenMP_CXX_LIB_NAMES=gomp -DOpenMP_gomp_LIBRARY="$gomp" \
-  -DOpenMP_C_FLAGS=-fopenmp=libgomp -DOpenMP_C_LIB_NAMES=gomp >/dev/null
-cmake --build "$build" --target fuzz_decode -j "$(nproc)"
+source scripts/fuzz_build.sh
+build_fuzzer fuzz_decode
 
 corpus=$build/corpus_decode
 mkdir -p "$corpus"
