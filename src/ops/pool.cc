@@ -51,12 +51,12 @@ void MaxPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HW
   const int64_t L = hn::Lanes(d), C = s.C, OH = s.OH(), OW = s.OW();
   ParallelRows(s.N * OH, OW * C * s.KH * s.KW, [&](int64_t row) {
     const int64_t n = row / OH, oh = row % OH;
-    const int64_t h0 = std::max<int64_t>(oh * s.stride_h - s.pad_h, 0);
-    const int64_t h1 = std::min(oh * s.stride_h - s.pad_h + s.KH, s.H);
+    const int64_t h0 = s.row_begin(oh);
+    const int64_t h1 = s.row_end(oh);
     const float* xn = x + n * s.H * s.W * C;
     for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = std::max<int64_t>(ow * s.stride_w - s.pad_w, 0);
-      const int64_t w1 = std::min(ow * s.stride_w - s.pad_w + s.KW, s.W);
+      const int64_t w0 = s.col_begin(ow);
+      const int64_t w1 = s.col_end(ow);
       const int64_t out = (row * OW + ow) * C;
       for (int64_t c = 0; c < C; c += L) {
         const size_t nl = static_cast<size_t>(std::min(L, C - c));
@@ -141,12 +141,12 @@ void AvgPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HW
   const std::vector<float> inverse = InverseDivisors(s);
   ParallelRows(s.N * OH, OW * C * s.KH * s.KW, [&](int64_t row) {
     const int64_t n = row / OH, oh = row % OH;
-    const int64_t h0 = std::max<int64_t>(oh * s.stride_h - s.pad_h, 0);
-    const int64_t h1 = std::min(oh * s.stride_h - s.pad_h + s.KH, s.H);
+    const int64_t h0 = s.row_begin(oh);
+    const int64_t h1 = s.row_end(oh);
     const float* xn = x + n * s.H * s.W * C;
     for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = std::max<int64_t>(ow * s.stride_w - s.pad_w, 0);
-      const int64_t w1 = std::min(ow * s.stride_w - s.pad_w + s.KW, s.W);
+      const int64_t w0 = s.col_begin(ow);
+      const int64_t w1 = s.col_end(ow);
       const auto inv = hn::Set(d, inverse[oh * OW + ow]);
       float* yp = y + (row * OW + ow) * C;
       for (int64_t c = 0; c < C; c += L) {

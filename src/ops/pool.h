@@ -2,6 +2,7 @@
 // PyTorch's semantics: padding, ceil_mode, and for average pooling count_include_pad.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace hsanet::ops {
@@ -25,6 +26,12 @@ struct Pool2dShape {
     if (ceil_mode && (out - 1) * s >= in + p) --out;
     return out;
   }
+  // The input rows [row_begin, row_end) and columns [col_begin, col_end) that output (oh, ow)'s
+  // window covers, the padding clipped away.
+  int64_t row_begin(int64_t oh) const { return std::max<int64_t>(oh * stride_h - pad_h, 0); }
+  int64_t row_end(int64_t oh) const { return std::min(oh * stride_h - pad_h + KH, H); }
+  int64_t col_begin(int64_t ow) const { return std::max<int64_t>(ow * stride_w - pad_w, 0); }
+  int64_t col_end(int64_t ow) const { return std::min(ow * stride_w - pad_w + KW, W); }
 };
 
 // Throws std::invalid_argument, naming `op` and the shapes, for impossible pooling geometries.
