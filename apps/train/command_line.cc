@@ -174,21 +174,26 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
   // CLI11 wants char**; it does not write through it.
   char** args = const_cast<char**>(argv);
 
-  // Pass 1: which base (defaults, --config, or --resume) and which keys the flags set.
-  TrainConfig scratch;
-  TrainInvocation first;
-  {
+  // Parses the flags into cfg and inv; false when parsing ended the run (--help, or an error:
+  // result.code says which).
+  auto parse_into = [&](TrainConfig& cfg, TrainInvocation& invocation) {
     CLI::App app;
-    build_app(app, scratch, first);
+    build_app(app, cfg, invocation);
     try {
       app.parse(argc, args);
     } catch (const CLI::ParseError& e) {
       const int code = app.exit(e, out, err);
       result.code = code == 0 ? 0 : 2;
-      return result;
+      return false;
     }
-    first.given = given_keys(app);
-  }
+    invocation.given = given_keys(app);
+    return true;
+  };
+
+  // Pass 1: which base (defaults, --config, or --resume) and which keys the flags set.
+  TrainConfig scratch;
+  TrainInvocation first;
+  if (!parse_into(scratch, first)) return result;
 
   TrainConfig base;
   nlohmann::json saved;
@@ -213,18 +218,7 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
   // Pass 2: the flags over the base.
   TrainInvocation& inv = result.inv;
   inv.cfg = base;
-  {
-    CLI::App app;
-    build_app(app, inv.cfg, inv);
-    try {
-      app.parse(argc, args);
-    } catch (const CLI::ParseError& e) {
-      const int code = app.exit(e, out, err);
-      result.code = code == 0 ? 0 : 2;
-      return result;
-    }
-    inv.given = given_keys(app);
-  }
+  if (!parse_into(inv.cfg, inv)) return result;
 
   if (!inv.resume.empty()) {
     inv.out = inv.resume;
