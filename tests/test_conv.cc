@@ -58,6 +58,8 @@ std::vector<Conv2dShape> small_shapes() {
       make(2, 6, 6, 2, 2, 3, 3, 1, 1, 2, 2, 2, 2),     // dilation 2
       make(1, 5, 5, 4, 6, 3, 3, 2, 1, 1, 1, 1, 1, 2),  // groups 2, stride (2, 1)
       make(2, 4, 5, 3, 2, 1, 1, 2, 2),                 // 1x1 stride 2 (ResNet downsample)
+      make(1, 7, 5, 3, 4, 1, 1, 3, 2),                 // 1x1 strides (3, 2), rows left unread
+      make(2, 5, 4, 2, 3, 1, 1, 1, 2),                 // 1x1 strides (1, 2)
       make(2, 3, 5, 4, 3, 1, 1),                       // 1x1 stride 1: the matmul path
   };
 }
@@ -187,9 +189,13 @@ TEST(Conv2d, WeightsAreReorderedOncePerVersion) {
   EXPECT_EQ(ops::conv2d_cache_stats().cached_weights, held);  // one dropped, one added
 }
 
-TEST(Conv2d, PointwiseConvolutionsReorderNothing) {
-  // 1x1 stride 1 runs as matmuls over OIHW weights in place: no reorder in any direction.
-  const Conv2dShape s = make(2, 6, 6, 32, 64, 1, 1);
+class Conv2dPointwise : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(Conv2dPointwise, ReordersNothing) {
+  // 1x1 convolutions run as matmuls over OIHW weights in place (strided ones over the gathered
+  // positions): no reorder in any direction.
+  const int64_t stride = GetParam();
+  const Conv2dShape s = make(2, 7, 6, 32, 64, 1, 1, stride, stride);
   Rng rng(6);
   std::vector<float> x = to_float(random_vector(x_size(s), rng)), w = to_float(random_vector(w_size(s), rng));
   std::vector<float> y(y_size(s)), dx(x.size()), dw(w.size()), db(s.O);
@@ -203,6 +209,7 @@ TEST(Conv2d, PointwiseConvolutionsReorderNothing) {
   EXPECT_EQ(ops::conv2d_cache_stats().weight_reorders, before.weight_reorders);
   EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders, before.gradient_reorders);
 }
+INSTANTIATE_TEST_SUITE_P(Strides, Conv2dPointwise, ::testing::Values(1, 2));
 
 TEST(Conv2d, BadGeometryThrowsBeforeOneDnn) {
   auto throws = [](const Conv2dShape& s, const std::string& fragment) {

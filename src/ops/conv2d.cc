@@ -19,6 +19,7 @@
 // convolution primitives need cost up to as much as the 1x1 convolution itself.
 #include "ops/conv2d.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -30,6 +31,7 @@
 
 #include "ops/elementwise.h"
 #include "ops/onednn_engine.h"
+#include "ops/parallel.h"
 
 namespace hsanet::ops {
 namespace {
@@ -254,6 +256,74 @@ GemmPlan& get_gemm_plan(const Conv2dShape& s, Direction dir, bool with_bias) {
   return g_gemm_plans.emplace(key, std::move(g)).first->second;
 }
 
+// ---------------------------------------------------------------- strided pointwise convolutions
+
+// A 1x1 convolution with stride > 1 (ResNet's downsample shortcuts) reads only the positions
+// (i * stride_h, j * stride_w). Gathered into a dense [N*OH*OW, C] matrix they make a stride-1
+// pointwise convolution, so the same matmuls apply: oneDNN's matmul needs dense rows (a strided
+// view falls back to a slow gemm), and its 1x1 convolution primitives with stride would need the
+// weight and gradient reorders the matmuls avoid (the 1024->2048 one cost as much as its GEMM).
+bool is_strided_pointwise(const Conv2dShape& s) {
+  return s.KH == 1 && s.KW == 1 && s.pad_h == 0 && s.pad_w == 0 && s.groups == 1 &&
+         (s.stride_h > 1 || s.stride_w > 1);
+}
+
+// The dense stride-1 convolution over the sampled positions.
+Conv2dShape subsampled(const Conv2dShape& s) {
+  Conv2dShape d = s;
+  d.H = s.OH(), d.W = s.OW();
+  d.stride_h = d.stride_w = 1;
+  d.dilation_h = d.dilation_w = 1;
+  return d;
+}
+
+// One scratch matrix for the sampled input or the sampled input gradient; used only under
+// g_mutex, and only within one call. Grows to the largest shape seen.
+std::vector<float>& sample_scratch(int64_t n) {
+  static std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf;
+}
+
+// xs[n, i, j, :] = x[n, i*sh, j*sw, :]
+//   x: [N, H, W, C]  xs: [N, OH, OW, C]
+void gather_samples(const Conv2dShape& s, const float* x, float* xs) {
+  const int64_t OH = s.OH(), OW = s.OW(), C = s.C;
+  const bool threaded = s.N * OH * OW * C >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (threaded)
+  for (int64_t r = 0; r < s.N * OH; ++r) {  // output row r = (n, i)
+    const int64_t n = r / OH, i = r % OH;
+    const float* src = x + ((n * s.H + i * s.stride_h) * s.W) * C;
+    float* dst = xs + r * OW * C;
+    for (int64_t j = 0; j < OW; ++j)
+      std::copy(src + j * s.stride_w * C, src + j * s.stride_w * C + C, dst + j * C);
+  }
+}
+
+// dx = dxs at the sampled positions, 0 at the positions no window reads.
+//   dxs: [N, OH, OW, C]  dx: [N, H, W, C]
+void scatter_samples(const Conv2dShape& s, const float* dxs, float* dx) {
+  const int64_t OH = s.OH(), OW = s.OW(), C = s.C;
+  const bool threaded = s.N * s.H * s.W * C >= kParallelGrain;
+#pragma omp parallel for schedule(static) if (threaded)
+  for (int64_t r = 0; r < s.N * s.H; ++r) {  // input row r = (n, h)
+    const int64_t n = r / s.H, h = r % s.H, i = h / s.stride_h;
+    float* dst = dx + r * s.W * C;
+    if (h % s.stride_h != 0 || i >= OH) {  // a row no window reads
+      std::fill(dst, dst + s.W * C, 0.f);
+      continue;
+    }
+    const float* src = dxs + (n * OH + i) * OW * C;
+    for (int64_t w = 0; w < s.W; ++w) {
+      const int64_t j = w / s.stride_w;
+      if (w % s.stride_w == 0 && j < OW)
+        std::copy(src + j * C, src + j * C + C, dst + w * C);
+      else
+        std::fill(dst + w * C, dst + w * C + C, 0.f);
+    }
+  }
+}
+
 void run_gemm(GemmPlan& g, const float* a, const float* b, float* c, const float* bias) {
   g.a.set_data_handle(const_cast<float*>(a));
   g.b.set_data_handle(const_cast<float*>(b));
@@ -365,6 +435,13 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     run_gemm(get_gemm_plan(s, Direction::kForwardTraining, bias != nullptr), x, w, y, bias);
     return;
   }
+  if (is_strided_pointwise(s)) {
+    const Conv2dShape d = subsampled(s);
+    float* xs = sample_scratch(d.N * d.H * d.W * d.C).data();  // [N, OH, OW, C]
+    gather_samples(s, x, xs);
+    run_gemm(get_gemm_plan(d, Direction::kForwardTraining, bias != nullptr), xs, w, y, bias);
+    return;
+  }
   Plan& p = get_plan(s, training ? Direction::kForwardTraining : Direction::kForwardInference,
                      bias != nullptr);
   memory wm = weights_for(p, w, wid);
@@ -388,6 +465,13 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
     run_gemm(get_gemm_plan(s, Direction::kBackwardData, false), dy, w, dx, nullptr);
     return;
   }
+  if (is_strided_pointwise(s)) {
+    const Conv2dShape d = subsampled(s);
+    float* dxs = sample_scratch(d.N * d.H * d.W * d.C).data();  // [N, OH, OW, C]
+    run_gemm(get_gemm_plan(d, Direction::kBackwardData, false), dy, w, dxs, nullptr);
+    scatter_samples(s, dxs, dx);
+    return;
+  }
   Plan& p = get_plan(s, Direction::kBackwardData, false);
   memory wm = weights_for(p, w, wid);
   p.dst.set_data_handle(const_cast<float*>(dy));
@@ -401,10 +485,17 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
                              float* dbias) {
   check_conv2d(s, "conv2d_backward_weights");
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (is_pointwise(s)) {
-    run_gemm(get_gemm_plan(s, Direction::kBackwardWeights, false), dy, x, dw, nullptr);
+  if (is_pointwise(s) || is_strided_pointwise(s)) {
+    const Conv2dShape d = subsampled(s);  // s itself when stride 1
+    const float* xs = x;                  // [N, OH, OW, C]
+    if (is_strided_pointwise(s)) {
+      float* buf = sample_scratch(d.N * d.H * d.W * d.C).data();
+      gather_samples(s, x, buf);
+      xs = buf;
+    }
+    run_gemm(get_gemm_plan(d, Direction::kBackwardWeights, false), dy, xs, dw, nullptr);
     // From y = ... + bias[o]: dbias[o] = the sum of dy over every position.
-    if (dbias) sum_rows(dy, dbias, s.N * s.H * s.W, s.O);
+    if (dbias) sum_rows(dy, dbias, d.N * d.H * d.W, s.O);
     return;
   }
   Plan& p = get_plan(s, Direction::kBackwardWeights, dbias != nullptr);
