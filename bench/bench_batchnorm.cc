@@ -10,7 +10,9 @@
 //   bn_add_relu_fwd    + the residual read                                            4
 //   bn_eval_fwd        reads x, writes y                                              2
 //   bn_bwd             sums pass reads x, dy; dx pass reads x, dy, writes dx          5
-//   bn_add_relu_bwd    sums pass reads x, y, dy; then x, y, dy read, dx, dres written 8
+//   bn_relu_bwd        as bn_bwd: the ReLU's mask is recomputed from x, not read from y 5
+//   bn_add_relu_bwd    sums pass reads x, y, dy, writes dres (the masked dy);
+//                      dx pass reads dres, x, writes dx                              7
 //   relu_fwd / add     2 / 3;  relu_bwd 3;  memcpy 2
 // The unfused sequence bn -> add -> relu moves 3 + 3 + 2 = 8 tensors forward where the fused one
 // moves 4.
@@ -56,7 +58,7 @@ std::vector<float> random_floats(int64_t n, uint64_t seed) {
 }
 
 enum Op {
-  kBnTrainFwd, kBnTrainFwdRelu, kBnAddReluFwd, kBnEvalFwd, kBnBwd, kBnAddReluBwd,
+  kBnTrainFwd, kBnTrainFwdRelu, kBnAddReluFwd, kBnEvalFwd, kBnBwd, kBnReluBwd, kBnAddReluBwd,
   kReluFwd, kReluBwd, kAdd, kMemcpy
 };
 struct OpInfo {
@@ -64,7 +66,8 @@ struct OpInfo {
   int tensors;  // whole tensors read or written per call
 };
 const OpInfo kOps[] = {{"bn_train_fwd", 3},   {"bn_train_fwd_relu", 3}, {"bn_add_relu_fwd", 4},
-                       {"bn_eval_fwd", 2},    {"bn_bwd", 5},            {"bn_add_relu_bwd", 8},
+                       {"bn_eval_fwd", 2},    {"bn_bwd", 5},            {"bn_relu_bwd", 5},
+                       {"bn_add_relu_bwd", 7},
                        {"relu_fwd", 2},       {"relu_bwd", 3},          {"add", 3},
                        {"memcpy", 2}};
 
@@ -80,7 +83,7 @@ void BM_Op(benchmark::State& state, Act a, Op op) {
   ops::batchnorm_forward_train(x.data(), gamma.data(), beta.data(),
                                op == kBnAddReluBwd ? res.data() : nullptr, y.data(), mean.data(),
                                invstd.data(), nullptr, nullptr, rows, C,
-                               op == kBnAddReluBwd ? fused : plain);
+                               op == kBnAddReluBwd || op == kBnReluBwd ? fused : plain);
   for (auto _ : state) {
     switch (op) {
       case kBnTrainFwd:
@@ -100,12 +103,17 @@ void BM_Op(benchmark::State& state, Act a, Op op) {
         break;
       case kBnBwd:
         ops::batchnorm_backward(x.data(), nullptr, dy.data(), mean.data(), invstd.data(),
-                                gamma.data(), dx.data(), nullptr, dg.data(), db.data(), rows, C,
+                                gamma.data(), beta.data(), dx.data(), nullptr, dg.data(), db.data(), rows, C,
                                 true, plain);
+        break;
+      case kBnReluBwd:  // the ReLU's mask recomputed from x, as training does
+        ops::batchnorm_backward(x.data(), nullptr, dy.data(), mean.data(), invstd.data(),
+                                gamma.data(), beta.data(), dx.data(), nullptr, dg.data(), db.data(),
+                                rows, C, true, fused);
         break;
       case kBnAddReluBwd:
         ops::batchnorm_backward(x.data(), y.data(), dy.data(), mean.data(), invstd.data(),
-                                gamma.data(), dx.data(), dres.data(), dg.data(), db.data(), rows,
+                                gamma.data(), beta.data(), dx.data(), dres.data(), dg.data(), db.data(), rows,
                                 C, true, fused);
         break;
       case kReluFwd: ops::relu_forward(x.data(), y.data(), n); break;

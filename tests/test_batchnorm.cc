@@ -151,12 +151,22 @@ void check_fast_path(int64_t rows, int64_t C, double offset, double spread, cons
   // Backward from the fast path's own saved statistics, as in training.
   std::vector<float> dx(rows * C, -7.f), dres(rows * C, -7.f), dg(C, -7.f), db(C, -7.f);
   ops::batchnorm_backward(xf.data(), y.data(), dyf.data(), mean.data(), invstd.data(), gf.data(),
-                          dx.data(), m.residual ? dres.data() : nullptr, dg.data(), db.data(),
-                          rows, C, m.batch_stats, opt);
+                          bf.data(), dx.data(), m.residual ? dres.data() : nullptr, dg.data(),
+                          db.data(), rows, C, m.batch_stats, opt);
   expect_close_scaled(dx, dx_ref, "dx");
   expect_close_scaled(dg, dg_ref, "dgamma");
   expect_close_scaled(db, db_ref, "dbeta");
   if (m.residual) expect_close_scaled(dres, dres_ref, "dresidual");
+  if (m.relu && !m.residual && m.batch_stats) {
+    // The ReLU's mask recomputed from x must give the very same bits as the one read from y.
+    std::vector<float> dx2(rows * C, -7.f), dg2(C, -7.f), db2(C, -7.f);
+    ops::batchnorm_backward(xf.data(), nullptr, dyf.data(), mean.data(), invstd.data(), gf.data(),
+                            bf.data(), dx2.data(), nullptr, dg2.data(), db2.data(), rows, C, true,
+                            opt);
+    EXPECT_EQ(dx2, dx);
+    EXPECT_EQ(dg2, dg);
+    EXPECT_EQ(db2, db);
+  }
 }
 
 TEST(BatchNorm, FastPathMatchesReference) {
@@ -208,7 +218,7 @@ TEST(BatchNorm, DeterministicForAThreadCount) {
     ops::batchnorm_forward_train(x.data(), g.data(), b.data(), nullptr, y.data(), mean.data(),
                                  invstd.data(), nullptr, nullptr, rows, C, BatchNormOptions{});
     ops::batchnorm_backward(x.data(), y.data(), dy.data(), mean.data(), invstd.data(), g.data(),
-                            dx.data(), nullptr, dg.data(), db.data(), rows, C, true,
+                            b.data(), dx.data(), nullptr, dg.data(), db.data(), rows, C, true,
                             BatchNormOptions{});
     y.insert(y.end(), dx.begin(), dx.end());
     y.insert(y.end(), dg.begin(), dg.end());

@@ -104,7 +104,7 @@ Tensor batch_norm_synced(const char* op, const Tensor& x, const Tensor& residual
                   Tensor dgamma = Tensor::empty({C}), dbeta = Tensor::empty({C});
                   // Statistics held constant: dx = gamma * invstd * dy (after the ReLU's mask).
                   ops::batchnorm_backward(xs.data(), ys.defined() ? ys.data() : nullptr, gy.data(), mean.data(),
-                                          invstd.data(), gs.data(), g[0].defined() ? g[0].data() : nullptr,
+                                          invstd.data(), gs.data(), /*beta=*/nullptr, g[0].defined() ? g[0].data() : nullptr,
                                           g[3].defined() ? g[3].data() : nullptr, dgamma.data(), dbeta.data(), rows,
                                           C, /*batch_stats=*/false, opt);
                   // sums: [sum dy (C), sum dy * xhat (C)], over the processes

@@ -213,15 +213,16 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
     for (int64_t c = 0; c < C; ++c) invstd.data()[c] = 1.f / std::sqrt(rv[c] + eps);
   }
 
-  // Saved: x, gamma and the statistics (x - mean is recomputed, see docs/batchnorm.md); the
-  // output only when the fused ReLU needs its sign.
-  const Tensor xs = x.detach(), gs = gamma.detach();
-  const Tensor ys = relu ? y.detach() : Tensor();
+  // Saved: x, gamma, beta and the statistics (x - mean is recomputed, see docs/batchnorm.md);
+  // the output only when the fused ReLU's mask cannot be recomputed from x bit for bit: after a
+  // residual add, or with the running statistics (which the forward rounds differently).
   const bool fused_add = residual.defined();
+  const Tensor xs = x.detach(), gs = gamma.detach(), bs = beta.detach();
+  const Tensor ys = relu && (fused_add || !training) ? y.detach() : Tensor();
   return record(
       op, y, {x, weight, bias, residual},
-      [xs, gs, ys, mean, invstd, rows, C, training, opt, fused_add](const Tensor& gy,
-                                                                  const NeedsGrad& needs) {
+      [xs, gs, bs, ys, mean, invstd, rows, C, training, opt, fused_add](const Tensor& gy,
+                                                                      const NeedsGrad& needs) {
         std::vector<Tensor> g(4);
         if (needs[0]) g[0] = Tensor::empty(xs.shape());
         if (needs[1]) g[1] = Tensor::empty({C});
@@ -229,7 +230,7 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
         if (needs[3] && fused_add) g[3] = Tensor::empty(xs.shape());
         auto ptr = [](Tensor& t) { return t.defined() ? t.data() : nullptr; };
         ops::batchnorm_backward(xs.data(), ys.defined() ? ys.data() : nullptr, gy.data(),
-                                mean.data(), invstd.data(), gs.data(), ptr(g[0]), ptr(g[3]),
+                                mean.data(), invstd.data(), gs.data(), bs.data(), ptr(g[0]), ptr(g[3]),
                                 ptr(g[1]), ptr(g[2]), rows, C, training, opt);
         return g;
       });

@@ -135,7 +135,8 @@ void ForwardTrain(const float* x, const float* gamma, const float* beta, const f
     const double is = 1.0 / std::sqrt(var + static_cast<double>(opt.eps));
     mean[c] = static_cast<float>(m);
     invstd[c] = static_cast<float>(is);
-    scale[c] = static_cast<float>(gamma[c] * is);
+    // From the saved float invstd, so that backward can recompute the ReLU's mask bit for bit.
+    scale[c] = gamma[c] * invstd[c];
     if (running_mean)
       running_mean[c] = static_cast<float>((1.0 - opt.momentum) * running_mean[c] + opt.momentum * m);
     if (running_var) {  // the unbiased variance, var * n / (n - 1)
@@ -157,27 +158,40 @@ void ForwardEval(const float* x, const float* gamma, const float* beta, const fl
 }
 
 void Backward(const float* x, const float* y, const float* dy, const float* mean,
-              const float* invstd, const float* gamma, float* dx, float* dresidual,
-              float* dgamma, float* dbeta, int64_t rows, int64_t C, bool batch_stats,
-              const BatchNormOptions& opt) {
-  // x, y, dy, dx, dresidual: [rows, C]  mean, invstd, gamma, dgamma, dbeta: [C]
+              const float* invstd, const float* gamma, const float* beta, float* dx,
+              float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+              bool batch_stats, const BatchNormOptions& opt) {
+  // x, y, dy, dx, dresidual: [rows, C]  mean, invstd, gamma, beta, dgamma, dbeta: [C]
   const hn::ScalableTag<float> d;
   const int64_t L = hn::Lanes(d);
   const bool relu = opt.relu;
-  // g = dL/d(bn(x) [+ residual]): dy, masked by the fused ReLU's `y = max(v, 0)`.
-  auto grad_at = [&](int64_t o, size_t n) {
-    const auto g = LoadPart(d, dy + o, n);
-    return relu ? hn::IfThenElseZero(hn::Gt(LoadPart(d, y + o, n), hn::Zero(d)), g) : g;
+  // The fused ReLU's mask: y > 0, or, without y, its pre-activation recomputed from x exactly as
+  // Normalize computed it (scale = gamma * invstd in float, as ForwardTrain rounds it):
+  //   scale: [C]
+  std::vector<float> scale(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] * invstd[c];
+  // g = dL/d(bn(x) [+ residual]): dy, masked by the ReLU. xc = x - mean at the same elements.
+  auto grad_at = [&](int64_t o, int64_t c, size_t n, decltype(hn::Zero(d)) xc) {
+    const auto g = LoadPart(d, dy + o + c, n);
+    if (!relu) return g;
+    const auto pre = y ? LoadPart(d, y + o + c, n)
+                       : hn::MulAdd(xc, LoadPart(d, scale.data() + c, n), LoadPart(d, beta + c, n));
+    return hn::IfThenElseZero(hn::Gt(pre, hn::Zero(d)), g);
   };
-  // Pass 1: sum_g[c] = sum_r g, sum_gx[c] = sum_r g * (x - mean).
+  auto centered = [&](int64_t o, int64_t c, size_t n) {
+    return hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, mean + c, n));
+  };
+  // Pass 1: sum_g[c] = sum_r g, sum_gx[c] = sum_r g * (x - mean). It also stores g as the
+  // residual's gradient, which pass 2 then reads instead of dy and the mask: one stream fewer.
   std::vector<double> sum_g(static_cast<size_t>(C)), sum_gx(static_cast<size_t>(C));
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
   if (need_sums)
     ReduceRows(
         rows, C,
         [&](int64_t r, int64_t c, size_t n, auto& a1, auto& a2) {
-          const auto g = grad_at(r * C + c, n);
-          const auto xc = hn::Sub(LoadPart(d, x + r * C + c, n), LoadPart(d, mean + c, n));
+          const auto xc = centered(r * C, c, n);
+          const auto g = grad_at(r * C, c, n, xc);
+          if (dresidual) StorePart(g, d, dresidual + r * C + c, n);
           a1 = hn::Add(a1, g);
           a2 = hn::MulAdd(g, xc, a2);
         },
@@ -188,6 +202,7 @@ void Backward(const float* x, const float* y, const float* dy, const float* mean
     if (dgamma) dgamma[c] = static_cast<float>(sum_gx[c] * invstd[c]);
   }
   if (!dx && !dresidual) return;
+  if (!dx && need_sums) return;  // dresidual was written by pass 1
   // Pass 2: dx = a*g + e - b*(x - mean) per channel (see docs/batchnorm.md):
   //   a = gamma*invstd,  b = a*invstd^2*sum_gx/n,  e = -a*sum_g/n
   // and with fixed (running) statistics b = e = 0.
@@ -199,19 +214,20 @@ void Backward(const float* x, const float* y, const float* dy, const float* mean
     b[c] = batch_stats ? static_cast<float>(ac * invstd[c] * invstd[c] * sum_gx[c] * inv_n) : 0.f;
     e[c] = batch_stats ? static_cast<float>(-ac * sum_g[c] * inv_n) : 0.f;
   }
+  const bool g_stored = dresidual && need_sums;
+  // x is read only where it is needed: the statistics' term, or the recomputed mask.
+  const bool need_x = batch_stats || (relu && !y && !g_stored);
   parallel_chunks(rows * C, [&](int64_t e0, int64_t e1) {
     for (int64_t r = (e0 + C - 1) / C; r * C < e1 && r < rows; ++r) {
       const int64_t o = r * C;
       for (int64_t c = 0; c < C; c += L) {
         const size_t n = static_cast<size_t>(std::min(L, C - c));
-        const auto g = grad_at(o + c, n);
-        if (dresidual) StorePart(g, d, dresidual + o + c, n);
+        const auto xc = need_x ? centered(o, c, n) : hn::Zero(d);
+        const auto g = g_stored ? LoadPart(d, dresidual + o + c, n) : grad_at(o, c, n, xc);
+        if (dresidual && !g_stored) StorePart(g, d, dresidual + o + c, n);
         if (!dx) continue;
         auto v = hn::MulAdd(LoadPart(d, a.data() + c, n), g, LoadPart(d, e.data() + c, n));
-        if (batch_stats) {
-          const auto xc = hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, mean + c, n));
-          v = hn::NegMulAdd(LoadPart(d, b.data() + c, n), xc, v);
-        }
+        if (batch_stats) v = hn::NegMulAdd(LoadPart(d, b.data() + c, n), xc, v);
         StorePart(v, d, dx + o + c, n);
       }
     }
@@ -260,14 +276,16 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
 }
 
 void batchnorm_backward(const float* x, const float* y, const float* dy, const float* mean,
-                        const float* invstd, const float* gamma, float* dx, float* dresidual,
-                        float* dgamma, float* dbeta, int64_t rows, int64_t C, bool batch_stats,
-                        const BatchNormOptions& opt) {
+                        const float* invstd, const float* gamma, const float* beta, float* dx,
+                        float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+                        bool batch_stats, const BatchNormOptions& opt) {
   check_sizes(rows, C, "batchnorm_backward");
-  if (opt.relu && !y)
-    throw std::invalid_argument("batchnorm_backward: the fused ReLU needs the forward output y");
-  HWY_DYNAMIC_DISPATCH(Backward)(x, y, dy, mean, invstd, gamma, dx, dresidual, dgamma, dbeta,
-                                 rows, C, batch_stats, opt);
+  if (opt.relu && !y && (!beta || dresidual))
+    throw std::invalid_argument(
+        "batchnorm_backward: the fused ReLU needs the forward output y, or beta and no residual "
+        "to recompute its mask from x");
+  HWY_DYNAMIC_DISPATCH(Backward)(x, y, dy, mean, invstd, gamma, beta, dx, dresidual, dgamma,
+                                 dbeta, rows, C, batch_stats, opt);
 }
 
 }  // namespace hsanet::ops

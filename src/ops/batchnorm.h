@@ -37,13 +37,17 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
 // Backward. `mean` and `invstd` are what the forward normalised with: the saved batch statistics
 // (batch_stats = true) or the running ones turned into 1/sqrt(var+eps) (batch_stats = false, when
 // they are constants and dx loses the two terms that differentiate the statistics).
-// With relu, `y` is the forward's output (its sign is the ReLU's mask); else y may be nullptr.
+// The fused ReLU's mask is the sign of the forward's output `y`. Without a residual, y may be
+// nullptr: the mask is then recomputed from x, mean, invstd, gamma and beta exactly as
+// batchnorm_forward_train computed the pre-activation -- the same bits when mean and invstd are
+// the ones it saved -- which spares the backward a read of y in each of its two passes.
+// Without relu, y and beta may be nullptr.
 // Outputs may be nullptr when not needed: dx, dresidual (= the gradient reaching the sum, the
 // residual's gradient), dgamma, dbeta. Overwrites what it writes.
-//   x, y, dy, dx, dresidual: [rows, C]   mean, invstd, gamma, dgamma, dbeta: [C]
+//   x, y, dy, dx, dresidual: [rows, C]   mean, invstd, gamma, beta, dgamma, dbeta: [C]
 void batchnorm_backward(const float* x, const float* y, const float* dy, const float* mean,
-                        const float* invstd, const float* gamma, float* dx, float* dresidual,
-                        float* dgamma, float* dbeta, int64_t rows, int64_t C, bool batch_stats,
-                        const BatchNormOptions& opt);
+                        const float* invstd, const float* gamma, const float* beta, float* dx,
+                        float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+                        bool batch_stats, const BatchNormOptions& opt);
 
 }  // namespace hsanet::ops
