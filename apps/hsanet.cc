@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) ops::set_num_threads(threads);
+  ops::flush_denormals(true);
   try {
     if (summary->parsed()) {
       cfg.height = size[0];

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   ops::set_num_threads(threads);
+  ops::flush_denormals(true);  // as cpu_train does
   try {
     apps::apply_attention_device(device);
   } catch (const std::exception& e) {

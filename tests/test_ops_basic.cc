@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
@@ -12,6 +13,7 @@
 #include "ops/loss_ref.h"
 #include "ops/matmul.h"
 #include "ops/matmul_ref.h"
+#include "ops/parallel.h"
 #include "ops/reduce_ref.h"
 
 namespace hsanet {
@@ -364,5 +366,26 @@ TEST(BasicOps, BadShapesAreRefusedClearly) {
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+TEST(Threads, FlushDenormalsReachesEveryOpenMpWorker) {
+  ops::set_num_threads(2);
+  // The smallest normal float over 4: a denormal input, and a product that would be one.
+  volatile float tiny = std::numeric_limits<float>::min() / 4;
+  auto all_threads = [&](auto check) {
+    int bad = 0;
+#pragma omp parallel num_threads(2) reduction(+ : bad)
+    bad += check() ? 0 : 1;
+    return bad == 0;
+  };
+  ops::flush_denormals(true);
+  EXPECT_TRUE(ops::denormals_flushed());
+  EXPECT_TRUE(all_threads([&] { return tiny * 1.0f == 0.0f && ops::denormals_flushed(); }));
+  ops::flush_denormals(false);
+  EXPECT_FALSE(ops::denormals_flushed());
+  EXPECT_TRUE(all_threads([&] { return tiny * 1.0f > 0.0f && !ops::denormals_flushed(); }));
+}
+#endif
+
 }  // namespace
 }  // namespace hsanet
+

@@ -139,6 +139,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   const RunFiles run{inv.out};
   const bool resuming = !inv.resume.empty();
   if (cfg.threads > 0) ops::set_num_threads(cfg.threads);
+  ops::flush_denormals(true);  // tiny gradients late in training must not hit the slow path
   apps::apply_attention_device(cfg.attention_device);  // throws with the reason if unavailable
   // Data-parallel (docs/distributed.md): rank 0 alone prints and writes; the others train.
   nn::LocalCommunicator one_process;

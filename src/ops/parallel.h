@@ -33,4 +33,12 @@ void parallel_chunks(int64_t n, Fn&& fn) {
 int num_threads();          // omp_get_max_threads()
 void set_num_threads(int);  // also the thread count oneDNN uses
 
+// Denormal floats (below 1.2e-38) take a microcode slow path on x86, up to ~100x slower per
+// operation; late in training they can appear in gradients and momentum buffers. With `on`,
+// the calling thread and every OpenMP worker treat them as zero (MXCSR's FTZ and DAZ bits),
+// as torch.set_flush_denormal(True) does; set_num_threads keeps the setting for new workers.
+// No-op on other architectures.
+void flush_denormals(bool on);
+bool denormals_flushed();  // on the calling thread
+
 }  // namespace hsanet::ops
