@@ -8,6 +8,6 @@
 #include "apps/train/trainer.h"
 
 int main(int argc, char** argv) {
-  hsanet::apps::use_passive_openmp_wait(argv);  // a shared machine: see apps/openmp_policy.h
+  hsanet::apps::use_short_openmp_spin(argv);  // a shared machine: see apps/openmp_policy.h
   return hsanet::train::cpu_train_main(argc, argv, std::cout, std::cerr, ::isatty(STDOUT_FILENO) != 0);
 }

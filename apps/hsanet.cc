@@ -82,7 +82,7 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
-  apps::use_passive_openmp_wait(argv);  // a shared machine: see apps/openmp_policy.h
+  apps::use_short_openmp_spin(argv);  // a shared machine: see apps/openmp_policy.h
   CLI::App app{"hsanet: model summaries, cross-framework runs, and tools for cpu_train's checkpoints and runs"};
   app.require_subcommand(1);
   int threads = 0;

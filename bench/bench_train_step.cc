@@ -23,7 +23,7 @@
 using namespace hsanet;
 
 int main(int argc, char** argv) {
-  apps::use_passive_openmp_wait(argv);
+  apps::use_short_openmp_spin(argv);
   CLI::App app{"bench_train_step: median training-step time of a model"};
   models::ModelConfig cfg;
   int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;

@@ -4,35 +4,44 @@
 # and round by round so both see the same machine (this class of VM is noisy).
 #   scripts/bench_vs_pytorch.sh [PEER_DIR] [ROUNDS]      (PEER_DIR defaults to ../shared/peer)
 # Needs: build/bin/bench_train_step, apt-get install python3-torch libopenblas0-openmp.
+#
+# Both runtimes are GNU libgomp, and how long a thread spins at the end of a parallel region
+# before it sleeps moves both sides' step times by 5-15% (docs/performance.md). Each round runs
+# every model under each spin count in SPINS, the same for both sides (OMP_WAIT_POLICY=passive
+# with GOMP_SPINCOUNT set): 2000 is hsanet's default, 300000 libgomp's (and so PyTorch's) default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEER=${1:-../shared/peer}
 ROUNDS=${2:-2}
 MODELS=${MODELS:-"resnet50 botnet50 hsanet_x hsanet_3x3"}
+SPINS=${SPINS:-"2000 300000"}
 STEPS=${STEPS:-6}
 OB=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
-# Both runtimes are GNU libgomp; on a shared machine spinning threads stall each parallel region
-# for a whole time slice, so both sides run with the same (passive) wait policy unless told.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+export OMP_WAIT_POLICY=passive
 [ -x build/bin/bench_train_step ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 [ -f "$PEER/bench_train_step.py" ] || { echo "no PyTorch peer at $PEER" >&2; exit 1; }
 
-printf "%-11s %5s %12s %12s %12s %12s %7s\n" model round "hsanet img/s" "torch img/s" "hsanet MiB" "torch MiB" ratio
+printf "%-11s %5s %7s %12s %12s %12s %12s %7s\n" model round spin "hsanet img/s" "torch img/s" \
+  "hsanet MiB" "torch MiB" ratio
 for round in $(seq 1 "$ROUNDS"); do
   for m in $MODELS; do
-    ours=$(OMP_NUM_THREADS=2 build/bin/bench_train_step --model "$m" --batch 4 --size 224 --threads 2 \
-             --steps "$STEPS" --warmup 2)
-    ours_ips=$(echo "$ours" | awk '/^images\/s:/ {print $2}')
-    ours_mib=$(echo "$ours" | awk '/^peak RSS:/ {print $3}')
-    log=$(mktemp)
-    /usr/bin/time -f "%M" -o "$log.rss" env LD_LIBRARY_PATH="$OB" /usr/bin/python3 "$PEER/bench_train_step.py" \
-      --models "$m" --mode train --formats nhwc --batch 4 --size 224 --threads 2 \
-      --warmup 2 --steps "$STEPS" --max-steal 1.0 > "$log" 2>&1
-    torch_ms=$(awk -v m="$m" '$1 == m && $2 == "train" {print $6}' "$log" | tail -1)
-    torch_ips=$(awk -v ms="$torch_ms" 'BEGIN { if (ms > 0) printf "%.3f", 4000 / ms; else print "nan" }')
-    torch_mib=$(awk '{printf "%.1f", $1 / 1024}' "$log.rss")
-    ratio=$(awk -v a="$ours_ips" -v b="$torch_ips" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
-    printf "%-11s %5d %12s %12s %12s %12s %7s\n" "$m" "$round" "$ours_ips" "$torch_ips" "$ours_mib" "$torch_mib" "$ratio"
-    rm -f "$log" "$log.rss"
+    for spin in $SPINS; do
+      export GOMP_SPINCOUNT=$spin
+      ours=$(OMP_NUM_THREADS=2 build/bin/bench_train_step --model "$m" --batch 4 --size 224 \
+               --threads 2 --steps "$STEPS" --warmup 2)
+      ours_ips=$(echo "$ours" | awk '/^images\/s:/ {print $2}')
+      ours_mib=$(echo "$ours" | awk '/^peak RSS:/ {print $3}')
+      log=$(mktemp)
+      /usr/bin/time -f "%M" -o "$log.rss" env LD_LIBRARY_PATH="$OB" /usr/bin/python3 \
+        "$PEER/bench_train_step.py" --models "$m" --mode train --formats nhwc --batch 4 \
+        --size 224 --threads 2 --warmup 2 --steps "$STEPS" --max-steal 1.0 > "$log" 2>&1
+      torch_ms=$(awk -v m="$m" '$1 == m && $2 == "train" {print $6}' "$log" | tail -1)
+      torch_ips=$(awk -v ms="$torch_ms" 'BEGIN { if (ms > 0) printf "%.3f", 4000 / ms; else print "nan" }')
+      torch_mib=$(awk '{printf "%.1f", $1 / 1024}' "$log.rss")
+      ratio=$(awk -v a="$ours_ips" -v b="$torch_ips" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
+      printf "%-11s %5d %7s %12s %12s %12s %12s %7s\n" "$m" "$round" "$spin" "$ours_ips" \
+        "$torch_ips" "$ours_mib" "$torch_mib" "$ratio"
+      rm -f "$log" "$log.rss"
+    done
   done
 done
