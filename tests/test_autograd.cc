@@ -116,6 +116,54 @@ TEST(Autograd, DiamondGraphRunsEachNodeOnce) {
   EXPECT_FLOAT_EQ(x.grad().item(), 8 * 1.5f + 6);
 }
 
+// y = k * x with a backward that adds into the input's partial gradient when offered one.
+// `offered` counts the offers it took.
+Tensor scale_accumulating(const Tensor& x, float k, int* offered) {
+  Tensor y = Tensor::empty(x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) y.data()[i] = k * x.data()[i];
+  return record("scale_accumulating", y, {x}, [k, offered](const Tensor& gy, const NeedsGrad&) {
+    Tensor into = accumulation_target(0);
+    Tensor gx = into.defined() ? into : Tensor::zeros(gy.shape());
+    if (into.defined()) ++*offered;
+    for (int64_t i = 0; i < gy.numel(); ++i) gx.data()[i] += k * gy.data()[i];
+    return std::vector<Tensor>{gx};
+  });
+}
+
+TEST(Autograd, ClosuresMayAddIntoTheInputsPartialGradient) {
+  // h = 2x feeds two consumers; whichever runs second may add into the first one's gradient.
+  // d/dx sum(3h + 5h) = 2 * 8 = 16, whatever the order.
+  int offered = 0;
+  for (bool accumulating_first : {false, true}) {
+    Tensor x = param({1.f, -2.f}, {2});
+    Tensor h = scale(x, 2.f);
+    Tensor a = scale_accumulating(h, 5.f, &offered), b = scale(h, 3.f);
+    Tensor loss = accumulating_first ? add(sum(b), sum(a)) : add(sum(a), sum(b));
+    loss.backward();
+    EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{16.f, 16.f}));
+  }
+  EXPECT_EQ(offered, 1);  // in the order where it runs second
+}
+
+TEST(Autograd, APartialGradientSharedWithAnotherBufferIsNeverWrittenInPlace) {
+  // y = h + g whose backward hands the very same tensor to both inputs (as a pass-through may):
+  // h's and g's partial gradients are then one buffer, and adding into it in place for h would
+  // change g's as well while g still waits for its other consumer. With h = 2x, g = 7x:
+  // d/dx [sum(h + g) + sum(5h) + sum(3g)] = 2 + 7 + 10 + 21 = 40, in every order of the terms.
+  const int orders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  for (const auto& order : orders) {
+    Tensor x = param({1.f}, {1});
+    Tensor h = scale(x, 2.f), g = scale(x, 7.f);
+    Tensor y = record("add_sharing", add(h.detach(), g.detach()), {h, g},
+                      [](const Tensor& gy, const NeedsGrad&) { return std::vector<Tensor>{gy, gy}; });
+    int offered = 0;
+    const Tensor terms[3] = {sum(y), sum(scale_accumulating(h, 5.f, &offered)), sum(scale(g, 3.f))};
+    Tensor loss = add(add(terms[order[0]], terms[order[1]]), terms[order[2]]);
+    loss.backward();
+    EXPECT_FLOAT_EQ(x.grad().item(), 40.f);
+  }
+}
+
 TEST(Autograd, DetachCutsTheGraph) {
   Tensor x = param({2.f}, {1});
   Tensor d = scale(x, 3.f).detach();

@@ -211,6 +211,31 @@ TEST_P(Conv2dPointwise, ReordersNothing) {
 }
 INSTANTIATE_TEST_SUITE_P(Strides, Conv2dPointwise, ::testing::Values(1, 2));
 
+TEST(Conv2d, PointwiseBackwardDataAccumulatesIntoDx) {
+  // dx += dL/dx for 1x1 convolutions (a sum post-op on the matmul; a scatter-add when strided),
+  // which autograd uses at fan-outs; other shapes refuse.
+  for (const Conv2dShape& s : {make(2, 5, 4, 24, 40, 1, 1), make(2, 7, 6, 16, 8, 1, 1, 2, 2),
+                               make(1, 7, 5, 3, 4, 1, 1, 3, 2)}) {
+    SCOPED_TRACE(name(s));
+    ASSERT_TRUE(ops::conv2d_backward_data_accumulates(s));
+    Rng rng(41);
+    const std::vector<double> w = random_vector(w_size(s), rng), dy = random_vector(y_size(s), rng);
+    const std::vector<double> before = random_vector(x_size(s), rng);
+    std::vector<double> expected(x_size(s));
+    ops::ref::conv2d_backward_data(s, dy.data(), w.data(), expected.data());
+    for (size_t i = 0; i < expected.size(); ++i) expected[i] += static_cast<float>(before[i]);
+    std::vector<float> dx = to_float(before);
+    const std::vector<float> wf = to_float(w), dyf = to_float(dy);
+    ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), {}, /*accumulate=*/true);
+    expect_close(dx, expected, 1e-4, 1e-4, "accumulated backward data");
+  }
+  const Conv2dShape s3 = make(1, 5, 5, 4, 4, 3, 3, 1, 1, 1, 1);
+  EXPECT_FALSE(ops::conv2d_backward_data_accumulates(s3));
+  std::vector<float> buf(x_size(s3) + y_size(s3) + w_size(s3));
+  EXPECT_THROW(ops::conv2d_backward_data(s3, buf.data(), buf.data(), buf.data(), {}, true),
+               std::invalid_argument);
+}
+
 TEST(Conv2d, BadGeometryThrowsBeforeOneDnn) {
   auto throws = [](const Conv2dShape& s, const std::string& fragment) {
     std::vector<float> buf(1 << 12);

@@ -31,12 +31,20 @@ void add_to_buffer(Node& node, Tensor g) {
   node.grad = std::move(sum);
 }
 
+// The accumulation targets of the closure now running (see accumulation_target in node.h).
+thread_local std::vector<Tensor>* t_targets = nullptr;
+
 GradReadyHook& grad_ready_hook() {
   static GradReadyHook hook;
   return hook;
 }
 
 }  // namespace
+
+Tensor accumulation_target(size_t input) {
+  if (!t_targets || input >= t_targets->size()) return Tensor();
+  return (*t_targets)[input];
+}
 
 GradReadyHook set_grad_ready_hook(GradReadyHook hook) {
   GradReadyHook previous = std::move(grad_ready_hook());
@@ -88,11 +96,27 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                              "backward (pass retain_graph=true to keep them)");
     Tensor g = std::move(n->grad);
     n->grad = Tensor();
+    // Partial sums a closure may add into: held by the engine alone (a tensor adopted from a
+    // closure may also be another node's buffer or a closure's saved tensor).
+    std::vector<Tensor> targets(n->edges.size());
+    for (size_t i = 0; i < n->edges.size(); ++i) {
+      const Edge& e = n->edges[i];
+      if (e.node && e.node->grad.defined() && e.node->grad.sole_owner()) targets[i] = e.node->grad;
+    }
     std::vector<Tensor> grads;
     {
       ProfileRegion region("backward", n->name);
-      grads = n->fn(g, n->needs);
+      std::vector<Tensor>* const outer = t_targets;  // a closure may run a nested backward
+      t_targets = &targets;
+      try {
+        grads = n->fn(g, n->needs);
+      } catch (...) {
+        t_targets = outer;
+        throw;
+      }
+      t_targets = outer;
     }
+    targets.clear();
     if (!retain_graph) {
       n->fn = nullptr;  // frees the saved tensors now, not at the end of the sweep
       n->released = true;
@@ -112,7 +136,8 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
         Tensor(e.leaf).accumulate_grad(std::move(grads[i]));
         notify_grad_ready(e.leaf.get());
       } else {
-        add_to_buffer(*e.node, std::move(grads[i]));
+        // Accumulated in place by the closure (it returned the partial sum itself): kept as is.
+        if (grads[i].impl() != e.node->grad.impl()) add_to_buffer(*e.node, std::move(grads[i]));
         if (--pending[e.node.get()] == 0) ready.push_back(e.node.get());
       }
     }

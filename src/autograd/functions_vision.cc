@@ -78,9 +78,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                           "conv2d backward: the weight was modified in place after the forward "
                           "pass (version " + std::to_string(version) + " -> " +
                           std::to_string(weight_impl->version) + ")");
-                    grads[0] = Tensor::empty({s.N, s.H, s.W, s.C});
+                    // Added straight into the input's partial gradient when there is one
+                    // and the kernel can (node.h: accumulation_target).
+                    Tensor into = accumulation_target(0);
+                    const bool acc = into.defined() && ops::conv2d_backward_data_accumulates(s);
+                    grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
                     ops::conv2d_backward_data(s, gy.data(), ws.data(), grads[0].data(),
-                                              {owner, version});
+                                              {owner, version}, acc);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {

@@ -56,6 +56,14 @@ bool needs_record(const std::vector<Tensor>& inputs);
 // no tensor ever holds its own node (which would be a reference cycle).
 Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs, BackwardFn fn);
 
+// For the backward closure now running: the gradient already summed for its input `input` from
+// the input's other consumers, when the engine alone holds it; else an undefined Tensor. A
+// closure may add its own contribution into this tensor in place and return that very tensor
+// as grads[input]: the engine then keeps it as the sum, instead of reading both and writing a
+// third (a full pass over the activation at every fan-out, such as each residual block's
+// input). Returning any other tensor is always allowed, and is summed as usual.
+Tensor accumulation_target(size_t input);
+
 // Runs the reverse sweep from `root` with `grad_root` as its gradient (engine in backward.cc).
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
 

@@ -215,6 +215,11 @@ void Tensor::accumulate_grad(const Tensor& g) {
   ops::add_inplace(acc.data(), g.data(), acc.numel());
 }
 
+bool Tensor::sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage && impl_->storage.use_count() == 1 &&
+         impl_->offset == 0;
+}
+
 void Tensor::accumulate_grad(Tensor&& g) {
   check_defined("accumulate_grad()");
   const bool sole_owner = g.impl_ && !impl_->grad && g.impl_.use_count() == 1 &&

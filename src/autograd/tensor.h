@@ -105,6 +105,9 @@ class Tensor {
 
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  // True when this handle is the only one on its data: no other Tensor, view or saved copy
+  // shares the implementation or the storage, so writing in place is seen by no one else.
+  bool sole_owner() const;
 
   std::string to_string(int max_per_dim = 6) const;
 

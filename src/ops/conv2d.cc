@@ -88,7 +88,10 @@ Geometry geometry(const Conv2dShape& s) {
 
 // ---------------------------------------------------------------- plans (cached primitives)
 
-enum class Direction : int64_t { kForwardTraining, kForwardInference, kBackwardData, kBackwardWeights };
+enum class Direction : int64_t {
+  kForwardTraining, kForwardInference, kBackwardData, kBackwardWeights,
+  kBackwardDataAccumulate,  // matmul plans only: dx += dy * w (a sum post-op)
+};
 
 // Everything that makes two convolutions need different primitives.
 using PlanKey = std::array<int64_t, 16>;
@@ -238,14 +241,23 @@ GemmPlan& get_gemm_plan(const Conv2dShape& s, Direction dir, bool with_bias) {
   switch (dir) {
     case Direction::kForwardTraining:
     case Direction::kForwardInference: a = mat(P, C, false), b = mat(C, O, true), c = mat(P, O, false); break;
-    case Direction::kBackwardData: a = mat(P, O, false), b = mat(O, C, false), c = mat(P, C, false); break;
+    case Direction::kBackwardData:
+    case Direction::kBackwardDataAccumulate: a = mat(P, O, false), b = mat(O, C, false), c = mat(P, C, false); break;
     case Direction::kBackwardWeights: a = mat(O, P, true), b = mat(P, C, false), c = mat(O, C, false); break;
   }
   // Only the forward adds a bias; the backward's bias gradient is a column sum (sum_rows).
   const bool bias_here = with_bias && dir == Direction::kForwardTraining;
   const memory::desc bias_desc = bias_here ? mat(1, O, false) : memory::desc();
+  // Accumulating: oneDNN adds the product to what dst holds as it writes each block (a sum
+  // post-op), so the sum costs no pass of its own.
+  dnnl::primitive_attr attr;
+  if (dir == Direction::kBackwardDataAccumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
   dnnl::matmul::primitive_desc pd(
-      bias_here ? dnnl::matmul::desc(a, b, bias_desc, c) : dnnl::matmul::desc(a, b, c), eng);
+      bias_here ? dnnl::matmul::desc(a, b, bias_desc, c) : dnnl::matmul::desc(a, b, c), attr, eng);
   GemmPlan g;
   g.mm = dnnl::matmul(pd);
   g.a = memory(a, eng, DNNL_MEMORY_NONE);
@@ -300,9 +312,10 @@ void gather_samples(const Conv2dShape& s, const float* x, float* xs) {
   }
 }
 
-// dx = dxs at the sampled positions, 0 at the positions no window reads.
+// dx = dxs at the sampled positions, 0 at the positions no window reads; or, accumulating,
+// dx += dxs at the sampled positions, the rest left as it is.
 //   dxs: [N, OH, OW, C]  dx: [N, H, W, C]
-void scatter_samples(const Conv2dShape& s, const float* dxs, float* dx) {
+void scatter_samples(const Conv2dShape& s, const float* dxs, float* dx, bool accumulate) {
   const int64_t OH = s.OH(), OW = s.OW(), C = s.C;
   const bool threaded = s.N * s.H * s.W * C >= kParallelGrain;
 #pragma omp parallel for schedule(static) if (threaded)
@@ -310,16 +323,22 @@ void scatter_samples(const Conv2dShape& s, const float* dxs, float* dx) {
     const int64_t n = r / s.H, h = r % s.H, i = h / s.stride_h;
     float* dst = dx + r * s.W * C;
     if (h % s.stride_h != 0 || i >= OH) {  // a row no window reads
-      std::fill(dst, dst + s.W * C, 0.f);
+      if (!accumulate) std::fill(dst, dst + s.W * C, 0.f);
       continue;
     }
     const float* src = dxs + (n * OH + i) * OW * C;
     for (int64_t w = 0; w < s.W; ++w) {
       const int64_t j = w / s.stride_w;
-      if (w % s.stride_w == 0 && j < OW)
-        std::copy(src + j * C, src + j * C + C, dst + w * C);
-      else
-        std::fill(dst + w * C, dst + w * C + C, 0.f);
+      float* d = dst + w * C;
+      if (w % s.stride_w == 0 && j < OW) {
+        const float* v = src + j * C;
+        if (accumulate)
+          for (int64_t c = 0; c < C; ++c) d[c] += v[c];
+        else
+          std::copy(v, v + C, d);
+      } else if (!accumulate) {
+        std::fill(d, d + C, 0.f);
+      }
     }
   }
 }
@@ -457,19 +476,27 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
   onednn_stream().wait();
 }
 
+bool conv2d_backward_data_accumulates(const Conv2dShape& s) {
+  return is_pointwise(s) || is_strided_pointwise(s);
+}
+
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                          const WeightId& wid) {
+                          const WeightId& wid, bool accumulate) {
   check_conv2d(s, "conv2d_backward_data");
+  if (accumulate && !conv2d_backward_data_accumulates(s))
+    throw std::invalid_argument("conv2d_backward_data: accumulating into dx needs a 1x1 "
+                                "convolution without padding or groups (" + describe(s) + ")");
   std::lock_guard<std::mutex> lock(g_mutex);
   if (is_pointwise(s)) {
-    run_gemm(get_gemm_plan(s, Direction::kBackwardData, false), dy, w, dx, nullptr);
+    const Direction dir = accumulate ? Direction::kBackwardDataAccumulate : Direction::kBackwardData;
+    run_gemm(get_gemm_plan(s, dir, false), dy, w, dx, nullptr);
     return;
   }
   if (is_strided_pointwise(s)) {
     const Conv2dShape d = subsampled(s);
     float* dxs = sample_scratch(d.N * d.H * d.W * d.C).data();  // [N, OH, OW, C]
     run_gemm(get_gemm_plan(d, Direction::kBackwardData, false), dy, w, dxs, nullptr);
-    scatter_samples(s, dxs, dx);
+    scatter_samples(s, dxs, dx, accumulate);
     return;
   }
   Plan& p = get_plan(s, Direction::kBackwardData, false);

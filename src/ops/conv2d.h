@@ -44,10 +44,13 @@ struct WeightId {
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool training, const WeightId& wid = {});
 
-// dx = dL/dx given dy = dL/dy (overwrites dx).
+// dx = dL/dx given dy = dL/dy (overwrites dx), or dx += dL/dx with `accumulate` -- which only
+// the shapes for which conv2d_backward_data_accumulates is true support (1x1 convolutions
+// without padding or groups, whose matmuls add as they write); others throw.
 //   dy: [N, OH, OW, O]  w: [O, C/groups, KH, KW]  dx: [N, H, W, C]
 void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                          const WeightId& wid = {});
+                          const WeightId& wid = {}, bool accumulate = false);
+bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 
 // dw = dL/dw in OIHW and, when dbias is not nullptr, dbias = dL/dbias (both overwritten).
 //   x: [N, H, W, C]  dy: [N, OH, OW, O]  dw: [O, C/groups, KH, KW]  dbias: [O]
