@@ -290,11 +290,11 @@ Conv2dShape subsampled(const Conv2dShape& s) {
 }
 
 // One scratch matrix for the sampled input or the sampled input gradient; used only under
-// g_mutex, and only within one call. Grows to the largest shape seen.
+// g_mutex, and only within one call. Grows to the largest shape seen; conv2d_clear_caches frees it.
+std::vector<float> g_sample_scratch;
 std::vector<float>& sample_scratch(int64_t n) {
-  static std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
-  return buf;
+  if (static_cast<int64_t>(g_sample_scratch.size()) < n) g_sample_scratch.resize(static_cast<size_t>(n));
+  return g_sample_scratch;
 }
 
 // xs[n, i, j, :] = x[n, i*sh, j*sw, :]
@@ -565,6 +565,7 @@ void conv2d_clear_caches() {
   g_gemm_plans.clear();
   g_forward_pds.clear();
   g_packed.clear();
+  std::vector<float>().swap(g_sample_scratch);
 }
 
 }  // namespace hsanet::ops

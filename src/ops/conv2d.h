@@ -65,7 +65,7 @@ struct Conv2dCacheStats {
   int64_t cached_weights = 0;      // reordered weight buffers currently held
 };
 Conv2dCacheStats conv2d_cache_stats();
-// Drops every cached primitive and reordered weight (tests; or to free memory).
+// Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).
 void conv2d_clear_caches();
 
 }  // namespace hsanet::ops
