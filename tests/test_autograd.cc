@@ -164,6 +164,21 @@ TEST(Autograd, APartialGradientSharedWithAnotherBufferIsNeverWrittenInPlace) {
   }
 }
 
+TEST(Autograd, OneGradientTensorForBothInputsOfOneProducerCountsTwice) {
+  // h + h hands the same gradient tensor to the same producer twice: it must be summed, not
+  // taken for an in-place accumulation. d/dx sum(2x + 2x) = 4.
+  Tensor x = param({1.f, 3.f}, {2});
+  Tensor h = scale(x, 2.f);
+  sum(add(h, h)).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<float>{4.f, 4.f}));
+  Tensor x2 = param({1.f}, {1});
+  Tensor h2 = scale(x2, 2.f);
+  Tensor y = record("pass_twice", add(h2.detach(), h2.detach()), {h2, h2},
+                    [](const Tensor& gy, const NeedsGrad&) { return std::vector<Tensor>{gy, gy}; });
+  sum(y).backward();
+  EXPECT_EQ(x2.grad().item(), 4.f);
+}
+
 TEST(Autograd, DetachCutsTheGraph) {
   Tensor x = param({2.f}, {1});
   Tensor d = scale(x, 3.f).detach();

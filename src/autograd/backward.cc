@@ -116,7 +116,6 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
       }
       t_targets = outer;
     }
-    targets.clear();
     if (!retain_graph) {
       n->fn = nullptr;  // frees the saved tensors now, not at the end of the sweep
       n->released = true;
@@ -136,8 +135,11 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
         Tensor(e.leaf).accumulate_grad(std::move(grads[i]));
         notify_grad_ready(e.leaf.get());
       } else {
-        // Accumulated in place by the closure (it returned the partial sum itself): kept as is.
-        if (grads[i].impl() != e.node->grad.impl()) add_to_buffer(*e.node, std::move(grads[i]));
+        // Accumulated in place by the closure (it returned the very target it was offered): the
+        // buffer already holds the sum. Anything else is added -- also a tensor that merely
+        // is the buffer, as when one gradient goes to two inputs with the same producer.
+        const bool accumulated = targets[i].defined() && grads[i].impl() == targets[i].impl();
+        if (!accumulated) add_to_buffer(*e.node, std::move(grads[i]));
         if (--pending[e.node.get()] == 0) ready.push_back(e.node.get());
       }
     }
