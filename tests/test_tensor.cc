@@ -117,5 +117,22 @@ TEST(Allocator, ReusesReleasedBlocksOfTheSameSize) {
   EXPECT_EQ(allocator_stats().bytes_cached, 0);
 }
 
+TEST(Allocator, HandsOutTheMostRecentlyReleasedBlockFirst) {
+  // The block released last is the likeliest to be in cache still; a large one (2 MiB and up)
+  // also starts on a huge-page boundary.
+  release_cached_tensor_memory();
+  const Shape big{512, 1024};  // 2 MiB
+  const float *a_data, *b_data;
+  {
+    Tensor a = Tensor::empty(big), b = Tensor::empty(big);
+    a_data = a.data(), b_data = b.data();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a_data) % (uintptr_t{2} << 20), 0u);
+    a = Tensor();  // released first
+  }                // b released last
+  Tensor next = Tensor::empty(big), after = Tensor::empty(big);
+  EXPECT_EQ(next.data(), b_data);
+  EXPECT_EQ(after.data(), a_data);
+}
+
 }  // namespace
 }  // namespace hsanet

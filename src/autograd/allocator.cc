@@ -62,8 +62,12 @@ void* allocate_tensor_memory(size_t bytes) {
     c.stats.bytes_in_use += static_cast<int64_t>(size);
     if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use) c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
     if (size >= kMinCachedBytes) {
-      auto it = c.free_blocks.find(size);  // exact size only: no block is split or wasted
-      if (it != c.free_blocks.end()) {
+      // Exact size only: no block is split or wasted. Among equal sizes, the most recently
+      // released one (multimap keeps equal keys in insertion order): it is the likeliest to be
+      // in cache still.
+      auto it = c.free_blocks.upper_bound(size);
+      if (it != c.free_blocks.begin() && std::prev(it)->first == size) {
+        it = std::prev(it);
         void* p = it->second;
         c.free_blocks.erase(it);
         c.stats.cache_hits++;
