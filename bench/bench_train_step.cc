@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_train_step: median training-step time of a model"};
   models::ModelConfig cfg;
   int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;
-  bool profile = false;
+  bool profile = false, profile_shapes = false;
   std::string device = "cpu";
   apps::add_model_options(app, cfg);
   apps::add_attention_device_option(app, device);
@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
   app.add_flag("--profile", profile, "print time per op (forward by module, backward by node)");
+  app.add_flag("--profile-shapes", profile_shapes,
+               "with --profile: each convolution's geometry and pass on a line of its own");
   CLI11_PARSE(app, argc, argv);
 
   ops::set_num_threads(threads);
@@ -62,7 +64,7 @@ int main(int argc, char** argv) {
   std::vector<double> times;
   std::unique_ptr<Profiler> prof;
   for (int s = 0; s < warmup + steps; ++s) {
-    if (profile && s == warmup) prof = std::make_unique<Profiler>();
+    if ((profile || profile_shapes) && s == warmup) prof = std::make_unique<Profiler>(profile_shapes);
     const auto t0 = std::chrono::steady_clock::now();
     opt.zero_grad();
     Tensor loss;

@@ -11,6 +11,7 @@
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 #include "gradcheck.h"
 #include "ops/batchnorm_ref.h"
 #include "ops/conv2d.h"
@@ -83,6 +84,29 @@ TEST(Conv2dFunction, FirstLayerSkipsBackwardData) {
   EXPECT_TRUE(w.t.grad().defined());
   // forward_training and backward-weights only: no backward-data primitive was ever needed.
   EXPECT_EQ(ops::conv2d_cache_stats().primitives_created - before, 2);
+}
+
+TEST(Conv2dFunction, ProfilerByShapeNamesEachGeometryAndPass) {
+  Rng rng(4);
+  Input x = input({2, 6, 5, 3}, rng, true), w = input({4, 3, 3, 3}, rng, true);
+  auto run = [&] {
+    Tensor y = conv2d(x.t, w.t, Tensor(), 2, 1);
+    y.backward(Tensor::ones(y.shape()));
+  };
+  {
+    Profiler prof(/*by_shape=*/true);
+    run();
+    const auto& e = prof.entries();
+    for (const char* key : {"forward conv2d 3->4 3x3/2 6x5", "backward conv2d 3->4 3x3/2 6x5 data",
+                            "backward conv2d 3->4 3x3/2 6x5 weights"}) {
+      ASSERT_EQ(e.count(key), 1u) << key;
+      EXPECT_EQ(e.at(key).calls, 1) << key;
+    }
+  }
+  Profiler plain;
+  run();
+  for (const auto& [key, entry] : plain.entries())
+    EXPECT_EQ(key.find("conv2d 3->4"), std::string::npos) << key;  // only with by_shape
 }
 
 TEST(Conv2dFunction, BiasAloneGetsItsGradient) {

@@ -2,12 +2,14 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "autograd/batch_norm_sync.h"
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 #include "ops/batchnorm.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
@@ -34,6 +36,29 @@ void require_vector(const Tensor& t, int64_t C, const char* op, const char* what
 
 // ---------------------------------------------------------------- convolution
 
+namespace {
+
+// A profiler line per geometry and pass, when the active profiler asks for them:
+// "conv2d 64->256 1x1/1 56x56 weights". Empty when it does not (no region is opened then).
+std::string conv_profile_name(const ops::Conv2dShape& s, const char* pass) {
+  const Profiler* prof = Profiler::active();
+  if (!prof || !prof->by_shape()) return {};
+  auto str = [](int64_t v) { return std::to_string(v); };
+  return "conv2d " + str(s.C) + "->" + str(s.O) + " " + str(s.KH) + "x" + str(s.KW) + "/" +
+         str(s.stride_h) + " " + str(s.H) + "x" + str(s.W) + (*pass ? " " : "") + pass;
+}
+
+// Opens a profiler region for one pass of one convolution, if the profiler wants shapes.
+struct ConvPassRegion {
+  std::optional<ProfileRegion> region;
+  ConvPassRegion(const ops::Conv2dShape& s, const char* phase, const char* pass) {
+    const std::string name = conv_profile_name(s, pass);
+    if (!name.empty()) region.emplace(phase, name);
+  }
+};
+
+}  // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& a) {
   require_nhwc(x, "conv2d");
   if (!weight.defined() || weight.ndim() != 4)
@@ -58,8 +83,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   // the version) of the tensor passed in, normally the parameter itself.
   const ops::WeightId wid{weight.impl_ptr(), weight.version()};
   Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.O});
-  ops::conv2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data(),
-                      /*training=*/record_it, wid);
+  {
+    const ConvPassRegion region(s, "forward", "");
+    ops::conv2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr,
+                        y.data(), /*training=*/record_it, wid);
+  }
   if (!record_it) return y;
 
   // Save only what backward will read: x for the weight gradient, the weight for the input's.
@@ -80,6 +108,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                           std::to_string(weight_impl->version) + ")");
                     // Added straight into the input's partial gradient when there is one
                     // and the kernel can (node.h: accumulation_target).
+                    const ConvPassRegion region(s, "backward", "data");
                     Tensor into = accumulation_target(0);
                     const bool acc = into.defined() && ops::conv2d_backward_data_accumulates(s);
                     grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
@@ -89,6 +118,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {
                     grads[1] = Tensor::empty({s.O, s.C / s.groups, s.KH, s.KW});
+                    const ConvPassRegion region(s, "backward", "weights");
                     ops::conv2d_backward_weights(s, xs.data(), gy.data(), grads[1].data(),
                                                  needs[2] ? grads[2].data() : nullptr);
                   } else if (needs[2]) {  // bias alone: the sum of gy over every position

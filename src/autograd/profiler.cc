@@ -22,7 +22,7 @@ double now_cpu() {
 }
 }  // namespace
 
-Profiler::Profiler() : previous_(g_profiler) { g_profiler = this; }
+Profiler::Profiler(bool by_shape) : previous_(g_profiler), by_shape_(by_shape) { g_profiler = this; }
 Profiler::~Profiler() { g_profiler = previous_; }
 Profiler* Profiler::active() { return g_profiler; }
 
@@ -38,16 +38,19 @@ std::string Profiler::report() const {
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.wall > b.second.wall; });
   double total = 0;
   for (auto& [k, e] : rows) total += e.wall;
+  int width = 36;
+  for (auto& [k, e] : rows) width = std::max(width, static_cast<int>(k.size()));
   std::string out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-36s %8s %10s %7s %10s\n", "phase/op", "calls", "wall ms", "share", "cpu ms");
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %8s %10s %7s %10s\n", width, "phase/op", "calls", "wall ms",
+                "share", "cpu ms");
   out += line;
   for (auto& [k, e] : rows) {
-    std::snprintf(line, sizeof line, "%-36s %8lld %10.1f %6.1f%% %10.1f\n", k.c_str(), e.calls,
-                  e.wall * 1e3, total > 0 ? 100.0 * e.wall / total : 0.0, e.cpu * 1e3);
+    std::snprintf(line, sizeof line, "%-*.*s %8lld %10.1f %6.1f%% %10.1f\n", width, 400, k.c_str(),
+                  e.calls, e.wall * 1e3, total > 0 ? 100.0 * e.wall / total : 0.0, e.cpu * 1e3);
     out += line;
   }
-  std::snprintf(line, sizeof line, "%-36s %8s %10.1f\n", "total", "", total * 1e3);
+  std::snprintf(line, sizeof line, "%-*s %8s %10.1f\n", width, "total", "", total * 1e3);
   return out + line;
 }
 

@@ -13,7 +13,9 @@ namespace hsanet {
 
 class Profiler {
  public:
-  Profiler();
+  // by_shape: convolutions also report each geometry and pass on a line of its own
+  // ("forward conv2d 64->256 1x1/1 56x56", "backward conv2d ... weights"), exclusive of the rest.
+  explicit Profiler(bool by_shape = false);
   ~Profiler();
   Profiler(const Profiler&) = delete;
   Profiler& operator=(const Profiler&) = delete;
@@ -23,6 +25,7 @@ class Profiler {
     long long calls = 0;
   };
   static Profiler* active();
+  bool by_shape() const { return by_shape_; }
   void add(const std::string& key, double wall, double cpu);
   const std::map<std::string, Entry>& entries() const { return entries_; }
   // A table sorted by wall time with shares of the total.
@@ -31,6 +34,7 @@ class Profiler {
  private:
   std::map<std::string, Entry> entries_;
   Profiler* previous_;
+  bool by_shape_ = false;
 };
 
 // Times one region into the active profiler (no-op without one). Nested regions subtract their
