@@ -19,6 +19,7 @@
 
 #include "nn/atomic_file.h"
 #include "nn/checkpoint_io.h"
+#include "kill_writer.h"
 
 namespace hsanet {
 namespace {
@@ -157,25 +158,7 @@ TEST_F(AtomicFile, SigkilledWriterLeavesALoadableCheckpoint) {
   std::uniform_int_distribution<int> delay_ms(5, 150);
   int64_t last = 0;
   for (int round = 0; round < 8; ++round) {
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      // Until killed; the time bound only matters if the parent died first.
-      const auto start = std::chrono::steady_clock::now();
-      try {
-        for (int64_t s = last + 1; std::chrono::steady_clock::now() - start < std::chrono::seconds(10);
-             ++s)
-          checkpoint(s);
-      } catch (...) {
-        ::_exit(3);
-      }
-      ::_exit(0);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(gen)));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer exited by itself with " << WEXITSTATUS(status);
+    ASSERT_TRUE(kill_writer_midway(checkpoint, last + 1, delay_ms(gen)));
 
     SafeTensorsFile f = read_safetensors(p);  // throws if torn
     const int64_t step = std::stoll(f.metadata.at("step"));

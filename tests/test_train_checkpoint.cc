@@ -22,6 +22,7 @@
 #include "autograd/random.h"
 #include "models/resnet.h"
 #include "nn/atomic_file.h"
+#include "kill_writer.h"
 #include "test_train_util.h"
 
 namespace hsanet::train {
@@ -137,22 +138,8 @@ TEST(TrainCheckpoint, SigkilledWriterLeavesALoadableCheckpoint) {
   std::uniform_int_distribution<int> delay_ms(5, 120);
   int last = 0;
   for (int round = 0; round < 8; ++round) {
-    const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      const auto start = std::chrono::steady_clock::now();
-      try {
-        for (int e = last + 1; std::chrono::steady_clock::now() - start < std::chrono::seconds(10); ++e) write(e);
-      } catch (...) {
-        ::_exit(3);
-      }
-      ::_exit(0);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(gen)));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer exited by itself with " << WEXITSTATUS(status);
+    ASSERT_TRUE(kill_writer_midway([&](int64_t e) { write(static_cast<int>(e)); }, last + 1,
+                                   delay_ms(gen)));
 
     manual_seed(2);
     auto fresh = models::build_model(id.model);
