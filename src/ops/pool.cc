@@ -41,6 +41,17 @@ inline void CoveringOutputs(int64_t i, int64_t k, int64_t s, int64_t p, int64_t 
   hi = std::min(out, (i + p) / s + 1);
 }
 
+// Runs fn(n, oh, ow, h0, h1, w0, w1) for every output position, threaded over output rows:
+// [h0, h1) x [w0, w1) is the window of (oh, ow) clipped to the image.
+template <class Fn>
+void ForEachWindow(const Pool2dShape& s, const Fn& fn) {
+  const int64_t OH = s.OH(), OW = s.OW();
+  ParallelRows(s.N * OH, OW * s.C * s.KH * s.KW, [&](int64_t row) {
+    const int64_t n = row / OH, oh = row % OH, h0 = s.row_begin(oh), h1 = s.row_end(oh);
+    for (int64_t ow = 0; ow < OW; ++ow) fn(n, oh, ow, h0, h1, s.col_begin(ow), s.col_end(ow));
+  });
+}
+
 // ---------------------------------------------------------------- max pool
 
 void MaxPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HWY_RESTRICT y,
@@ -49,33 +60,27 @@ void MaxPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HW
   const hn::ScalableTag<float> d;
   const hn::RebindToSigned<decltype(d)> di;
   const int64_t L = hn::Lanes(d), C = s.C, OH = s.OH(), OW = s.OW();
-  ParallelRows(s.N * OH, OW * C * s.KH * s.KW, [&](int64_t row) {
-    const int64_t n = row / OH, oh = row % OH;
-    const int64_t h0 = s.row_begin(oh);
-    const int64_t h1 = s.row_end(oh);
+  ForEachWindow(s, [&](int64_t n, int64_t oh, int64_t ow, int64_t h0, int64_t h1, int64_t w0,
+                       int64_t w1) {
     const float* xn = x + n * s.H * s.W * C;
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = s.col_begin(ow);
-      const int64_t w1 = s.col_end(ow);
-      const int64_t out = (row * OW + ow) * C;
-      for (int64_t c = 0; c < C; c += L) {
-        const size_t nl = static_cast<size_t>(std::min(L, C - c));
-        auto best = hn::Set(d, -HUGE_VALF);
-        // Start at the first tap so that a window of -infinity still routes to a real input.
-        auto best_at = hn::Set(di, static_cast<int32_t>(h0 * s.W + w0));
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            const auto v = LoadPart(d, xn + (h * s.W + w) * C + c, nl);
-            // Strictly greater: the first maximum in scan order wins, as in PyTorch; a NaN
-            // replaces anything so that it propagates.
-            const auto take = hn::Or(hn::Gt(v, best), hn::IsNaN(v));
-            best = hn::IfThenElse(take, v, best);
-            best_at = hn::IfThenElse(hn::RebindMask(di, take),
-                                     hn::Set(di, static_cast<int32_t>(h * s.W + w)), best_at);
-          }
-        StorePart(best, d, y + out + c, nl);
-        if (argmax) StorePart(best_at, di, argmax + out + c, nl);
-      }
+    const int64_t out = ((n * OH + oh) * OW + ow) * C;
+    for (int64_t c = 0; c < C; c += L) {
+      const size_t nl = static_cast<size_t>(std::min(L, C - c));
+      auto best = hn::Set(d, -HUGE_VALF);
+      // Start at the first tap so that a window of -infinity still routes to a real input.
+      auto best_at = hn::Set(di, static_cast<int32_t>(h0 * s.W + w0));
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w) {
+          const auto v = LoadPart(d, xn + (h * s.W + w) * C + c, nl);
+          // Strictly greater: the first maximum in scan order wins, as in PyTorch; a NaN
+          // replaces anything so that it propagates.
+          const auto take = hn::Or(hn::Gt(v, best), hn::IsNaN(v));
+          best = hn::IfThenElse(take, v, best);
+          best_at = hn::IfThenElse(hn::RebindMask(di, take),
+                                   hn::Set(di, static_cast<int32_t>(h * s.W + w)), best_at);
+        }
+      StorePart(best, d, y + out + c, nl);
+      if (argmax) StorePart(best_at, di, argmax + out + c, nl);
     }
   });
 }
@@ -139,24 +144,18 @@ void AvgPoolForward(const Pool2dShape& s, const float* HWY_RESTRICT x, float* HW
   const hn::ScalableTag<float> d;
   const int64_t L = hn::Lanes(d), C = s.C, OH = s.OH(), OW = s.OW();
   const std::vector<float> inverse = InverseDivisors(s);
-  ParallelRows(s.N * OH, OW * C * s.KH * s.KW, [&](int64_t row) {
-    const int64_t n = row / OH, oh = row % OH;
-    const int64_t h0 = s.row_begin(oh);
-    const int64_t h1 = s.row_end(oh);
+  ForEachWindow(s, [&](int64_t n, int64_t oh, int64_t ow, int64_t h0, int64_t h1, int64_t w0,
+                       int64_t w1) {
     const float* xn = x + n * s.H * s.W * C;
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const int64_t w0 = s.col_begin(ow);
-      const int64_t w1 = s.col_end(ow);
-      const auto inv = hn::Set(d, inverse[oh * OW + ow]);
-      float* yp = y + (row * OW + ow) * C;
-      for (int64_t c = 0; c < C; c += L) {
-        const size_t nl = static_cast<size_t>(std::min(L, C - c));
-        auto acc = hn::Zero(d);
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w)
-            acc = hn::Add(acc, LoadPart(d, xn + (h * s.W + w) * C + c, nl));
-        StorePart(hn::Mul(acc, inv), d, yp + c, nl);
-      }
+    const auto inv = hn::Set(d, inverse[oh * OW + ow]);
+    float* yp = y + ((n * OH + oh) * OW + ow) * C;
+    for (int64_t c = 0; c < C; c += L) {
+      const size_t nl = static_cast<size_t>(std::min(L, C - c));
+      auto acc = hn::Zero(d);
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w)
+          acc = hn::Add(acc, LoadPart(d, xn + (h * s.W + w) * C + c, nl));
+      StorePart(hn::Mul(acc, inv), d, yp + c, nl);
     }
   });
 }
