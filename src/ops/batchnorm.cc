@@ -168,8 +168,8 @@ void Backward(const float* x, const float* y, const float* dy, const float* mean
   // The fused ReLU's mask: y > 0, or, without y, its pre-activation recomputed from x exactly as
   // Normalize computed it (scale = gamma * invstd in float, as ForwardTrain rounds it):
   //   scale: [C]
-  std::vector<float> scale(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) scale[c] = gamma[c] * invstd[c];
+  std::vector<float> scale(relu && !y ? static_cast<size_t>(C) : 0);
+  for (size_t c = 0; c < scale.size(); ++c) scale[c] = gamma[c] * invstd[c];
   // g = dL/d(bn(x) [+ residual]): dy, masked by the ReLU. xc = x - mean at the same elements.
   auto grad_at = [&](int64_t o, int64_t c, size_t n, decltype(hn::Zero(d)) xc) {
     const auto g = LoadPart(d, dy + o + c, n);
