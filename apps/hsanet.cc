@@ -108,6 +108,8 @@ int main(int argc, char** argv) {
   run->add_option("--out", out, "output safetensors: logits, loss, input.grad, <param>.grad, buffers")->required();
   std::string device = "cpu";
   apps::add_attention_device_option(*run, device);
+  std::string conv_algorithm = "fast";
+  apps::add_conv_algorithm_option(*run, conv_algorithm);
   auto* ftrain = run->add_flag("--train", train, "batch statistics (updates BN running buffers)");
   run->add_flag("--eval", eval, "running statistics (default)")->excludes(ftrain);
 
@@ -154,6 +156,7 @@ int main(int argc, char** argv) {
     if (predict->parsed()) return tools::predict_command(pr, std::cout, std::cerr);
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
     apps::apply_attention_device(device);
+    apps::apply_conv_algorithm(conv_algorithm);
     return run_model(cfg, weights, input, out, train);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hsanet: error: %s\n", e.what());

@@ -5,6 +5,7 @@
 
 #include "models/model_config.h"
 #include "ops/attention_device.h"
+#include "ops/conv2d.h"
 
 namespace hsanet::apps {
 
@@ -32,6 +33,18 @@ inline void add_attention_device_option(CLI::App& app, std::string& device) {
   app.add_option("--attention-device", device, "where the attention core runs: cpu | cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
+}
+
+// --conv-algorithm fast|direct: Winograd for the 3x3 layers where it pays, or the direct
+// algorithm everywhere, for the smallest rounding error (ops/conv2d.h, docs/conv.md).
+inline void add_conv_algorithm_option(CLI::App& app, std::string& algorithm) {
+  app.add_option("--conv-algorithm", algorithm,
+                 "fast (Winograd for large 3x3 layers) | direct (smallest rounding error)")
+      ->check(CLI::IsMember({"fast", "direct"}))
+      ->capture_default_str();
+}
+inline void apply_conv_algorithm(const std::string& algorithm) {
+  ops::set_conv2d_algorithm(ops::parse_conv2d_algorithm(algorithm));
 }
 
 // Selects the device; throws with the reason when CUDA was not built or no GPU is present.

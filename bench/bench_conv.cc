@@ -5,14 +5,17 @@
 //
 //   OMP_NUM_THREADS=2 build/bin/bench_conv [--benchmark_filter=3x3]
 //
-// Counters: GFLOP/s (2 * multiply-adds / wall time) and pct_peak, the share of 220 GFLOP/s, the
-// fp32 peak of this machine class on 2 threads (a peak-FLOPs loop measured 190-225 GFLOP/s).
+// Counters: GFLOP/s (2 * multiply-adds / wall time) and pct_peak, the share of 440 GFLOP/s, the
+// fp32 FMA peak of this machine class on 2 threads (two 512-bit FMAs a cycle on each core).
+// Winograd does fewer multiplies than 2 * multiply-adds counts, so its GFLOP/s are "effective".
 // Timings are wall clock (UseRealTime), since oneDNN runs on the OpenMP threads. The console
 // shows the aggregates of 5 repetitions; --benchmark_out=FILE also gets every repetition, whose
 // minimum is the figure least disturbed by other processes on a shared machine.
 //
 // "fwd+reorder" bumps the weight version every iteration: the forward plus the once-per-step
-// OIHW -> blocked weight reorder that a training step pays.
+// OIHW -> blocked weight reorder that a training step pays. Shapes that run as Winograd under the
+// default (fast) setting are measured a second time as conv/engine_direct/..., the direct
+// algorithm, in the same run.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -29,7 +32,7 @@
 namespace {
 
 using hsanet::ops::Conv2dShape;
-constexpr double kPeakGflops = 220.0;
+constexpr double kPeakGflops = 440.0;
 
 struct NamedShape {
   const char* name;
@@ -46,6 +49,7 @@ Conv2dShape shape(int64_t C, int64_t O, int64_t HW, int64_t K, int64_t stride, i
 const std::vector<NamedShape>& shapes() {
   static const std::vector<NamedShape> v = {
       {"conv2_3x3_64-64_56", shape(64, 64, 56, 3, 1, 1)},
+      {"conv3_3x3_128-128_28", shape(128, 128, 28, 3, 1, 1)},
       {"conv4_3x3_256-256_14", shape(256, 256, 14, 3, 1, 1)},
       {"conv5_3x3_512-512_7", shape(512, 512, 7, 3, 1, 1)},
       {"conv2_1x1_64-256_56", shape(64, 256, 56, 1, 1, 0)},
@@ -84,7 +88,9 @@ void set_counters(benchmark::State& state, const Conv2dShape& s) {
 
 // ---------------------------------------------------------------- the engine's path
 
-void BM_Engine(benchmark::State& state, Conv2dShape s, Dir dir) {
+void BM_Engine(benchmark::State& state, Conv2dShape s, Dir dir,
+               hsanet::ops::Conv2dAlgorithm algorithm) {
+  hsanet::ops::set_conv2d_algorithm(algorithm);
   const auto x = random_floats(s.N * s.H * s.W * s.C, 1);
   const auto w = random_floats(s.O * s.C * s.KH * s.KW, 2);
   const auto dy = random_floats(s.N * s.OH() * s.OW() * s.O, 3);
@@ -107,6 +113,7 @@ void BM_Engine(benchmark::State& state, Conv2dShape s, Dir dir) {
     benchmark::ClobberMemory();
   }
   set_counters(state, s);
+  hsanet::ops::set_conv2d_algorithm(hsanet::ops::Conv2dAlgorithm::kFast);
 }
 
 // ---------------------------------------------------------------- raw oneDNN
@@ -168,12 +175,19 @@ void BM_Raw(benchmark::State& state, Conv2dShape s, Dir dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using hsanet::ops::Conv2dAlgorithm;
   for (const NamedShape& ns : shapes())
     for (Dir dir : {kFwd, kFwdReorder, kBwdData, kBwdWeights}) {
       const std::string base = std::string(ns.name) + "/" + dir_name(dir);
-      benchmark::RegisterBenchmark(("conv/engine/" + base).c_str(), BM_Engine, ns.s, dir)
+      benchmark::RegisterBenchmark(("conv/engine/" + base).c_str(), BM_Engine, ns.s, dir,
+                                   Conv2dAlgorithm::kFast)
           ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
           ->DisplayAggregatesOnly(true);
+      if (hsanet::ops::conv2d_uses_winograd(ns.s))
+        benchmark::RegisterBenchmark(("conv/engine_direct/" + base).c_str(), BM_Engine, ns.s, dir,
+                                     Conv2dAlgorithm::kDirect)
+            ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
+            ->DisplayAggregatesOnly(true);
       if (dir == kFwdReorder) continue;  // raw oneDNN has no weight versions
       benchmark::RegisterBenchmark(("conv/raw/" + base).c_str(), BM_Raw, ns.s, dir)
           ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)

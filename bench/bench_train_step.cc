@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   std::string device = "cpu";
   apps::add_model_options(app, cfg);
   apps::add_attention_device_option(app, device);
+  std::string conv_algorithm = "fast";
+  apps::add_conv_algorithm_option(app, conv_algorithm);
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
   app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
   app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   ops::flush_denormals(true);  // as cpu_train does
   try {
     apps::apply_attention_device(device);
+    apps::apply_conv_algorithm(conv_algorithm);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 1;
@@ -59,8 +62,9 @@ int main(int argc, char** argv) {
   std::vector<int32_t> labels(batch);
   for (int i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>(rng.below(cfg.num_classes));
 
-  std::printf("model %s, batch %d, %dx%d, %d threads, %lld parameters\n", cfg.name.c_str(), batch,
-              size, size, threads, static_cast<long long>(model->num_parameters()));
+  std::printf("model %s, batch %d, %dx%d, %d threads, %lld parameters, convolutions %s\n",
+              cfg.name.c_str(), batch, size, size, threads,
+              static_cast<long long>(model->num_parameters()), conv_algorithm.c_str());
   std::vector<double> times;
   std::unique_ptr<Profiler> prof;
   for (int s = 0; s < warmup + steps; ++s) {

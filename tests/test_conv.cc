@@ -5,6 +5,9 @@
 // caches; and the argument checks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -134,6 +137,76 @@ TEST(Conv2d, FastPathMatchesReferenceOnResNetLikeShapes) {
   check_fast_path(make(2, 17, 15, 3, 16, 7, 7, 2, 2, 3, 3), false, 5);     // the 7x7/2 stem
   check_fast_path(make(1, 6, 6, 20, 36, 3, 3, 1, 1, 1, 1), true, 6);       // not multiples of 16
   check_fast_path(make(1, 5, 5, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32), false, 7);  // depthwise
+}
+
+// Sets the algorithm for one scope and restores the previous setting.
+class AlgorithmScope {
+ public:
+  explicit AlgorithmScope(ops::Conv2dAlgorithm a) : saved_(ops::conv2d_algorithm()) {
+    ops::set_conv2d_algorithm(a);
+  }
+  ~AlgorithmScope() { ops::set_conv2d_algorithm(saved_); }
+
+ private:
+  ops::Conv2dAlgorithm saved_;
+};
+
+// The worst |y - y_ref| of the forward over the largest |y_ref|.
+double forward_error(const Conv2dShape& s, const std::vector<double>& x, const std::vector<double>& w) {
+  std::vector<double> y_ref(y_size(s));
+  ops::ref::conv2d_forward(s, x.data(), w.data(), static_cast<const double*>(nullptr), y_ref.data());
+  std::vector<float> y(y_size(s));
+  ops::conv2d_forward(s, to_float(x).data(), to_float(w).data(), nullptr, y.data(), true);
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    worst = std::max(worst, std::fabs(y[i] - y_ref[i]));
+    scale = std::max(scale, std::fabs(y_ref[i]));
+  }
+  return worst / scale;
+}
+
+TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
+  // 28x30 outputs, channels in 16s: Winograd under the fast setting (the default), direct when
+  // asked. Odd width, so the 4x4 output tiles overhang the map.
+  const Conv2dShape s = make(2, 28, 30, 32, 48, 3, 3, 1, 1, 1, 1);
+  EXPECT_EQ(ops::conv2d_algorithm(), ops::Conv2dAlgorithm::kFast);
+  if (!ops::conv2d_uses_winograd(s)) GTEST_SKIP() << "oneDNN has no Winograd on this CPU (no AVX-512)";
+  EXPECT_FALSE(ops::conv2d_uses_winograd(make(2, 14, 14, 32, 48, 3, 3, 1, 1, 1, 1)));  // too small
+  EXPECT_FALSE(ops::conv2d_uses_winograd(make(2, 56, 56, 32, 48, 3, 3, 2, 2, 1, 1)));  // stride 2
+  EXPECT_FALSE(ops::conv2d_uses_winograd(make(2, 28, 28, 24, 48, 3, 3, 1, 1, 1, 1)));  // 24 channels
+  ops::conv2d_clear_caches();
+  const int64_t before = ops::conv2d_cache_stats().winograd_primitives;
+  check_fast_path(s, true, 31);
+  // Forward training and inference, backward data, backward weights.
+  EXPECT_EQ(ops::conv2d_cache_stats().winograd_primitives - before, 4);
+
+  Rng rng(32);
+  const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
+  const double winograd = forward_error(s, x, w);
+  double direct = 0;
+  {
+    const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
+    EXPECT_FALSE(ops::conv2d_uses_winograd(s));
+    const int64_t wino_before = ops::conv2d_cache_stats().winograd_primitives;
+    check_fast_path(s, true, 31);
+    EXPECT_EQ(ops::conv2d_cache_stats().winograd_primitives, wino_before);
+    direct = forward_error(s, x, w);
+  }
+  // Measured: Winograd ~1e-6 of the output's scale, direct ~2e-7 (docs/conv.md).
+  EXPECT_LT(winograd, 1e-5);
+  EXPECT_LT(direct, 1e-6);
+  std::printf("forward error relative to max |y|: Winograd %.2g, direct %.2g\n", winograd, direct);
+}
+
+TEST(Conv2d, AlgorithmNamesParse) {
+  EXPECT_EQ(ops::parse_conv2d_algorithm("fast"), ops::Conv2dAlgorithm::kFast);
+  EXPECT_EQ(ops::parse_conv2d_algorithm("direct"), ops::Conv2dAlgorithm::kDirect);
+  try {
+    ops::parse_conv2d_algorithm("winograd-ish");
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("fast or direct"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Conv2d, OutputSizeFollowsPyTorch) {

@@ -17,9 +17,11 @@ namespace fs = std::filesystem;
 const std::set<std::string>& resume_safe_keys() {
   // What the run computes does not depend on these (epochs: the user asks for more or fewer; the
   // cosine schedule follows, which is the point of asking). data may move, since the split file
-  // pins the images by their paths under the root.
+  // pins the images by their paths under the root. attention-device and conv-algorithm change
+  // the rounding, not the computation.
   static const std::set<std::string> keys{"epochs", "threads", "workers", "log-interval",
-                                          "eval-batch-size", "data", "attention-device"};
+                                          "eval-batch-size", "data", "attention-device",
+                                          "conv-algorithm"};
   return keys;
 }
 
@@ -97,6 +99,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Run");
   app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
   apps::add_attention_device_option(app, cfg.attention_device);
+  apps::add_conv_algorithm_option(app, cfg.conv_algorithm);
   app.add_option("--out,-o", inv.out, "run directory (default: runs/<model>-<date>-<time>)")->group("Run");
   app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
   app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")

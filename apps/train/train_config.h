@@ -57,6 +57,7 @@ struct TrainConfig {
   uint64_t seed = 1;        // weights, split, shuffling and augmentation
   int threads = 0;          // compute threads; 0: all cores
   std::string attention_device = "cpu";  // where the attention core runs: cpu | cuda
+  std::string conv_algorithm = "fast";   // 3x3 convolutions: fast (Winograd where it pays) | direct
   int limit_batches = 0;    // quick mode: at most this many training batches per epoch (0: all)
   int log_interval = 20;    // batches between plain progress lines (not on a terminal)
 

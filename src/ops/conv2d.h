@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace hsanet::ops {
 
@@ -57,12 +58,32 @@ bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                              float* dbias);
 
+// Which algorithm the 3x3 convolutions run. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) makes
+// the same sums from 36 products per 16 outputs instead of 144, but rounds differently: its
+// outputs and gradients carry ~5x the rounding error of the direct algorithm (~1e-6 of their
+// size instead of ~2e-7; docs/conv.md). Like PyTorch's TF32 switch for GPU convolutions, the
+// fast setting is the default and `kDirect` is there for bit-level comparisons.
+enum class Conv2dAlgorithm {
+  kFast,    // Winograd where conv2d_uses_winograd says so, the direct algorithm elsewhere
+  kDirect,  // the direct algorithm (or a matmul, for 1x1) everywhere
+};
+void set_conv2d_algorithm(Conv2dAlgorithm a);
+Conv2dAlgorithm conv2d_algorithm();
+// "fast" | "direct"; anything else throws std::invalid_argument naming the accepted values.
+Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
+// True when this geometry runs as Winograd under the current setting: 3x3, stride 1, padding 1,
+// no dilation or groups, channels in multiples of 16 (its blocked layouts), and an output of at
+// least 28x28 per image: on ResNet's 14x14 and 7x7 layers it measured no faster (docs/conv.md).
+// Always false on CPUs without AVX-512, where oneDNN has no Winograd.
+bool conv2d_uses_winograd(const Conv2dShape& s);
+
 // Counters for tests and benchmarks: how often the caches missed.
 struct Conv2dCacheStats {
   int64_t primitives_created = 0;  // oneDNN convolution primitives built (one per shape+direction)
   int64_t weight_reorders = 0;     // OIHW -> preferred-layout reorders of weights executed
   int64_t gradient_reorders = 0;   // preferred-layout -> OIHW reorders of weight gradients
   int64_t cached_weights = 0;      // reordered weight buffers currently held
+  int64_t winograd_primitives = 0; // of primitives_created, those running Winograd
 };
 Conv2dCacheStats conv2d_cache_stats();
 // Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).
