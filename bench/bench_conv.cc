@@ -50,7 +50,9 @@ const std::vector<NamedShape>& shapes() {
   static const std::vector<NamedShape> v = {
       {"conv2_3x3_64-64_56", shape(64, 64, 56, 3, 1, 1)},
       {"conv3_3x3_128-128_28", shape(128, 128, 28, 3, 1, 1)},
+      {"conv3_3x3s2_128-128_56", shape(128, 128, 56, 3, 2, 1)},  // layer2's first 3x3 (v1.5)
       {"conv4_3x3_256-256_14", shape(256, 256, 14, 3, 1, 1)},
+      {"conv5_3x3s2_512-512_14", shape(512, 512, 14, 3, 2, 1)},  // layer4's first 3x3
       {"conv5_3x3_512-512_7", shape(512, 512, 7, 3, 1, 1)},
       {"conv2_1x1_64-256_56", shape(64, 256, 56, 1, 1, 0)},
       {"conv4_1x1_1024-256_14", shape(1024, 256, 14, 1, 1, 0)},
