@@ -192,9 +192,11 @@ TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
     EXPECT_EQ(ops::conv2d_cache_stats().winograd_primitives, wino_before);
     direct = forward_error(s, x, w);
   }
-  // Measured: Winograd ~1e-6 of the output's scale, direct ~2e-7 (docs/conv.md).
-  EXPECT_LT(winograd, 1e-5);
-  EXPECT_LT(direct, 1e-6);
+  // Measured here: Winograd 1.1e-6 of the output's scale, direct 5.3e-7 (docs/conv.md). The
+  // bounds leave room for other CPUs' kernels (another summation order); a wrong transform or
+  // layout is off by far more.
+  EXPECT_LT(winograd, 2e-5);
+  EXPECT_LT(direct, 5e-6);
   std::printf("forward error relative to max |y|: Winograd %.2g, direct %.2g\n", winograd, direct);
 }
 
