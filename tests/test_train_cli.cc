@@ -159,6 +159,7 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   saved.data = faces();
   saved.lr = 0.03;
   saved.batch_size = 8;
+  saved.conv_algorithm = "direct";
   std::ofstream(run + "/config.json") << to_json(saved).dump();
 
   ParseResult r = parse({"--resume", run, "--epochs", "60", "--threads", "1"});
@@ -167,6 +168,12 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   EXPECT_DOUBLE_EQ(r.inv.cfg.lr, 0.03);
   EXPECT_EQ(r.inv.cfg.batch_size, 8);
   EXPECT_EQ(r.inv.cfg.epochs, 60);
+  EXPECT_EQ(r.inv.cfg.conv_algorithm, "direct");  // the run's own, from config.json
+
+  // The convolution algorithm changes only the rounding: a resumed run may switch it.
+  r = parse({"--resume", run, "--conv-algorithm", "fast"});
+  ASSERT_TRUE(r.proceed);
+  EXPECT_EQ(r.inv.cfg.conv_algorithm, "fast");
 
   r = parse({"--resume", run, "--batch-size", "8"});  // the same value is no change
   EXPECT_TRUE(r.proceed);
@@ -175,6 +182,7 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   r = parse({"--resume", run, "--batch-size", "4", "--lr", "0.1"}, &err);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(err.find("--batch-size, --lr would change what the run computes"), std::string::npos) << err;
+  EXPECT_NE(err.find("--conv-algorithm"), std::string::npos) << err;  // listed among the allowed
   r = parse({"--resume", run, "--config", run + "/config.json"}, &err);
   EXPECT_EQ(r.code, 2);
   r = parse({"--resume", run, "--out", tmp / "elsewhere"}, &err);

@@ -230,10 +230,12 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
     for (const std::string& key : inv.given)
       if (!resume_safe_keys().count(key) && now.at(key) != saved.value(key, nlohmann::json()))
         refused += (refused.empty() ? "--" : ", --") + key;
-    if (!refused.empty())
+    if (!refused.empty()) {
+      std::string allowed;
+      for (const std::string& key : resume_safe_keys()) allowed += (allowed.empty() ? "--" : ", --") + key;
       return fail("--resume: " + refused + " would change what the run computes (it was started with " +
-                  "other values); only --epochs, --threads, --workers, --log-interval, --eval-batch-size " +
-                  "and --data may be given on resume");
+                  "other values); only " + allowed + " may be given on resume");
+    }
   }
   if (inv.cfg.data.empty()) inv.cfg.data = default_data_root();
   if (inv.evaluate_only && inv.resume.empty() && inv.init_from.empty())

@@ -108,6 +108,7 @@ void for_each_field(Config& c, F&& f) {
   f("erase", c.erase);
   f("seed", c.seed);
   f("threads", c.threads);
+  f("conv-algorithm", c.conv_algorithm);
   f("limit-batches", c.limit_batches);
   f("log-interval", c.log_interval);
 }
