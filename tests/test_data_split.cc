@@ -148,6 +148,14 @@ TEST(DataSplit, CsvRoundTripWithAwkwardNames) {
   EXPECT_EQ(read_class_list(classes), f.classes());
 }
 
+TEST(DataSplit, CsvFieldQuotesOnlyWhatNeedsIt) {
+  EXPECT_EQ(data::csv_field("plain name.jpg"), "plain name.jpg");
+  EXPECT_EQ(data::csv_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(data::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(data::csv_field("two\nlines"), "\"two\nlines\"");
+  EXPECT_EQ(data::csv_field(""), "");
+}
+
 TEST(DataSplit, CsvThatDoesNotMatchTheDataSetIsRefused) {
   TempDir dir;
   const testing::Bytes png = testing::make_png_rgb(testing::pattern_image(8, 8));

@@ -4,6 +4,7 @@
 
 #include "autograd/functions_loss.h"
 #include "autograd/node.h"
+#include "data/split.h"
 #include "nn/atomic_file.h"
 
 namespace hsanet::train {
@@ -44,17 +45,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader) {
   return r;
 }
 
-namespace {
-
-// RFC 4180 quoting for names that hold commas, quotes or line breaks.
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-}  // namespace
+using data::csv_field;  // RFC 4180 quoting for names that hold commas, quotes or line breaks
 
 void write_confusion_csv(const std::string& path, const ClassificationReport& report) {
   std::string text = "true\\predicted";

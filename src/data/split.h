@@ -32,6 +32,10 @@ Split stratified_split(const ImageFolder& dataset, double val_fraction = 0.2, ui
 // index), and "train" or "val". Fields with commas or quotes are quoted as in RFC 4180.
 void write_split_csv(const std::string& file, const ImageFolder& dataset, const Split& split);
 
+// One CSV field as written here: `s` itself, or RFC 4180-quoted (doubled quotes) when it holds
+// a comma, a quote or a line break. The run's other CSV files (predictions, confusion) use it too.
+std::string csv_field(const std::string& s);
+
 // Reads a split written by write_split_csv against `dataset`. Throws DataError(file, reason) when
 // a row names a path the data set lacks, a label that disagrees with the data set's (the class
 // list changed), an unknown subset, or a path twice.

@@ -9,14 +9,14 @@
 
 namespace hsanet::data {
 
-namespace {
-
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string q = "\"";
   for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
 }
+
+namespace {
 
 // Splits one CSV record; `in` supplies further lines when a quoted field spans a newline.
 bool read_csv_record(std::istream& in, std::vector<std::string>& fields, int& line_no) {
