@@ -21,7 +21,10 @@
 // Winograd. Under Conv2dAlgorithm::kFast the 3x3 stride-1 layers with outputs of 28x28 and more
 // run oneDNN's Winograd F(4x4, 3x3), ~1.5x faster than direct there counting the conversions.
 // It only reads and writes blocked activations (nChw16c), so the plan converts the NHWC buffers
-// through two scratch buffers shared by every plan.
+// through two scratch buffers shared by every plan. The smaller stride-1 3x3 layers (ResNet's
+// 14x14 and 7x7 ones) run Winograd F(2x2, 3x3) instead: hsanet's own transforms
+// (winograd2x2.h) around 16 batched oneDNN matmuls, reading and writing NHWC directly, with the
+// transformed weights cached per weight version like the reordered ones.
 #include "ops/conv2d.h"
 
 #include <algorithm>
@@ -36,8 +39,10 @@
 #include <vector>
 
 #include "ops/elementwise.h"
+#include "ops/matmul.h"
 #include "ops/onednn_engine.h"
 #include "ops/parallel.h"
+#include "ops/winograd2x2.h"
 
 namespace hsanet::ops {
 namespace {
@@ -155,6 +160,7 @@ std::atomic<int64_t> g_primitives_created{0};
 std::atomic<int64_t> g_weight_reorders{0};
 std::atomic<int64_t> g_gradient_reorders{0};
 std::atomic<int64_t> g_winograd_primitives{0};
+std::atomic<int64_t> g_winograd2x2_calls{0};
 
 // All cache state sits behind one mutex. A convolution already uses every OpenMP thread, so
 // running two at once from different threads would only oversubscribe the cores; the lock also
@@ -174,16 +180,17 @@ memory::desc primitive_activation_md(const Conv2dShape& s, int64_t c, int64_t h,
   return memory::desc({s.N, c, h, w}, dt::f32, tag::any);
 }
 
-// Two scratch buffers (64-byte aligned, grown to the largest size asked for) shared by every
+// Three scratch buffers (64-byte aligned, grown to the largest size asked for) shared by every
 // plan: the blocked activations of a Winograd call (slot 0 the input side, 1 the output side),
-// or the sampled matrix of a strided 1x1 convolution (slot 0). Used only under g_mutex, and only
+// the sampled matrix of a strided 1x1 convolution (slot 0), or F(2x2, 3x3)'s transformed input
+// (slot 0), output (1) and weights or weight gradient (2). Used only under g_mutex, and only
 // within one call; conv2d_clear_caches frees them.
 struct ScratchBuffer {
   struct Free { void operator()(float* p) const { std::free(p); } };
   std::unique_ptr<float, Free> data;
   size_t floats = 0;
 };
-std::array<ScratchBuffer, 2> g_scratch;
+std::array<ScratchBuffer, 3> g_scratch;
 float* scratch(int slot, size_t floats) {
   ScratchBuffer& b = g_scratch[static_cast<size_t>(slot)];
   if (b.floats < floats) {
@@ -474,40 +481,118 @@ void drop_dead_weights() {
     it = it->second.owner.expired() ? g_packed.erase(it) : std::next(it);
 }
 
+// The cached copy of this version of a weight in layout `md`, remade by fill(copy) when it is
+// missing or stale; nullptr when the call gives no owner (nothing to key the cache on).
+template <class Fill>
+float* cached_copy(const float* w, const WeightId& wid, const memory::desc& md, const Fill& fill) {
+  const std::shared_ptr<const void> owner = wid.owner.lock();
+  if (!owner) return nullptr;
+  PackedWeight* entry = nullptr;
+  auto range = g_packed.equal_range(owner.get());
+  for (auto it = range.first; it != range.second; ++it)
+    if (same_owner(it->second.owner, wid.owner) && it->second.md == md) entry = &it->second;
+  float* copy = nullptr;
+  if (entry) copy = static_cast<float*>(entry->packed.get_data_handle());
+  if (entry && entry->version == wid.version && entry->source == w) return copy;
+  if (!entry) {
+    drop_dead_weights();  // new entries are rare (once per weight and layout): prune here
+    PackedWeight fresh;
+    fresh.owner = wid.owner;
+    fresh.md = md;
+    fresh.packed = memory(md, onednn_engine());
+    entry = &g_packed.emplace(owner.get(), std::move(fresh))->second;
+    copy = static_cast<float*>(entry->packed.get_data_handle());
+  }
+  fill(copy);
+  entry->version = wid.version;
+  entry->source = w;
+  return copy;
+}
+
 // Returns the weights in the plan's layout: the caller's buffer itself when the layouts agree,
 // else a reordered copy, from the cache when this version of this weight was reordered before.
 memory weights_for(Plan& p, const float* w, const WeightId& wid) {
   p.user_weights.set_data_handle(const_cast<float*>(w));
   if (p.weights_plain) return p.user_weights;
-  auto& strm = onednn_stream();
-  const std::shared_ptr<const void> owner = wid.owner.lock();
-  if (!owner) {  // no identity: reorder into the plan's own scratch memory
-    if (!p.scratch_weights) p.scratch_weights = memory(p.prim_weight_md, onednn_engine());
-    p.weights.set_data_handle(p.scratch_weights.get_data_handle());
-    p.weight_reorder.execute(strm, p.user_weights, p.weights);
+  auto reorder_into = [&](float* dst) {
+    p.weights.set_data_handle(dst);
+    p.weight_reorder.execute(onednn_stream(), p.user_weights, p.weights);
     g_weight_reorders++;
-    return p.weights;
+  };
+  float* copy = cached_copy(w, wid, p.prim_weight_md, reorder_into);
+  if (!copy) {  // no identity: reorder into the plan's own scratch memory
+    if (!p.scratch_weights) p.scratch_weights = memory(p.prim_weight_md, onednn_engine());
+    copy = static_cast<float*>(p.scratch_weights.get_data_handle());
+    reorder_into(copy);
   }
-  PackedWeight* entry = nullptr;
-  auto range = g_packed.equal_range(owner.get());
-  for (auto it = range.first; it != range.second; ++it)
-    if (same_owner(it->second.owner, wid.owner) && it->second.md == p.prim_weight_md)
-      entry = &it->second;
-  if (entry && entry->version == wid.version && entry->source == w) return entry->packed;
-  if (!entry) {
-    drop_dead_weights();  // new entries are rare (once per weight and layout): prune here
-    PackedWeight fresh;
-    fresh.owner = wid.owner;
-    fresh.md = p.prim_weight_md;
-    fresh.packed = memory(p.prim_weight_md, onednn_engine());
-    entry = &g_packed.emplace(owner.get(), std::move(fresh))->second;
-  }
-  p.weights.set_data_handle(entry->packed.get_data_handle());
-  p.weight_reorder.execute(strm, p.user_weights, p.weights);
-  g_weight_reorders++;
-  entry->version = wid.version;
-  entry->source = w;
-  return entry->packed;
+  p.weights.set_data_handle(copy);
+  return p.weights;
+}
+
+// ---------------------------------------------------------------- Winograd F(2x2, 3x3)
+
+// Narrower layers' 16 products are too small for the matmuls to beat the direct kernels.
+constexpr int64_t kWinograd2x2MinChannels = 64;
+
+bool winograd2x2_geometry(const Conv2dShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 1 &&
+         s.pad_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 &&
+         s.C >= kWinograd2x2MinChannels && s.O >= kWinograd2x2MinChannels &&
+         s.OH() * s.OW() < 28 * 28;
+}
+
+// U = the weights' transform, [16, O, C]: cached per weight version, or made in scratch slot 2.
+const float* winograd2x2_weights(const Conv2dShape& s, const float* w, const WeightId& wid) {
+  const memory::desc md({winograd2x2::kPositions, s.O, s.C}, dt::f32, tag::abc);
+  auto transform = [&](float* U) { winograd2x2::weight_transform(s.O, s.C, w, U); };
+  const float* U = cached_copy(w, wid, md, transform);
+  if (U) return U;
+  float* own = scratch(2, static_cast<size_t>(winograd2x2::kPositions * s.C * s.O));
+  transform(own);
+  return own;
+}
+
+// The three passes (winograd2x2.h has the algebra). Scratch: slot 0 holds V or dV [16, P, C],
+// slot 1 holds M or dM [16, P, O], slot 2 dU [16, O, C].
+void winograd2x2_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                         float* y, const WeightId& wid) {
+  const winograd2x2::Tiling tl{s.N, s.H, s.W};
+  const int64_t T = winograd2x2::kPositions, P = tl.tiles();
+  float* V = scratch(0, static_cast<size_t>(T * P * s.C));
+  float* M = scratch(1, static_cast<size_t>(T * P * s.O));
+  const float* U = winograd2x2_weights(s, w, wid);
+  winograd2x2::input_transform(tl, s.C, x, V);
+  matmul(V, U, M, T, P, s.O, s.C, false, /*trans_b=*/true);  // M_t = V_t U_t^T
+  winograd2x2::output_transform(tl, s.O, M, bias, y);
+  g_winograd2x2_calls++;
+}
+
+void winograd2x2_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                               const WeightId& wid) {
+  const winograd2x2::Tiling tl{s.N, s.H, s.W};
+  const int64_t T = winograd2x2::kPositions, P = tl.tiles();
+  float* dV = scratch(0, static_cast<size_t>(T * P * s.C));
+  float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
+  const float* U = winograd2x2_weights(s, w, wid);
+  winograd2x2::output_transform_backward(tl, s.O, dy, dM);
+  matmul(dM, U, dV, T, P, s.C, s.O);  // dV_t = dM_t U_t
+  winograd2x2::input_transform_backward(tl, s.C, dV, dx);
+  g_winograd2x2_calls++;
+}
+
+void winograd2x2_backward_weights(const Conv2dShape& s, const float* x, const float* dy,
+                                  float* dw, float* dbias) {
+  const winograd2x2::Tiling tl{s.N, s.H, s.W};
+  const int64_t T = winograd2x2::kPositions, P = tl.tiles();
+  float* V = scratch(0, static_cast<size_t>(T * P * s.C));
+  float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
+  float* dU = scratch(2, static_cast<size_t>(T * s.C * s.O));
+  winograd2x2::input_transform(tl, s.C, x, V);
+  winograd2x2::output_transform_backward(tl, s.O, dy, dM);
+  matmul(dM, V, dU, T, s.O, s.C, P, /*trans_a=*/true);  // dU_t = dM_t^T V_t
+  winograd2x2::weight_transform_backward(s.O, s.C, dU, dw);
+  if (dbias) sum_rows(dy, dbias, s.N * s.H * s.W, s.O);
+  g_winograd2x2_calls++;
 }
 
 }  // namespace
@@ -526,6 +611,11 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name) {
 bool conv2d_uses_winograd(const Conv2dShape& s) {
   return g_algorithm.load() == Conv2dAlgorithm::kFast && winograd_geometry(s) &&
          winograd_available();
+}
+
+bool conv2d_uses_winograd2x2(const Conv2dShape& s) {
+  return g_algorithm.load() == Conv2dAlgorithm::kFast && winograd2x2_geometry(s) &&
+         !conv2d_uses_winograd(s);
 }
 
 // ---------------------------------------------------------------- checks
@@ -572,6 +662,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     run_gemm(get_gemm_plan(d, Direction::kForwardTraining, bias != nullptr), xs, w, y, bias);
     return;
   }
+  if (conv2d_uses_winograd2x2(s)) return winograd2x2_forward(s, x, w, bias, y, wid);
   Plan& p = get_plan(s, training ? Direction::kForwardTraining : Direction::kForwardInference,
                      bias != nullptr);
   memory wm = weights_for(p, w, wid);
@@ -613,6 +704,7 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
     scatter_samples(s, dxs, dx, accumulate);
     return;
   }
+  if (conv2d_uses_winograd2x2(s)) return winograd2x2_backward_data(s, dy, w, dx, wid);
   Plan& p = get_plan(s, Direction::kBackwardData, false);
   memory wm = weights_for(p, w, wid);
   p.dst.set_data_handle(const_cast<float*>(dy));
@@ -642,6 +734,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     if (dbias) sum_rows(dy, dbias, d.N * d.H * d.W, s.O);
     return;
   }
+  if (conv2d_uses_winograd2x2(s)) return winograd2x2_backward_weights(s, x, dy, dw, dbias);
   Plan& p = get_plan(s, Direction::kBackwardWeights, dbias != nullptr);
   p.src.set_data_handle(const_cast<float*>(x));
   p.dst.set_data_handle(const_cast<float*>(dy));
@@ -676,6 +769,7 @@ Conv2dCacheStats conv2d_cache_stats() {
   st.weight_reorders = g_weight_reorders.load();
   st.gradient_reorders = g_gradient_reorders.load();
   st.winograd_primitives = g_winograd_primitives.load();
+  st.winograd2x2_calls = g_winograd2x2_calls.load();
   for (const auto& kv : g_packed) st.cached_weights += kv.second.owner.expired() ? 0 : 1;
   return st;
 }

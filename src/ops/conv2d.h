@@ -76,6 +76,11 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
 // least 28x28 per image: on ResNet's 14x14 and 7x7 layers it measured no faster (docs/conv.md).
 // Always false on CPUs without AVX-512, where oneDNN has no Winograd.
 bool conv2d_uses_winograd(const Conv2dShape& s);
+// True when this geometry runs as Winograd F(2x2, 3x3) (winograd2x2.h) under the current
+// setting: 3x3, stride 1, padding 1, no dilation or groups, at least 64 channels in and out, and
+// an output smaller than 28x28 (the layers F(4x4, 3x3) leaves to the direct algorithm). Its
+// rounding error is that of the direct algorithm's order (docs/winograd.md).
+bool conv2d_uses_winograd2x2(const Conv2dShape& s);
 
 // Counters for tests and benchmarks: how often the caches missed.
 struct Conv2dCacheStats {
@@ -83,7 +88,8 @@ struct Conv2dCacheStats {
   int64_t weight_reorders = 0;     // OIHW -> preferred-layout reorders of weights executed
   int64_t gradient_reorders = 0;   // preferred-layout -> OIHW reorders of weight gradients
   int64_t cached_weights = 0;      // reordered weight buffers currently held
-  int64_t winograd_primitives = 0; // of primitives_created, those running Winograd
+  int64_t winograd_primitives = 0; // of primitives_created, those running Winograd F(4x4, 3x3)
+  int64_t winograd2x2_calls = 0;   // passes run as Winograd F(2x2, 3x3) (no primitive of its own)
 };
 Conv2dCacheStats conv2d_cache_stats();
 // Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).
