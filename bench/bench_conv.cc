@@ -185,7 +185,8 @@ int main(int argc, char** argv) {
                                    Conv2dAlgorithm::kFast)
           ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
           ->DisplayAggregatesOnly(true);
-      if (hsanet::ops::conv2d_uses_winograd(ns.s) || hsanet::ops::conv2d_uses_winograd2x2(ns.s))
+      if (hsanet::ops::conv2d_uses_winograd(ns.s) || hsanet::ops::conv2d_uses_winograd2x2(ns.s) ||
+          hsanet::ops::conv2d_uses_im2col(ns.s))
         benchmark::RegisterBenchmark(("conv/engine_direct/" + base).c_str(), BM_Engine, ns.s, dir,
                                      Conv2dAlgorithm::kDirect)
             ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)

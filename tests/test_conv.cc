@@ -241,6 +241,32 @@ TEST(Conv2d, Winograd2x2RunsOnTheSmallerLayersAndMatchesTheReference) {
               winograd, direct);
 }
 
+TEST(Conv2d, Im2colRunsOnTheSmallStridedLayersAndMatchesTheReference) {
+  // 13x12 input, stride 2: a 7x6 output whose last windows reach into the padding.
+  const Conv2dShape s = make(2, 13, 12, 256, 48, 3, 3, 2, 2, 1, 1);
+  EXPECT_TRUE(ops::conv2d_uses_im2col(s));
+  EXPECT_FALSE(ops::conv2d_uses_im2col(make(2, 28, 28, 256, 256, 3, 3, 2, 2, 1, 1)));  // 14x14 out
+  EXPECT_FALSE(ops::conv2d_uses_im2col(make(2, 14, 14, 128, 128, 3, 3, 2, 2, 1, 1)));  // narrow
+  EXPECT_FALSE(ops::conv2d_uses_im2col(make(2, 7, 7, 256, 256, 3, 3, 1, 1, 1, 1)));    // stride 1
+  // Forward and backward-weights read and write OIHW in place: no weight or gradient reorder
+  // (backward-data is the direct kernel's, with its reorder).
+  const auto before = ops::conv2d_cache_stats();
+  Rng rng(47);
+  const std::vector<float> x = to_float(random_vector(x_size(s), rng));
+  const std::vector<float> w = to_float(random_vector(w_size(s), rng, 0.3));
+  std::vector<float> y(y_size(s)), dw(w.size());
+  ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true, {std::make_shared<int>(0), 0});
+  ops::conv2d_backward_weights(s, x.data(), y.data(), dw.data(), nullptr);
+  EXPECT_EQ(ops::conv2d_cache_stats().weight_reorders, before.weight_reorders);
+  EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders, before.gradient_reorders);
+  check_fast_path(s, false, 48);
+  check_fast_path(s, true, 49);
+  {
+    const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
+    EXPECT_FALSE(ops::conv2d_uses_im2col(s));
+  }
+}
+
 // Each backward transform is the exact adjoint of its forward one: <T a, b> = <a, T^T b> for
 // random a and b. Odd map and channel counts exercise the overhanging tiles and the vector tails.
 TEST(Conv2d, Winograd2x2BackwardTransformsAreTheAdjoints) {

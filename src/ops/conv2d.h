@@ -81,6 +81,13 @@ bool conv2d_uses_winograd(const Conv2dShape& s);
 // an output smaller than 28x28 (the layers F(4x4, 3x3) leaves to the direct algorithm). Its
 // rounding error is that of the direct algorithm's order (docs/winograd.md).
 bool conv2d_uses_winograd2x2(const Conv2dShape& s);
+// True when this geometry's forward and backward-weights run as one matrix product over a
+// gathered [N*OH*OW, C*9] matrix of input windows (im2col) with the OIHW weights read in place,
+// under the fast setting: 3x3, stride 2, padding 1, no dilation or groups, at least 256 input
+// channels and at most 7x7 output positions (ResNet's stage-4 downsampling 3x3, where the direct
+// kernels were slowest and reordered 9.4 MB of weights twice a step). The sums are the direct
+// algorithm's, in another order.
+bool conv2d_uses_im2col(const Conv2dShape& s);
 
 // Counters for tests and benchmarks: how often the caches missed.
 struct Conv2dCacheStats {
