@@ -378,8 +378,8 @@ TEST(Conv2d, WeightsAreReorderedOncePerVersion) {
 class Conv2dPointwise : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(Conv2dPointwise, ReordersNothing) {
-  // 1x1 convolutions run as matmuls over OIHW weights in place (strided ones over the gathered
-  // positions): no reorder in any direction.
+  // 1x1 convolutions on small maps run as matmuls over OIHW weights in place (strided ones over
+  // the gathered positions): no reorder in any direction.
   const int64_t stride = GetParam();
   const Conv2dShape s = make(2, 7, 6, 32, 64, 1, 1, stride, stride);
   Rng rng(6);
@@ -396,6 +396,30 @@ TEST_P(Conv2dPointwise, ReordersNothing) {
   EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders, before.gradient_reorders);
 }
 INSTANTIATE_TEST_SUITE_P(Strides, Conv2dPointwise, ::testing::Values(1, 2));
+
+TEST(Conv2d, PointwiseOnLargeMapsUsesTheConvolutionKernels) {
+  // From 3136 output positions on (ResNet's 56x56 and 28x28 maps at batch 4) the forward runs on
+  // oneDNN's 1x1 convolution kernels, which reorder the weights once per version, and so does
+  // the stride-1 backward-weights (one gradient reorder per call); backward-data stays a matmul
+  // and still accumulates.
+  const Conv2dShape s = make(1, 56, 56, 24, 40, 1, 1);            // 3136 positions
+  const Conv2dShape strided = make(1, 112, 112, 16, 32, 1, 1, 2, 2);  // 3136 after the stride
+  check_fast_path(s, false, 50);
+  check_fast_path(s, true, 51);
+  check_fast_path(strided, false, 52);
+  Rng rng(53);
+  const std::vector<float> x = to_float(random_vector(x_size(s), rng));
+  const std::vector<float> w = to_float(random_vector(w_size(s), rng));
+  std::vector<float> y(y_size(s)), dw(w.size());
+  auto owner = std::make_shared<int>(0);
+  const ops::Conv2dCacheStats before = ops::conv2d_cache_stats();
+  for (uint64_t version = 0; version < 2; ++version)
+    ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true, {owner, version});
+  ops::conv2d_backward_weights(s, x.data(), y.data(), dw.data(), nullptr);
+  EXPECT_EQ(ops::conv2d_cache_stats().weight_reorders - before.weight_reorders, 2);
+  EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders - before.gradient_reorders, 1);
+  EXPECT_TRUE(ops::conv2d_backward_data_accumulates(s));
+}
 
 TEST(Conv2d, PointwiseBackwardDataAccumulatesIntoDx) {
   // dx += dL/dx for 1x1 convolutions (a sum post-op on the matmul; a scatter-add when strided),

@@ -541,6 +541,22 @@ void im2col(const Conv2dShape& s, const float* x, float* cols) {
   }
 }
 
+// ---------------------------------------------------------------- large 1x1 maps on the conv primitive
+
+// Where oneDNN's own 1x1 convolution kernels beat the matmuls: forward over 3136 and more output
+// positions (ResNet's 56x56 and 28x28 maps at batch 4; the strided ones too), and the stride-1
+// ones' backward-weights there. Measured inside a ResNet-50 step (docs/conv.md); the matmuls
+// stay faster for backward-data, where they also add the residual's gradient as they write, and
+// on the smaller maps.
+constexpr int64_t kPointwiseConvPositions = 3136;
+bool pointwise_forward_on_conv(const Conv2dShape& s) {
+  return (is_pointwise(s) || is_strided_pointwise(s)) &&
+         s.N * s.OH() * s.OW() >= kPointwiseConvPositions;
+}
+bool pointwise_weights_on_conv(const Conv2dShape& s) {
+  return is_pointwise(s) && s.N * s.OH() * s.OW() >= kPointwiseConvPositions;
+}
+
 void run_gemm(GemmPlan& g, const float* a, const float* b, float* c, const float* bias) {
   g.a.set_data_handle(const_cast<float*>(a));
   g.b.set_data_handle(const_cast<float*>(b));
@@ -751,11 +767,12 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
                     float* y, bool training, const WeightId& wid) {
   check_conv2d(s, "conv2d_forward");
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (is_pointwise(s)) {
+  const bool on_conv = pointwise_forward_on_conv(s);
+  if (is_pointwise(s) && !on_conv) {
     run_gemm(get_gemm_plan(s, Direction::kForwardTraining, bias != nullptr), x, w, y, bias);
     return;
   }
-  if (is_strided_pointwise(s)) {
+  if (is_strided_pointwise(s) && !on_conv) {
     const Conv2dShape d = subsampled(s);
     float* xs = scratch(0, static_cast<size_t>(d.N * d.H * d.W * d.C));  // [N, OH, OW, C]
     gather_samples(s, x, xs);
@@ -834,7 +851,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
                              float* dbias) {
   check_conv2d(s, "conv2d_backward_weights");
   std::lock_guard<std::mutex> lock(g_mutex);
-  if (is_pointwise(s) || is_strided_pointwise(s)) {
+  if ((is_pointwise(s) || is_strided_pointwise(s)) && !pointwise_weights_on_conv(s)) {
     const Conv2dShape d = subsampled(s);  // s itself when stride 1
     const float* xs = x;                  // [N, OH, OW, C]
     if (is_strided_pointwise(s)) {
