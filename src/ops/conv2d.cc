@@ -43,6 +43,7 @@
 #include "ops/onednn_engine.h"
 #include "ops/parallel.h"
 #include "ops/winograd2x2.h"
+#include "ops/winograd4x4.h"
 
 namespace hsanet::ops {
 namespace {
@@ -162,6 +163,7 @@ std::atomic<int64_t> g_weight_reorders{0};
 std::atomic<int64_t> g_gradient_reorders{0};
 std::atomic<int64_t> g_winograd_primitives{0};
 std::atomic<int64_t> g_winograd2x2_calls{0};
+std::atomic<int64_t> g_winograd4x4_calls{0};
 
 // All cache state sits behind one mutex. A convolution already uses every OpenMP thread, so
 // running two at once from different threads would only oversubscribe the cores; the lock also
@@ -653,58 +655,86 @@ bool winograd2x2_geometry(const Conv2dShape& s) {
          s.OH() * s.OW() < 28 * 28;
 }
 
-// U = the weights' transform, [16, O, C]: cached per weight version, or made in scratch slot 2.
-const float* winograd2x2_weights(const Conv2dShape& s, const float* w, const WeightId& wid) {
-  const memory::desc md({winograd2x2::kPositions, s.O, s.C}, dt::f32, tag::abc);
-  auto transform = [&](float* U) { winograd2x2::weight_transform(s.O, s.C, w, U); };
+// The two Winograd transform sets hsanet runs on NHWC, named for the passes below.
+struct Winograd2x2 {
+  using Tiling = winograd2x2::Tiling;
+  static constexpr int64_t kPositions = winograd2x2::kPositions;
+  static constexpr auto input = winograd2x2::input_transform;
+  static constexpr auto input_backward = winograd2x2::input_transform_backward;
+  static constexpr auto output = winograd2x2::output_transform;
+  static constexpr auto output_backward = winograd2x2::output_transform_backward;
+  static constexpr auto weights = winograd2x2::weight_transform;
+  static constexpr auto weights_backward = winograd2x2::weight_transform_backward;
+  static std::atomic<int64_t>& calls() { return g_winograd2x2_calls; }
+};
+struct Winograd4x4 {
+  using Tiling = winograd4x4::Tiling;
+  static constexpr int64_t kPositions = winograd4x4::kPositions;
+  static constexpr auto input = winograd4x4::input_transform;
+  static constexpr auto input_backward = winograd4x4::input_transform_backward;
+  static constexpr auto output = winograd4x4::output_transform;
+  static constexpr auto output_backward = winograd4x4::output_transform_backward;
+  static constexpr auto weights = winograd4x4::weight_transform;
+  static constexpr auto weights_backward = winograd4x4::weight_transform_backward;
+  static std::atomic<int64_t>& calls() { return g_winograd4x4_calls; }
+};
+
+// U = the weights' transform, [T, O, C]: cached per weight version, or made in scratch slot 2.
+template <class K>
+const float* winograd_weights(const Conv2dShape& s, const float* w, const WeightId& wid) {
+  const memory::desc md({K::kPositions, s.O, s.C}, dt::f32, tag::abc);
+  auto transform = [&](float* U) { K::weights(s.O, s.C, w, U); };
   const float* U = cached_copy(w, wid, md, transform);
   if (U) return U;
-  float* own = scratch(2, static_cast<size_t>(winograd2x2::kPositions * s.C * s.O));
+  float* own = scratch(2, static_cast<size_t>(K::kPositions * s.C * s.O));
   transform(own);
   return own;
 }
 
-// The three passes (winograd2x2.h has the algebra). Scratch: slot 0 holds V or dV [16, P, C],
-// slot 1 holds M or dM [16, P, O], slot 2 dU [16, O, C].
-void winograd2x2_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                         float* y, const WeightId& wid) {
-  const winograd2x2::Tiling tl{s.N, s.H, s.W};
-  const int64_t T = winograd2x2::kPositions, P = tl.tiles();
+// The three passes (winograd2x2.h has the algebra), T = K::kPositions. Scratch: slot 0 holds V
+// or dV [T, P, C], slot 1 holds M or dM [T, P, O], slot 2 dU [T, O, C].
+template <class K>
+void winograd_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                      float* y, const WeightId& wid) {
+  const typename K::Tiling tl{s.N, s.H, s.W};
+  const int64_t T = K::kPositions, P = tl.tiles();
   float* V = scratch(0, static_cast<size_t>(T * P * s.C));
   float* M = scratch(1, static_cast<size_t>(T * P * s.O));
-  const float* U = winograd2x2_weights(s, w, wid);
-  winograd2x2::input_transform(tl, s.C, x, V);
+  const float* U = winograd_weights<K>(s, w, wid);
+  K::input(tl, s.C, x, V);
   matmul(V, U, M, T, P, s.O, s.C, false, /*trans_b=*/true);  // M_t = V_t U_t^T
-  winograd2x2::output_transform(tl, s.O, M, bias, y);
-  g_winograd2x2_calls++;
+  K::output(tl, s.O, M, bias, y);
+  K::calls()++;
 }
 
-void winograd2x2_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                               const WeightId& wid) {
-  const winograd2x2::Tiling tl{s.N, s.H, s.W};
-  const int64_t T = winograd2x2::kPositions, P = tl.tiles();
+template <class K>
+void winograd_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
+                            const WeightId& wid) {
+  const typename K::Tiling tl{s.N, s.H, s.W};
+  const int64_t T = K::kPositions, P = tl.tiles();
   float* dV = scratch(0, static_cast<size_t>(T * P * s.C));
   float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
-  const float* U = winograd2x2_weights(s, w, wid);
-  winograd2x2::output_transform_backward(tl, s.O, dy, dM);
+  const float* U = winograd_weights<K>(s, w, wid);
+  K::output_backward(tl, s.O, dy, dM);
   matmul(dM, U, dV, T, P, s.C, s.O);  // dV_t = dM_t U_t
-  winograd2x2::input_transform_backward(tl, s.C, dV, dx);
-  g_winograd2x2_calls++;
+  K::input_backward(tl, s.C, dV, dx);
+  K::calls()++;
 }
 
-void winograd2x2_backward_weights(const Conv2dShape& s, const float* x, const float* dy,
-                                  float* dw, float* dbias) {
-  const winograd2x2::Tiling tl{s.N, s.H, s.W};
-  const int64_t T = winograd2x2::kPositions, P = tl.tiles();
+template <class K>
+void winograd_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
+                               float* dbias) {
+  const typename K::Tiling tl{s.N, s.H, s.W};
+  const int64_t T = K::kPositions, P = tl.tiles();
   float* V = scratch(0, static_cast<size_t>(T * P * s.C));
   float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
   float* dU = scratch(2, static_cast<size_t>(T * s.C * s.O));
-  winograd2x2::input_transform(tl, s.C, x, V);
-  winograd2x2::output_transform_backward(tl, s.O, dy, dM);
+  K::input(tl, s.C, x, V);
+  K::output_backward(tl, s.O, dy, dM);
   matmul(dM, V, dU, T, s.O, s.C, P, /*trans_a=*/true);  // dU_t = dM_t^T V_t
-  winograd2x2::weight_transform_backward(s.O, s.C, dU, dw);
+  K::weights_backward(s.O, s.C, dU, dw);
   if (dbias) sum_rows(dy, dbias, s.N * s.H * s.W, s.O);
-  g_winograd2x2_calls++;
+  K::calls()++;
 }
 
 }  // namespace
@@ -724,6 +754,16 @@ bool conv2d_uses_winograd(const Conv2dShape& s) {
   return g_algorithm.load() == Conv2dAlgorithm::kFast && winograd_geometry(s) &&
          winograd_available();
 }
+
+// Of the layers that run Winograd F(4x4, 3x3), those below 56x56 run their forward and
+// backward-data on hsanet's own NHWC kernels (winograd4x4.h), which skip the nChw16c
+// conversions and measured faster there; backward-weights stays on oneDNN's, which rounds
+// half as much in that direction (docs/winograd.md).
+namespace {
+bool own_winograd4x4(const Conv2dShape& s) {
+  return conv2d_uses_winograd(s) && s.OH() * s.OW() < 56 * 56;
+}
+}  // namespace
 
 bool conv2d_uses_im2col(const Conv2dShape& s) {
   return g_algorithm.load() == Conv2dAlgorithm::kFast && im2col_geometry(s);
@@ -779,7 +819,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     run_gemm(get_gemm_plan(d, Direction::kForwardTraining, bias != nullptr), xs, w, y, bias);
     return;
   }
-  if (conv2d_uses_winograd2x2(s)) return winograd2x2_forward(s, x, w, bias, y, wid);
+  if (own_winograd4x4(s)) return winograd_forward<Winograd4x4>(s, x, w, bias, y, wid);
+  if (conv2d_uses_winograd2x2(s)) return winograd_forward<Winograd2x2>(s, x, w, bias, y, wid);
   if (conv2d_uses_im2col(s)) {
     const Conv2dShape d = im2col_as_pointwise(s);
     float* cols = scratch(0, static_cast<size_t>(d.N * d.H * d.W * d.C));  // [P, 9C]
@@ -831,7 +872,8 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
     scatter_samples(s, dxs, dx, accumulate);
     return;
   }
-  if (conv2d_uses_winograd2x2(s)) return winograd2x2_backward_data(s, dy, w, dx, wid);
+  if (own_winograd4x4(s)) return winograd_backward_data<Winograd4x4>(s, dy, w, dx, wid);
+  if (conv2d_uses_winograd2x2(s)) return winograd_backward_data<Winograd2x2>(s, dy, w, dx, wid);
   Plan& p = get_plan(s, Direction::kBackwardData, false);
   memory wm = weights_for(p, w, wid);
   p.dst.set_data_handle(const_cast<float*>(dy));
@@ -864,7 +906,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     if (dbias) sum_rows(dy, dbias, d.N * d.H * d.W, s.O);
     return;
   }
-  if (conv2d_uses_winograd2x2(s)) return winograd2x2_backward_weights(s, x, dy, dw, dbias);
+  if (conv2d_uses_winograd2x2(s)) return winograd_backward_weights<Winograd2x2>(s, x, dy, dw, dbias);
   if (conv2d_uses_im2col(s)) {
     const Conv2dShape d = im2col_as_pointwise(s);
     float* cols = scratch(0, static_cast<size_t>(d.N * d.H * d.W * d.C));  // [P, 9C]
@@ -908,6 +950,7 @@ Conv2dCacheStats conv2d_cache_stats() {
   st.gradient_reorders = g_gradient_reorders.load();
   st.winograd_primitives = g_winograd_primitives.load();
   st.winograd2x2_calls = g_winograd2x2_calls.load();
+  st.winograd4x4_calls = g_winograd4x4_calls.load();
   for (const auto& kv : g_packed) st.cached_weights += kv.second.owner.expired() ? 0 : 1;
   return st;
 }

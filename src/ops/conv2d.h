@@ -74,7 +74,9 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
 // True when this geometry runs as Winograd under the current setting: 3x3, stride 1, padding 1,
 // no dilation or groups, channels in multiples of 16 (its blocked layouts), and an output of at
 // least 28x28 per image: on ResNet's 14x14 and 7x7 layers it measured no faster (docs/conv.md).
-// Always false on CPUs without AVX-512, where oneDNN has no Winograd.
+// Below 56x56 the forward and backward-data run on hsanet's own NHWC transforms
+// (winograd4x4.h), backward-weights on oneDNN's; from 56x56 all three on oneDNN's. Always
+// false on CPUs without AVX-512, where oneDNN has no Winograd.
 bool conv2d_uses_winograd(const Conv2dShape& s);
 // True when this geometry runs as Winograd F(2x2, 3x3) (winograd2x2.h) under the current
 // setting: 3x3, stride 1, padding 1, no dilation or groups, at least 64 channels in and out, and
@@ -97,6 +99,7 @@ struct Conv2dCacheStats {
   int64_t cached_weights = 0;      // reordered weight buffers currently held
   int64_t winograd_primitives = 0; // of primitives_created, those running Winograd F(4x4, 3x3)
   int64_t winograd2x2_calls = 0;   // passes run as Winograd F(2x2, 3x3) (no primitive of its own)
+  int64_t winograd4x4_calls = 0;   // F(4x4, 3x3) passes run on hsanet's own NHWC kernels
 };
 Conv2dCacheStats conv2d_cache_stats();
 // Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).

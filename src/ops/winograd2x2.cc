@@ -13,7 +13,7 @@
 #define HWY_TARGET_INCLUDE "ops/winograd2x2.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "ops/parallel.h"
+#include "ops/winograd_loops-inl.h"
 #include "ops/winograd2x2.h"
 
 #include <algorithm>
@@ -24,16 +24,8 @@ namespace hsanet::ops::winograd2x2 {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// body(d, c) for c in [0, C): whole vectors, then single lanes for the tail.
-template <class Body>
-HWY_INLINE void ForChannels(int64_t C, const Body& body) {
-  const hn::ScalableTag<float> d;
-  const int64_t L = static_cast<int64_t>(hn::Lanes(d));
-  int64_t c = 0;
-  for (; c + L <= C; c += L) body(d, c);
-  const hn::CappedTag<float, 1> d1;
-  for (; c < C; ++c) body(d1, c);
-}
+using winograd_loops::HWY_NAMESPACE::ForChannels;
+using winograd_loops::HWY_NAMESPACE::ForTiles;
 
 template <class V>
 HWY_INLINE void InputT(V& u0, V& u1, V& u2, V& u3) {  // u <- B^T u
@@ -53,14 +45,6 @@ HWY_INLINE void OutputT(V u0, V u1, V u2, V u3, V& r0, V& r1) {  // (r0, r1) = A
 template <class V>
 HWY_INLINE void OutputAdjoint(V g0, V g1, V& r0, V& r1, V& r2, V& r3) {  // r = A g
   r0 = g0, r1 = hn::Add(g0, g1), r2 = hn::Sub(g0, g1), r3 = hn::Neg(g1);
-}
-
-// Threads over [0, n) when the work is worth waking the team for.
-template <class Fn>
-void ForTiles(int64_t n, int64_t work, const Fn& fn) {
-  const bool threaded = work >= kParallelGrain && !omp_in_parallel();
-#pragma omp parallel for schedule(static) if (threaded)
-  for (int64_t i = 0; i < n; ++i) fn(i);
 }
 
 void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {

@@ -1,0 +1,297 @@
+// Highway kernels for winograd4x4.h. Each 2-D transform runs as two passes of a 1-D one: down
+// the tile's columns into a small block on the stack, then along its rows; every transform
+// vectorises along the contiguous channel axis. The interpolation points are 0, 1, -1, 1/2, -2
+// (and infinity): in float32 they round 2-5x less than the textbook 0, +-1, +-2
+// (docs/winograd.md). The 1-D transforms:
+//   B^T u = (u0 - 3/2 u1 - 2u2 + 3/2 u3 + u4,  -u1 + u2/2 + 5/2 u3 + u4,
+//            u1 - 5/2 u2 + u3/2 + u4,  -2u1 - u2 + 2u3 + u4,  u1/2 - u2 - u3/2 + u4,
+//            u1 - 3/2 u2 - 2u3 + 3/2 u4 + u5)
+//   A^T u = (u0 + u1 + u2 + u3 + u4,  u1 - u2 + u3/2 - 2u4,  u1 + u2 + u3/4 + 4u4,
+//            u1 - u2 + u3/8 - 8u4 + u5)
+//   G g   = (g0,  (g0 + g1 + g2)/3,  (-g0 + g1 - g2)/3,  -(16g0 + 8g1 + 4g2)/15,
+//            (g0 - 2g1 + 4g2)/15,  g2)
+// and their transposes for the backward passes.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/winograd4x4.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "ops/winograd_loops-inl.h"
+#include "ops/winograd4x4.h"
+
+#include <algorithm>
+#include <vector>
+
+HWY_BEFORE_NAMESPACE();
+namespace hsanet::ops::winograd4x4 {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using winograd_loops::HWY_NAMESPACE::ForChannels;
+using winograd_loops::HWY_NAMESPACE::ForTiles;
+
+constexpr int64_t kLanes = HWY_MAX_BYTES / sizeof(float);
+using Block = float[kPositions][kLanes];  // one vector's worth of channels per tile position
+
+// Loads u_k = in[k * si] for k < K.
+#define HSANET_LOAD6(d, in, si)                                                          \
+  const auto u0 = hn::LoadU(d, in), u1 = hn::LoadU(d, in + si),                         \
+             u2 = hn::LoadU(d, in + 2 * si), u3 = hn::LoadU(d, in + 3 * si),             \
+             u4 = hn::LoadU(d, in + 4 * si), u5 = hn::LoadU(d, in + 5 * si)
+
+// r = B^T u (6 -> 6), reading u_k at in[k * si] and writing r_k at out[k * so].
+template <class D>
+HWY_INLINE void InputT(D d, const float* in, int64_t si, float* out, int64_t so) {
+  HSANET_LOAD6(d, in, si);
+  const auto half = hn::Set(d, 0.5f), c15 = hn::Set(d, 1.5f), two = hn::Set(d, 2.f);
+  const auto c25 = hn::Set(d, 2.5f);
+  const auto d31 = hn::Sub(u3, u1), e42 = hn::Sub(u4, u2);
+  hn::StoreU(hn::MulAdd(c15, d31, hn::NegMulAdd(two, u2, hn::Add(u0, u4))), d, out);
+  hn::StoreU(hn::MulAdd(c25, u3, hn::MulAdd(half, u2, hn::Sub(u4, u1))), d, out + so);
+  hn::StoreU(hn::NegMulAdd(c25, u2, hn::MulAdd(half, u3, hn::Add(u1, u4))), d, out + 2 * so);
+  hn::StoreU(hn::MulAdd(two, d31, e42), d, out + 3 * so);
+  hn::StoreU(hn::NegMulAdd(half, d31, e42), d, out + 4 * so);
+  hn::StoreU(hn::MulAdd(c15, hn::Sub(u4, u2), hn::NegMulAdd(two, u3, hn::Add(u1, u5))), d,
+             out + 5 * so);
+}
+// r = B u (6 -> 6), the adjoint.
+template <class D>
+HWY_INLINE void InputAdjoint(D d, const float* in, int64_t si, float* out, int64_t so) {
+  HSANET_LOAD6(d, in, si);
+  const auto half = hn::Set(d, 0.5f), c15 = hn::Set(d, 1.5f), two = hn::Set(d, 2.f);
+  const auto c25 = hn::Set(d, 2.5f);
+  hn::StoreU(u0, d, out);
+  // -1.5u0 - u1 + u2 - 2u3 + 0.5u4 + u5
+  hn::StoreU(hn::NegMulAdd(c15, u0, hn::NegMulAdd(two, u3, hn::MulAdd(half, u4, hn::Add(hn::Sub(u2, u1), u5)))),
+             d, out + so);
+  // -2u0 + 0.5u1 - 2.5u2 - u3 - u4 - 1.5u5
+  hn::StoreU(hn::NegMulAdd(two, u0, hn::MulAdd(half, u1, hn::NegMulAdd(c25, u2, hn::NegMulAdd(c15, u5, hn::Neg(hn::Add(u3, u4)))))),
+             d, out + 2 * so);
+  // 1.5u0 + 2.5u1 + 0.5(u2 - u4) + 2(u3 - u5)
+  hn::StoreU(hn::MulAdd(c15, u0, hn::MulAdd(c25, u1, hn::MulAdd(half, hn::Sub(u2, u4), hn::Mul(two, hn::Sub(u3, u5))))),
+             d, out + 3 * so);
+  hn::StoreU(hn::MulAdd(c15, u5, hn::Add(hn::Add(hn::Add(u0, u1), hn::Add(u2, u3)), u4)), d, out + 4 * so);
+  hn::StoreU(u5, d, out + 5 * so);
+}
+// r = A^T u (6 -> 4).
+template <class D>
+HWY_INLINE void OutputT(D d, const float* in, int64_t si, float* out, int64_t so) {
+  HSANET_LOAD6(d, in, si);
+  const auto s12 = hn::Add(u1, u2), d12 = hn::Sub(u1, u2);
+  hn::StoreU(hn::Add(hn::Add(u0, s12), hn::Add(u3, u4)), d, out);
+  hn::StoreU(hn::NegMulAdd(hn::Set(d, 2.f), u4, hn::MulAdd(hn::Set(d, 0.5f), u3, d12)), d, out + so);
+  hn::StoreU(hn::MulAdd(hn::Set(d, 4.f), u4, hn::MulAdd(hn::Set(d, 0.25f), u3, s12)), d, out + 2 * so);
+  hn::StoreU(hn::NegMulAdd(hn::Set(d, 8.f), u4, hn::MulAdd(hn::Set(d, 0.125f), u3, hn::Add(d12, u5))),
+             d, out + 3 * so);
+}
+// r = A g (4 -> 6), the adjoint.
+template <class D>
+HWY_INLINE void OutputAdjoint(D d, const float* in, int64_t si, float* out, int64_t so) {
+  const auto g0 = hn::LoadU(d, in), g1 = hn::LoadU(d, in + si), g2 = hn::LoadU(d, in + 2 * si);
+  const auto g3 = hn::LoadU(d, in + 3 * si);
+  const auto s02 = hn::Add(g0, g2), s13 = hn::Add(g1, g3);
+  hn::StoreU(g0, d, out);
+  hn::StoreU(hn::Add(s02, s13), d, out + so);
+  hn::StoreU(hn::Sub(s02, s13), d, out + 2 * so);
+  // g0 + g1/2 + g2/4 + g3/8
+  hn::StoreU(hn::MulAdd(hn::Set(d, 0.5f), hn::MulAdd(hn::Set(d, 0.5f), hn::MulAdd(hn::Set(d, 0.5f), g3, g2), g1), g0),
+             d, out + 3 * so);
+  // g0 - 2g1 + 4g2 - 8g3
+  hn::StoreU(hn::MulAdd(hn::Set(d, -2.f), hn::MulAdd(hn::Set(d, -2.f), hn::MulAdd(hn::Set(d, -2.f), g3, g2), g1), g0),
+             d, out + 4 * so);
+  hn::StoreU(g3, d, out + 5 * so);
+}
+// r = G g (3 -> 6).
+template <class D>
+HWY_INLINE void WeightT(D d, const float* in, int64_t si, float* out, int64_t so) {
+  const auto g0 = hn::LoadU(d, in), g1 = hn::LoadU(d, in + si), g2 = hn::LoadU(d, in + 2 * si);
+  const auto third = hn::Set(d, 1.f / 3.f), fifteenth = hn::Set(d, 1.f / 15.f);
+  const auto outer = hn::Add(g0, g2), four = hn::Set(d, 4.f), two = hn::Set(d, 2.f);
+  hn::StoreU(g0, d, out);
+  hn::StoreU(hn::Mul(third, hn::Add(outer, g1)), d, out + so);
+  hn::StoreU(hn::Mul(third, hn::Sub(g1, outer)), d, out + 2 * so);
+  // -(16g0 + 8g1 + 4g2)/15
+  hn::StoreU(hn::Mul(hn::Set(d, -4.f / 15.f), hn::MulAdd(four, g0, hn::MulAdd(two, g1, g2))), d, out + 3 * so);
+  // (g0 - 2g1 + 4g2)/15
+  hn::StoreU(hn::Mul(fifteenth, hn::MulAdd(four, g2, hn::NegMulAdd(two, g1, g0))), d, out + 4 * so);
+  hn::StoreU(g2, d, out + 5 * so);
+}
+// r = G^T u (6 -> 3), the adjoint.
+template <class D>
+HWY_INLINE void WeightAdjoint(D d, const float* in, int64_t si, float* out, int64_t so) {
+  HSANET_LOAD6(d, in, si);
+  const auto third = hn::Set(d, 1.f / 3.f), fifteenth = hn::Set(d, 1.f / 15.f);
+  const auto d12 = hn::Mul(third, hn::Sub(u1, u2)), s12 = hn::Mul(third, hn::Add(u1, u2));
+  // u0 + (u1 - u2)/3 + (u4 - 16u3)/15
+  hn::StoreU(hn::MulAdd(fifteenth, hn::NegMulAdd(hn::Set(d, 16.f), u3, u4), hn::Add(u0, d12)), d, out);
+  // (u1 + u2)/3 - (8u3 + 2u4)/15
+  hn::StoreU(hn::NegMulAdd(fifteenth, hn::MulAdd(hn::Set(d, 8.f), u3, hn::Add(u4, u4)), s12), d, out + so);
+  // (u1 - u2)/3 + 4(u4 - u3)/15 + u5
+  hn::StoreU(hn::MulAdd(hn::Set(d, 4.f / 15.f), hn::Sub(u4, u3), hn::Add(d12, u5)), d, out + 2 * so);
+}
+#undef HSANET_LOAD6
+
+void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {
+  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
+  const std::vector<float> zeros(static_cast<size_t>(C), 0.f);  // the padding: [C]
+  ForTiles(P, P * kPositions * C, [&](int64_t p) {
+    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
+    const float* src[kPositions];  // the window's 36 pixels, row-major, each [C]
+    for (int64_t k = 0; k < 6; ++k)
+      for (int64_t l = 0; l < 6; ++l) {
+        const int64_t h = 4 * i - 1 + k, w = 4 * j - 1 + l;
+        const bool inside = h >= 0 && h < tl.H && w >= 0 && w < tl.W;
+        src[6 * k + l] = inside ? x + ((n * tl.H + h) * tl.W + w) * C : zeros.data();
+      }
+    ForChannels(C, [&](auto d, int64_t c) {
+      HWY_ALIGN Block t;  // B^T d down the columns: t[6 * row + column]
+      HWY_ALIGN Block win;
+      for (int k = 0; k < 36; ++k) hn::Store(hn::LoadU(d, src[k] + c), d, win[k]);
+      for (int l = 0; l < 6; ++l) InputT(d, win[l], 6 * kLanes, t[l], 6 * kLanes);
+      for (int r = 0; r < 6; ++r)
+        InputT(d, t[6 * r], kLanes, V + (6 * r * P + p) * C + c, P * C);
+    });
+  });
+}
+
+void InputTransformBackward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
+  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
+  const int64_t pixels = tl.N * tl.H * tl.W;
+  ForTiles(pixels, pixels * C, [&](int64_t r) { std::fill(dx + r * C, dx + (r + 1) * C, 0.f); });
+  // Windows of neighbouring tiles overlap by two pixels. Tile rows of one parity have disjoint
+  // windows, so each parity's rows are threaded and a row's tiles run in order on one thread.
+  for (int64_t parity = 0; parity < 2; ++parity) {
+    const int64_t per_n = (R - parity + 1) / 2;
+    ForTiles(tl.N * per_n, tl.N * per_n * Q * kPositions * C, [&](int64_t k) {
+      const int64_t n = k / per_n, i = 2 * (k % per_n) + parity;
+      for (int64_t j = 0; j < Q; ++j) {
+        const int64_t p = (n * R + i) * Q + j;
+        float* dst[kPositions];  // null outside the map
+        for (int64_t a = 0; a < 6; ++a)
+          for (int64_t b = 0; b < 6; ++b) {
+            const int64_t h = 4 * i - 1 + a, w = 4 * j - 1 + b;
+            const bool inside = h >= 0 && h < tl.H && w >= 0 && w < tl.W;
+            dst[6 * a + b] = inside ? dx + ((n * tl.H + h) * tl.W + w) * C : nullptr;
+          }
+        ForChannels(C, [&](auto d, int64_t c) {
+          HWY_ALIGN Block t, g;
+          for (int l = 0; l < 6; ++l)  // B down each column of dV
+            InputAdjoint(d, dV + (l * P + p) * C + c, 6 * P * C, t[l], 6 * kLanes);
+          for (int r = 0; r < 6; ++r) InputAdjoint(d, t[6 * r], kLanes, g[6 * r], kLanes);
+          for (int q = 0; q < 36; ++q)
+            if (dst[q]) hn::StoreU(hn::Add(hn::LoadU(d, dst[q] + c), hn::Load(d, g[q])), d, dst[q] + c);
+        });
+      }
+    });
+  }
+}
+
+void OutputTransform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
+  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
+  const std::vector<float> zeros(static_cast<size_t>(O), 0.f);  // no bias: [O]
+  const float* b = bias ? bias : zeros.data();
+  ForTiles(P, P * kPositions * O, [&](int64_t p) {
+    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
+    float* dst[16];  // the 4x4 block, row-major; null where it overhangs the map
+    for (int64_t a = 0; a < 4; ++a)
+      for (int64_t c = 0; c < 4; ++c) {
+        const int64_t h = 4 * i + a, w = 4 * j + c;
+        dst[4 * a + c] = h < tl.H && w < tl.W ? y + ((n * tl.H + h) * tl.W + w) * O : nullptr;
+      }
+    ForChannels(O, [&](auto d, int64_t c) {
+      HWY_ALIGN Block t, out;  // A^T M down the columns: t[6 * row + column], rows 0..3
+      for (int l = 0; l < 6; ++l) OutputT(d, M + (l * P + p) * O + c, 6 * P * O, t[l], 6 * kLanes);
+      for (int r = 0; r < 4; ++r) OutputT(d, t[6 * r], kLanes, out[4 * r], kLanes);
+      const auto bv = hn::LoadU(d, b + c);
+      for (int q = 0; q < 16; ++q)
+        if (dst[q]) hn::StoreU(hn::Add(hn::Load(d, out[q]), bv), d, dst[q] + c);
+    });
+  });
+}
+
+void OutputTransformBackward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
+  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
+  const std::vector<float> zeros(static_cast<size_t>(O), 0.f);  // overhang: [O]
+  ForTiles(P, P * kPositions * O, [&](int64_t p) {
+    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
+    const float* src[16];
+    for (int64_t a = 0; a < 4; ++a)
+      for (int64_t c = 0; c < 4; ++c) {
+        const int64_t h = 4 * i + a, w = 4 * j + c;
+        src[4 * a + c] = h < tl.H && w < tl.W ? dy + ((n * tl.H + h) * tl.W + w) * O : zeros.data();
+      }
+    ForChannels(O, [&](auto d, int64_t c) {
+      HWY_ALIGN Block g, t;  // g: the 4x4 block; t: A g down the columns, [6 rows][4 columns]
+      for (int q = 0; q < 16; ++q) hn::Store(hn::LoadU(d, src[q] + c), d, g[q]);
+      for (int b = 0; b < 4; ++b) OutputAdjoint(d, g[b], 4 * kLanes, t[b], 4 * kLanes);
+      for (int r = 0; r < 6; ++r) OutputAdjoint(d, t[4 * r], kLanes, dM + (6 * r * P + p) * O + c, P * O);
+    });
+  });
+}
+
+// The weight transforms. A filter's 9 taps are contiguous in OIHW, so the filters
+// w[o, c .. c+n) pass through a transposed block on the stack: tap k of filter c+j at [k][j].
+void WeightTransform(int64_t O, int64_t C, const float* w, float* U) {
+  ForTiles(O, O * C * kPositions, [&](int64_t o) {
+    ForChannels(C, [&](auto d, int64_t c) {
+      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+      HWY_ALIGN float taps[9][kLanes];
+      HWY_ALIGN Block t;  // G g down the columns: t[3 * row + column], rows 0..5
+      const float* g = w + (o * C + c) * 9;  // [n, 3, 3]
+      for (int64_t j = 0; j < n; ++j)
+        for (int k = 0; k < 9; ++k) taps[k][j] = g[j * 9 + k];
+      for (int l = 0; l < 3; ++l) WeightT(d, taps[l], 3 * kLanes, t[l], 3 * kLanes);
+      for (int r = 0; r < 6; ++r) WeightT(d, t[3 * r], kLanes, U + (6 * r * O + o) * C + c, O * C);
+    });
+  });
+}
+
+void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
+  ForTiles(O, O * C * kPositions, [&](int64_t o) {
+    ForChannels(C, [&](auto d, int64_t c) {
+      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+      HWY_ALIGN Block t;  // G^T dU down the columns: t[6 * row + column], rows 0..2
+      HWY_ALIGN float taps[9][kLanes];
+      for (int s = 0; s < 6; ++s)
+        WeightAdjoint(d, dU + (s * O + o) * C + c, 6 * O * C, t[s], 6 * kLanes);
+      for (int r = 0; r < 3; ++r) WeightAdjoint(d, t[6 * r], kLanes, taps[3 * r], kLanes);
+      float* g = dw + (o * C + c) * 9;  // [n, 3, 3]
+      for (int64_t j = 0; j < n; ++j)
+        for (int k = 0; k < 9; ++k) g[j * 9 + k] = taps[k][j];
+    });
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace hsanet::ops::winograd4x4
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace hsanet::ops::winograd4x4 {
+
+HWY_EXPORT(InputTransform);
+HWY_EXPORT(InputTransformBackward);
+HWY_EXPORT(OutputTransform);
+HWY_EXPORT(OutputTransformBackward);
+HWY_EXPORT(WeightTransform);
+HWY_EXPORT(WeightTransformBackward);
+
+void input_transform(const Tiling& tl, int64_t C, const float* x, float* V) {
+  HWY_DYNAMIC_DISPATCH(InputTransform)(tl, C, x, V);
+}
+void input_transform_backward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
+  HWY_DYNAMIC_DISPATCH(InputTransformBackward)(tl, C, dV, dx);
+}
+void output_transform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
+  HWY_DYNAMIC_DISPATCH(OutputTransform)(tl, O, M, bias, y);
+}
+void output_transform_backward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
+  HWY_DYNAMIC_DISPATCH(OutputTransformBackward)(tl, O, dy, dM);
+}
+void weight_transform(int64_t O, int64_t C, const float* w, float* U) {
+  HWY_DYNAMIC_DISPATCH(WeightTransform)(O, C, w, U);
+}
+void weight_transform_backward(int64_t O, int64_t C, const float* dU, float* dw) {
+  HWY_DYNAMIC_DISPATCH(WeightTransformBackward)(O, C, dU, dw);
+}
+
+}  // namespace hsanet::ops::winograd4x4
+#endif  // HWY_ONCE
