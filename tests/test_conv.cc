@@ -16,8 +16,7 @@
 #include "gradcheck.h"
 #include "ops/conv2d.h"
 #include "ops/conv2d_ref.h"
-#include "ops/winograd2x2.h"
-#include "ops/winograd4x4.h"
+#include "ops/winograd.h"
 
 namespace hsanet {
 namespace {
@@ -310,9 +309,9 @@ TEST(Conv2d, Im2colRunsOnTheSmallStridedLayersAndMatchesTheReference) {
 
 // Each backward transform is the exact adjoint of its forward one: <T a, b> = <a, T^T b> for
 // random a and b. Odd map and channel counts exercise the overhanging tiles and the vector tails.
-template <class Tiling, class Fns>
-void expect_winograd_adjoints(const Tiling& tl, int64_t T, const Fns& f, uint64_t seed) {
-  const int64_t C = 19, O = 21, P = tl.tiles();
+void expect_winograd_adjoints(const ops::winograd::Tiling& tl, uint64_t seed) {
+  namespace wg = ops::winograd;
+  const int64_t C = 19, O = 21, T = tl.positions(), P = tl.tiles();
   Rng rng(seed);
   auto dot = [](const std::vector<float>& a, const std::vector<float>& b) {
     double s = 0, scale = 0;
@@ -323,59 +322,43 @@ void expect_winograd_adjoints(const Tiling& tl, int64_t T, const Fns& f, uint64_
                             const std::vector<float>& a, const std::vector<float>& Ttb, const char* what) {
     const auto [lhs, scale] = dot(Ta, b);
     const double rhs = dot(a, Ttb).first;
-    EXPECT_NEAR(lhs, rhs, 1e-6 * scale) << what;
+    EXPECT_NEAR(lhs, rhs, 1e-6 * scale) << what << ", m = " << tl.m;
   };
   {  // input: x [N, H, W, C] <-> V [T, P, C]
     const std::vector<float> x = to_float(random_vector(tl.N * tl.H * tl.W * C, rng));
     const std::vector<float> r = to_float(random_vector(T * P * C, rng));
     std::vector<float> V(r.size()), dx(x.size(), 7.f);
-    f.input(tl, C, x.data(), V.data());
-    f.input_backward(tl, C, r.data(), dx.data());
+    wg::input_transform(tl, C, x.data(), V.data());
+    wg::input_transform_backward(tl, C, r.data(), dx.data());
     expect_adjoint(V, r, x, dx, "input transform");
   }
   {  // output: M [T, P, O] <-> y [N, H, W, O]
     const std::vector<float> M = to_float(random_vector(T * P * O, rng));
     const std::vector<float> g = to_float(random_vector(tl.N * tl.H * tl.W * O, rng));
     std::vector<float> y(g.size(), 7.f), dM(M.size());
-    f.output(tl, O, M.data(), nullptr, y.data());
-    f.output_backward(tl, O, g.data(), dM.data());
+    wg::output_transform(tl, O, M.data(), nullptr, y.data());
+    wg::output_transform_backward(tl, O, g.data(), dM.data());
     expect_adjoint(y, g, M, dM, "output transform");
   }
   {  // weights: w [O, C, 3, 3] <-> U [T, O, C]
     const std::vector<float> w = to_float(random_vector(O * C * 9, rng));
     const std::vector<float> r = to_float(random_vector(T * O * C, rng));
     std::vector<float> U(r.size()), dw(w.size(), 7.f);
-    f.weights(O, C, w.data(), U.data());
-    f.weights_backward(O, C, r.data(), dw.data());
+    wg::weight_transform(tl.m, O, C, w.data(), U.data());
+    wg::weight_transform_backward(tl.m, O, C, r.data(), dw.data());
     expect_adjoint(U, r, w, dw, "weight transform");
   }
 }
 
-// The six transforms of one Winograd variant, by name.
-template <class Tiling>
-struct WinogradFns {
-  void (*input)(const Tiling&, int64_t, const float*, float*);
-  void (*input_backward)(const Tiling&, int64_t, const float*, float*);
-  void (*output)(const Tiling&, int64_t, const float*, const float*, float*);
-  void (*output_backward)(const Tiling&, int64_t, const float*, float*);
-  void (*weights)(int64_t, int64_t, const float*, float*);
-  void (*weights_backward)(int64_t, int64_t, const float*, float*);
-};
-
-TEST(Conv2d, Winograd2x2BackwardTransformsAreTheAdjoints) {
-  namespace w2 = ops::winograd2x2;
-  const WinogradFns<w2::Tiling> f{w2::input_transform, w2::input_transform_backward,
-                                  w2::output_transform, w2::output_transform_backward,
-                                  w2::weight_transform, w2::weight_transform_backward};
-  expect_winograd_adjoints(w2::Tiling{2, 5, 3}, w2::kPositions, f, 46);
+TEST(Conv2d, WinogradBackwardTransformsAreTheAdjoints) {
+  expect_winograd_adjoints({2, 2, 5, 3}, 46);  // F(2x2, 3x3)
+  expect_winograd_adjoints({4, 2, 9, 7}, 54);  // F(4x4, 3x3)
 }
 
-TEST(Conv2d, Winograd4x4BackwardTransformsAreTheAdjoints) {
-  namespace w4 = ops::winograd4x4;
-  const WinogradFns<w4::Tiling> f{w4::input_transform, w4::input_transform_backward,
-                                  w4::output_transform, w4::output_transform_backward,
-                                  w4::weight_transform, w4::weight_transform_backward};
-  expect_winograd_adjoints(w4::Tiling{2, 9, 7}, w4::kPositions, f, 54);
+TEST(Conv2d, WinogradTileSizeIsChecked) {
+  std::vector<float> buf(1024);
+  EXPECT_THROW(ops::winograd::weight_transform(3, 2, 2, buf.data(), buf.data()), std::invalid_argument);
+  EXPECT_THROW(ops::winograd::input_transform({3, 1, 4, 4}, 2, buf.data(), buf.data()), std::invalid_argument);
 }
 
 TEST(Conv2d, AlgorithmNamesParse) {

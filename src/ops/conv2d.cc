@@ -23,7 +23,7 @@
 // It only reads and writes blocked activations (nChw16c), so the plan converts the NHWC buffers
 // through two scratch buffers shared by every plan. The smaller stride-1 3x3 layers (ResNet's
 // 14x14 and 7x7 ones) run Winograd F(2x2, 3x3) instead: hsanet's own transforms
-// (winograd2x2.h) around 16 batched oneDNN matmuls, reading and writing NHWC directly, with the
+// (winograd.h) around 16 batched oneDNN matmuls, reading and writing NHWC directly, with the
 // transformed weights cached per weight version like the reordered ones.
 #include "ops/conv2d.h"
 
@@ -42,8 +42,7 @@
 #include "ops/matmul.h"
 #include "ops/onednn_engine.h"
 #include "ops/parallel.h"
-#include "ops/winograd2x2.h"
-#include "ops/winograd4x4.h"
+#include "ops/winograd.h"
 
 namespace hsanet::ops {
 namespace {
@@ -248,21 +247,22 @@ void convert_c16(const memory& nhwc_mem, const memory& blocked_mem, bool to_bloc
   }
 }
 
-// The plan's input-side (x) or output-side (y) activation from NHWC into the primitive's
-// blocked view, or back.
-void convert_x(Plan& p, memory blocked, bool to_blocked) {
-  if (p.x_c16) return convert_c16(p.src, blocked, to_blocked);
+// One side's activation from the caller's NHWC buffer into the primitive's blocked view, or
+// back: by the copy loops above for nChw16c, else by the plan's oneDNN reorders.
+void convert(bool c16, memory nhwc, memory blocked, dnnl::reorder& in, dnnl::reorder& out,
+             bool to_blocked) {
+  if (c16) return convert_c16(nhwc, blocked, to_blocked);
   if (to_blocked)
-    p.x_to_blocked.execute(onednn_stream(), p.src, blocked);
+    in.execute(onednn_stream(), nhwc, blocked);
   else
-    p.x_to_nhwc.execute(onednn_stream(), blocked, p.src);
+    out.execute(onednn_stream(), blocked, nhwc);
+}
+// The plan's input side (x) and output side (y).
+void convert_x(Plan& p, memory blocked, bool to_blocked) {
+  convert(p.x_c16, p.src, blocked, p.x_to_blocked, p.x_to_nhwc, to_blocked);
 }
 void convert_y(Plan& p, memory blocked, bool to_blocked) {
-  if (p.y_c16) return convert_c16(p.dst, blocked, to_blocked);
-  if (to_blocked)
-    p.y_to_blocked.execute(onednn_stream(), p.dst, blocked);
-  else
-    p.y_to_nhwc.execute(onednn_stream(), blocked, p.dst);
+  convert(p.y_c16, p.dst, blocked, p.y_to_blocked, p.y_to_nhwc, to_blocked);
 }
 // The memories the primitive reads and writes: the caller's NHWC buffers, or (Winograd) the
 // scratch buffers in the primitive's layout.
@@ -655,86 +655,64 @@ bool winograd2x2_geometry(const Conv2dShape& s) {
          s.OH() * s.OW() < 28 * 28;
 }
 
-// The two Winograd transform sets hsanet runs on NHWC, named for the passes below.
-struct Winograd2x2 {
-  using Tiling = winograd2x2::Tiling;
-  static constexpr int64_t kPositions = winograd2x2::kPositions;
-  static constexpr auto input = winograd2x2::input_transform;
-  static constexpr auto input_backward = winograd2x2::input_transform_backward;
-  static constexpr auto output = winograd2x2::output_transform;
-  static constexpr auto output_backward = winograd2x2::output_transform_backward;
-  static constexpr auto weights = winograd2x2::weight_transform;
-  static constexpr auto weights_backward = winograd2x2::weight_transform_backward;
-  static std::atomic<int64_t>& calls() { return g_winograd2x2_calls; }
-};
-struct Winograd4x4 {
-  using Tiling = winograd4x4::Tiling;
-  static constexpr int64_t kPositions = winograd4x4::kPositions;
-  static constexpr auto input = winograd4x4::input_transform;
-  static constexpr auto input_backward = winograd4x4::input_transform_backward;
-  static constexpr auto output = winograd4x4::output_transform;
-  static constexpr auto output_backward = winograd4x4::output_transform_backward;
-  static constexpr auto weights = winograd4x4::weight_transform;
-  static constexpr auto weights_backward = winograd4x4::weight_transform_backward;
-  static std::atomic<int64_t>& calls() { return g_winograd4x4_calls; }
-};
+// The passes' counters, by tile size.
+std::atomic<int64_t>& winograd_calls(int64_t m) {
+  return m == 2 ? g_winograd2x2_calls : g_winograd4x4_calls;
+}
 
 // U = the weights' transform, [T, O, C]: cached per weight version, or made in scratch slot 2.
-template <class K>
-const float* winograd_weights(const Conv2dShape& s, const float* w, const WeightId& wid) {
-  const memory::desc md({K::kPositions, s.O, s.C}, dt::f32, tag::abc);
-  auto transform = [&](float* U) { K::weights(s.O, s.C, w, U); };
+const float* winograd_weights(int64_t m, const Conv2dShape& s, const float* w, const WeightId& wid) {
+  const int64_t T = (m + 2) * (m + 2);
+  const memory::desc md({T, s.O, s.C}, dt::f32, tag::abc);
+  auto transform = [&](float* U) { winograd::weight_transform(m, s.O, s.C, w, U); };
   const float* U = cached_copy(w, wid, md, transform);
   if (U) return U;
-  float* own = scratch(2, static_cast<size_t>(K::kPositions * s.C * s.O));
+  float* own = scratch(2, static_cast<size_t>(T * s.C * s.O));
   transform(own);
   return own;
 }
 
-// The three passes (winograd2x2.h has the algebra), T = K::kPositions. Scratch: slot 0 holds V
-// or dV [T, P, C], slot 1 holds M or dM [T, P, O], slot 2 dU [T, O, C].
-template <class K>
-void winograd_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                      float* y, const WeightId& wid) {
-  const typename K::Tiling tl{s.N, s.H, s.W};
-  const int64_t T = K::kPositions, P = tl.tiles();
+// The three passes with m x m output blocks (winograd.h has the algebra), T = (m+2)^2 tile
+// positions. Scratch: slot 0 holds V or dV [T, P, C], slot 1 M or dM [T, P, O], slot 2 dU [T, O, C].
+void winograd_forward(int64_t m, const Conv2dShape& s, const float* x, const float* w,
+                      const float* bias, float* y, const WeightId& wid) {
+  const winograd::Tiling tl{m, s.N, s.H, s.W};
+  const int64_t T = tl.positions(), P = tl.tiles();
   float* V = scratch(0, static_cast<size_t>(T * P * s.C));
   float* M = scratch(1, static_cast<size_t>(T * P * s.O));
-  const float* U = winograd_weights<K>(s, w, wid);
-  K::input(tl, s.C, x, V);
+  const float* U = winograd_weights(m, s, w, wid);
+  winograd::input_transform(tl, s.C, x, V);
   matmul(V, U, M, T, P, s.O, s.C, false, /*trans_b=*/true);  // M_t = V_t U_t^T
-  K::output(tl, s.O, M, bias, y);
-  K::calls()++;
+  winograd::output_transform(tl, s.O, M, bias, y);
+  winograd_calls(m)++;
 }
 
-template <class K>
-void winograd_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                            const WeightId& wid) {
-  const typename K::Tiling tl{s.N, s.H, s.W};
-  const int64_t T = K::kPositions, P = tl.tiles();
+void winograd_backward_data(int64_t m, const Conv2dShape& s, const float* dy, const float* w,
+                            float* dx, const WeightId& wid) {
+  const winograd::Tiling tl{m, s.N, s.H, s.W};
+  const int64_t T = tl.positions(), P = tl.tiles();
   float* dV = scratch(0, static_cast<size_t>(T * P * s.C));
   float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
-  const float* U = winograd_weights<K>(s, w, wid);
-  K::output_backward(tl, s.O, dy, dM);
+  const float* U = winograd_weights(m, s, w, wid);
+  winograd::output_transform_backward(tl, s.O, dy, dM);
   matmul(dM, U, dV, T, P, s.C, s.O);  // dV_t = dM_t U_t
-  K::input_backward(tl, s.C, dV, dx);
-  K::calls()++;
+  winograd::input_transform_backward(tl, s.C, dV, dx);
+  winograd_calls(m)++;
 }
 
-template <class K>
-void winograd_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                               float* dbias) {
-  const typename K::Tiling tl{s.N, s.H, s.W};
-  const int64_t T = K::kPositions, P = tl.tiles();
+void winograd_backward_weights(int64_t m, const Conv2dShape& s, const float* x, const float* dy,
+                               float* dw, float* dbias) {
+  const winograd::Tiling tl{m, s.N, s.H, s.W};
+  const int64_t T = tl.positions(), P = tl.tiles();
   float* V = scratch(0, static_cast<size_t>(T * P * s.C));
   float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
   float* dU = scratch(2, static_cast<size_t>(T * s.C * s.O));
-  K::input(tl, s.C, x, V);
-  K::output_backward(tl, s.O, dy, dM);
+  winograd::input_transform(tl, s.C, x, V);
+  winograd::output_transform_backward(tl, s.O, dy, dM);
   matmul(dM, V, dU, T, s.O, s.C, P, /*trans_a=*/true);  // dU_t = dM_t^T V_t
-  K::weights_backward(s.O, s.C, dU, dw);
+  winograd::weight_transform_backward(m, s.O, s.C, dU, dw);
   if (dbias) sum_rows(dy, dbias, s.N * s.H * s.W, s.O);
-  K::calls()++;
+  winograd_calls(m)++;
 }
 
 }  // namespace
@@ -756,7 +734,7 @@ bool conv2d_uses_winograd(const Conv2dShape& s) {
 }
 
 // Of the layers that run Winograd F(4x4, 3x3), those below 56x56 run their forward and
-// backward-data on hsanet's own NHWC kernels (winograd4x4.h), which skip the nChw16c
+// backward-data on hsanet's own NHWC kernels (winograd.h), which skip the nChw16c
 // conversions and measured faster there; backward-weights stays on oneDNN's, which rounds
 // half as much in that direction (docs/winograd.md).
 namespace {
@@ -819,8 +797,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     run_gemm(get_gemm_plan(d, Direction::kForwardTraining, bias != nullptr), xs, w, y, bias);
     return;
   }
-  if (own_winograd4x4(s)) return winograd_forward<Winograd4x4>(s, x, w, bias, y, wid);
-  if (conv2d_uses_winograd2x2(s)) return winograd_forward<Winograd2x2>(s, x, w, bias, y, wid);
+  if (own_winograd4x4(s)) return winograd_forward(4, s, x, w, bias, y, wid);
+  if (conv2d_uses_winograd2x2(s)) return winograd_forward(2, s, x, w, bias, y, wid);
   if (conv2d_uses_im2col(s)) {
     const Conv2dShape d = im2col_as_pointwise(s);
     float* cols = scratch(0, static_cast<size_t>(d.N * d.H * d.W * d.C));  // [P, 9C]
@@ -872,8 +850,8 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
     scatter_samples(s, dxs, dx, accumulate);
     return;
   }
-  if (own_winograd4x4(s)) return winograd_backward_data<Winograd4x4>(s, dy, w, dx, wid);
-  if (conv2d_uses_winograd2x2(s)) return winograd_backward_data<Winograd2x2>(s, dy, w, dx, wid);
+  if (own_winograd4x4(s)) return winograd_backward_data(4, s, dy, w, dx, wid);
+  if (conv2d_uses_winograd2x2(s)) return winograd_backward_data(2, s, dy, w, dx, wid);
   Plan& p = get_plan(s, Direction::kBackwardData, false);
   memory wm = weights_for(p, w, wid);
   p.dst.set_data_handle(const_cast<float*>(dy));
@@ -906,7 +884,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     if (dbias) sum_rows(dy, dbias, d.N * d.H * d.W, s.O);
     return;
   }
-  if (conv2d_uses_winograd2x2(s)) return winograd_backward_weights<Winograd2x2>(s, x, dy, dw, dbias);
+  if (conv2d_uses_winograd2x2(s)) return winograd_backward_weights(2, s, x, dy, dw, dbias);
   if (conv2d_uses_im2col(s)) {
     const Conv2dShape d = im2col_as_pointwise(s);
     float* cols = scratch(0, static_cast<size_t>(d.N * d.H * d.W * d.C));  // [P, 9C]

@@ -1,4 +1,4 @@
-// Highway kernels for winograd4x4.h. Each 2-D transform runs as two passes of a 1-D one: down
+// Winograd F(4x4, 3x3)'s transforms (winograd.h), Highway kernels. Each 2-D transform runs as two passes of a 1-D one: down
 // the tile's columns into a small block on the stack, then along its rows; every transform
 // vectorises along the contiguous channel axis. The interpolation points are 0, 1, -1, 1/2, -2
 // (and infinity): in float32 they round 2-5x less than the textbook 0, +-1, +-2
@@ -11,24 +11,39 @@
 //   G g   = (g0,  (g0 + g1 + g2)/3,  (-g0 + g1 - g2)/3,  -(16g0 + 8g1 + 4g2)/15,
 //            (g0 - 2g1 + 4g2)/15,  g2)
 // and their transposes for the backward passes.
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "ops/winograd4x4.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "ops/winograd_loops-inl.h"
-#include "ops/winograd4x4.h"
+// Highway's "-inl.h" pattern: re-included once per target by winograd.cc, the guard toggles.
+#if defined(HSANET_OPS_WINOGRAD4X4_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef HSANET_OPS_WINOGRAD4X4_INL_H_
+#undef HSANET_OPS_WINOGRAD4X4_INL_H_
+#else
+#define HSANET_OPS_WINOGRAD4X4_INL_H_
+#endif
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
+#include "hwy/highway.h"
+#include "ops/winograd.h"
+#include "ops/winograd_loops-inl.h"
+
 HWY_BEFORE_NAMESPACE();
-namespace hsanet::ops::winograd4x4 {
+namespace hsanet::ops::winograd {
 namespace HWY_NAMESPACE {
+namespace f4x4 {
 namespace hn = hwy::HWY_NAMESPACE;
 using winograd_loops::HWY_NAMESPACE::ForChannels;
 using winograd_loops::HWY_NAMESPACE::ForTiles;
+using winograd_loops::HWY_NAMESPACE::ForInputWindows;
+using winograd_loops::HWY_NAMESPACE::ForInputWindowsScattering;
+using winograd_loops::HWY_NAMESPACE::ForOutputBlocks;
+using winograd_loops::HWY_NAMESPACE::ForOutputGradBlocks;
+using winograd_loops::HWY_NAMESPACE::GatherTaps;
+using winograd_loops::HWY_NAMESPACE::ScatterTaps;
 
-constexpr int64_t kLanes = HWY_MAX_BYTES / sizeof(float);
+constexpr int64_t kPositions = 36;
+
+constexpr int64_t kLanes = winograd_loops::HWY_NAMESPACE::kMaxLanes;
 using Block = float[kPositions][kLanes];  // one vector's worth of channels per tile position
 
 // Loads u_k = in[k * si] for k < K.
@@ -130,17 +145,8 @@ HWY_INLINE void WeightAdjoint(D d, const float* in, int64_t si, float* out, int6
 #undef HSANET_LOAD6
 
 void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
-  const std::vector<float> zeros(static_cast<size_t>(C), 0.f);  // the padding: [C]
-  ForTiles(P, P * kPositions * C, [&](int64_t p) {
-    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
-    const float* src[kPositions];  // the window's 36 pixels, row-major, each [C]
-    for (int64_t k = 0; k < 6; ++k)
-      for (int64_t l = 0; l < 6; ++l) {
-        const int64_t h = 4 * i - 1 + k, w = 4 * j - 1 + l;
-        const bool inside = h >= 0 && h < tl.H && w >= 0 && w < tl.W;
-        src[6 * k + l] = inside ? x + ((n * tl.H + h) * tl.W + w) * C : zeros.data();
-      }
+  const int64_t P = tl.tiles();
+  ForInputWindows(tl, C, x, [&](int64_t p, const float* const* src) {
     ForChannels(C, [&](auto d, int64_t c) {
       HWY_ALIGN Block t;  // B^T d down the columns: t[6 * row + column]
       HWY_ALIGN Block win;
@@ -153,49 +159,24 @@ void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {
 }
 
 void InputTransformBackward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
-  const int64_t pixels = tl.N * tl.H * tl.W;
-  ForTiles(pixels, pixels * C, [&](int64_t r) { std::fill(dx + r * C, dx + (r + 1) * C, 0.f); });
-  // Windows of neighbouring tiles overlap by two pixels. Tile rows of one parity have disjoint
-  // windows, so each parity's rows are threaded and a row's tiles run in order on one thread.
-  for (int64_t parity = 0; parity < 2; ++parity) {
-    const int64_t per_n = (R - parity + 1) / 2;
-    ForTiles(tl.N * per_n, tl.N * per_n * Q * kPositions * C, [&](int64_t k) {
-      const int64_t n = k / per_n, i = 2 * (k % per_n) + parity;
-      for (int64_t j = 0; j < Q; ++j) {
-        const int64_t p = (n * R + i) * Q + j;
-        float* dst[kPositions];  // null outside the map
-        for (int64_t a = 0; a < 6; ++a)
-          for (int64_t b = 0; b < 6; ++b) {
-            const int64_t h = 4 * i - 1 + a, w = 4 * j - 1 + b;
-            const bool inside = h >= 0 && h < tl.H && w >= 0 && w < tl.W;
-            dst[6 * a + b] = inside ? dx + ((n * tl.H + h) * tl.W + w) * C : nullptr;
-          }
-        ForChannels(C, [&](auto d, int64_t c) {
-          HWY_ALIGN Block t, g;
-          for (int l = 0; l < 6; ++l)  // B down each column of dV
-            InputAdjoint(d, dV + (l * P + p) * C + c, 6 * P * C, t[l], 6 * kLanes);
-          for (int r = 0; r < 6; ++r) InputAdjoint(d, t[6 * r], kLanes, g[6 * r], kLanes);
-          for (int q = 0; q < 36; ++q)
-            if (dst[q]) hn::StoreU(hn::Add(hn::LoadU(d, dst[q] + c), hn::Load(d, g[q])), d, dst[q] + c);
-        });
-      }
+  const int64_t P = tl.tiles();
+  ForInputWindowsScattering(tl, C, dx, [&](int64_t p, float* const* dst) {
+    ForChannels(C, [&](auto d, int64_t c) {
+      HWY_ALIGN Block t, g;
+      for (int l = 0; l < 6; ++l)  // B down each column of dV
+        InputAdjoint(d, dV + (l * P + p) * C + c, 6 * P * C, t[l], 6 * kLanes);
+      for (int r = 0; r < 6; ++r) InputAdjoint(d, t[6 * r], kLanes, g[6 * r], kLanes);
+      for (int q = 0; q < 36; ++q)
+        if (dst[q]) hn::StoreU(hn::Add(hn::LoadU(d, dst[q] + c), hn::Load(d, g[q])), d, dst[q] + c);
     });
-  }
+  });
 }
 
 void OutputTransform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
+  const int64_t P = tl.tiles();
   const std::vector<float> zeros(static_cast<size_t>(O), 0.f);  // no bias: [O]
   const float* b = bias ? bias : zeros.data();
-  ForTiles(P, P * kPositions * O, [&](int64_t p) {
-    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
-    float* dst[16];  // the 4x4 block, row-major; null where it overhangs the map
-    for (int64_t a = 0; a < 4; ++a)
-      for (int64_t c = 0; c < 4; ++c) {
-        const int64_t h = 4 * i + a, w = 4 * j + c;
-        dst[4 * a + c] = h < tl.H && w < tl.W ? y + ((n * tl.H + h) * tl.W + w) * O : nullptr;
-      }
+  ForOutputBlocks(tl, O, y, [&](int64_t p, float* const* dst) {
     ForChannels(O, [&](auto d, int64_t c) {
       HWY_ALIGN Block t, out;  // A^T M down the columns: t[6 * row + column], rows 0..3
       for (int l = 0; l < 6; ++l) OutputT(d, M + (l * P + p) * O + c, 6 * P * O, t[l], 6 * kLanes);
@@ -208,16 +189,8 @@ void OutputTransform(const Tiling& tl, int64_t O, const float* M, const float* b
 }
 
 void OutputTransformBackward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
-  const std::vector<float> zeros(static_cast<size_t>(O), 0.f);  // overhang: [O]
-  ForTiles(P, P * kPositions * O, [&](int64_t p) {
-    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
-    const float* src[16];
-    for (int64_t a = 0; a < 4; ++a)
-      for (int64_t c = 0; c < 4; ++c) {
-        const int64_t h = 4 * i + a, w = 4 * j + c;
-        src[4 * a + c] = h < tl.H && w < tl.W ? dy + ((n * tl.H + h) * tl.W + w) * O : zeros.data();
-      }
+  const int64_t P = tl.tiles();
+  ForOutputGradBlocks(tl, O, dy, [&](int64_t p, const float* const* src) {
     ForChannels(O, [&](auto d, int64_t c) {
       HWY_ALIGN Block g, t;  // g: the 4x4 block; t: A g down the columns, [6 rows][4 columns]
       for (int q = 0; q < 16; ++q) hn::Store(hn::LoadU(d, src[q] + c), d, g[q]);
@@ -235,9 +208,7 @@ void WeightTransform(int64_t O, int64_t C, const float* w, float* U) {
       const int64_t n = static_cast<int64_t>(hn::Lanes(d));
       HWY_ALIGN float taps[9][kLanes];
       HWY_ALIGN Block t;  // G g down the columns: t[3 * row + column], rows 0..5
-      const float* g = w + (o * C + c) * 9;  // [n, 3, 3]
-      for (int64_t j = 0; j < n; ++j)
-        for (int k = 0; k < 9; ++k) taps[k][j] = g[j * 9 + k];
+      GatherTaps(w + (o * C + c) * 9, n, taps);
       for (int l = 0; l < 3; ++l) WeightT(d, taps[l], 3 * kLanes, t[l], 3 * kLanes);
       for (int r = 0; r < 6; ++r) WeightT(d, t[3 * r], kLanes, U + (6 * r * O + o) * C + c, O * C);
     });
@@ -253,45 +224,14 @@ void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
       for (int s = 0; s < 6; ++s)
         WeightAdjoint(d, dU + (s * O + o) * C + c, 6 * O * C, t[s], 6 * kLanes);
       for (int r = 0; r < 3; ++r) WeightAdjoint(d, t[6 * r], kLanes, taps[3 * r], kLanes);
-      float* g = dw + (o * C + c) * 9;  // [n, 3, 3]
-      for (int64_t j = 0; j < n; ++j)
-        for (int k = 0; k < 9; ++k) g[j * 9 + k] = taps[k][j];
+      ScatterTaps(taps, n, dw + (o * C + c) * 9);
     });
   });
 }
 
+}  // namespace f4x4
 }  // namespace HWY_NAMESPACE
-}  // namespace hsanet::ops::winograd4x4
+}  // namespace hsanet::ops::winograd
 HWY_AFTER_NAMESPACE();
 
-#if HWY_ONCE
-namespace hsanet::ops::winograd4x4 {
-
-HWY_EXPORT(InputTransform);
-HWY_EXPORT(InputTransformBackward);
-HWY_EXPORT(OutputTransform);
-HWY_EXPORT(OutputTransformBackward);
-HWY_EXPORT(WeightTransform);
-HWY_EXPORT(WeightTransformBackward);
-
-void input_transform(const Tiling& tl, int64_t C, const float* x, float* V) {
-  HWY_DYNAMIC_DISPATCH(InputTransform)(tl, C, x, V);
-}
-void input_transform_backward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
-  HWY_DYNAMIC_DISPATCH(InputTransformBackward)(tl, C, dV, dx);
-}
-void output_transform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
-  HWY_DYNAMIC_DISPATCH(OutputTransform)(tl, O, M, bias, y);
-}
-void output_transform_backward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
-  HWY_DYNAMIC_DISPATCH(OutputTransformBackward)(tl, O, dy, dM);
-}
-void weight_transform(int64_t O, int64_t C, const float* w, float* U) {
-  HWY_DYNAMIC_DISPATCH(WeightTransform)(O, C, w, U);
-}
-void weight_transform_backward(int64_t O, int64_t C, const float* dU, float* dw) {
-  HWY_DYNAMIC_DISPATCH(WeightTransformBackward)(O, C, dU, dw);
-}
-
-}  // namespace hsanet::ops::winograd4x4
-#endif  // HWY_ONCE
+#endif  // include guard

@@ -1,4 +1,4 @@
-// Highway kernels for winograd2x2.h. Every transform vectorises along the contiguous channel
+// Winograd F(2x2, 3x3)'s transforms (winograd.h), Highway kernels. Every transform vectorises along the contiguous channel
 // axis (one vector of channels per tile position); the activation transforms thread over tiles,
 // the weight transforms over output channels.
 //
@@ -9,23 +9,38 @@
 //   A g   = (g0,  g0 + g1,  g0 - g1,  -g1)                  its adjoint (2 -> 4)
 //   G g   = (g0,  (g0 + g1 + g2)/2,  (g0 - g1 + g2)/2,  g2)  weights (3 -> 4)
 //   G^T u = (u0 + (u1 + u2)/2,  (u1 - u2)/2,  (u1 + u2)/2 + u3)   its adjoint (4 -> 3)
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "ops/winograd2x2.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "ops/winograd_loops-inl.h"
-#include "ops/winograd2x2.h"
+// Highway's "-inl.h" pattern: re-included once per target by winograd.cc, the guard toggles.
+#if defined(HSANET_OPS_WINOGRAD2X2_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef HSANET_OPS_WINOGRAD2X2_INL_H_
+#undef HSANET_OPS_WINOGRAD2X2_INL_H_
+#else
+#define HSANET_OPS_WINOGRAD2X2_INL_H_
+#endif
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
-HWY_BEFORE_NAMESPACE();
-namespace hsanet::ops::winograd2x2 {
-namespace HWY_NAMESPACE {
-namespace hn = hwy::HWY_NAMESPACE;
+#include "hwy/highway.h"
+#include "ops/winograd.h"
+#include "ops/winograd_loops-inl.h"
 
+HWY_BEFORE_NAMESPACE();
+namespace hsanet::ops::winograd {
+namespace HWY_NAMESPACE {
+namespace f2x2 {
+namespace hn = hwy::HWY_NAMESPACE;
 using winograd_loops::HWY_NAMESPACE::ForChannels;
 using winograd_loops::HWY_NAMESPACE::ForTiles;
+using winograd_loops::HWY_NAMESPACE::ForInputWindows;
+using winograd_loops::HWY_NAMESPACE::ForInputWindowsScattering;
+using winograd_loops::HWY_NAMESPACE::ForOutputBlocks;
+using winograd_loops::HWY_NAMESPACE::ForOutputGradBlocks;
+using winograd_loops::HWY_NAMESPACE::GatherTaps;
+using winograd_loops::HWY_NAMESPACE::ScatterTaps;
+using winograd_loops::HWY_NAMESPACE::kMaxLanes;
+
+constexpr int64_t kPositions = 16;
 
 template <class V>
 HWY_INLINE void InputT(V& u0, V& u1, V& u2, V& u3) {  // u <- B^T u
@@ -48,17 +63,8 @@ HWY_INLINE void OutputAdjoint(V g0, V g1, V& r0, V& r1, V& r2, V& r3) {  // r = 
 }
 
 void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
-  const std::vector<float> zeros(static_cast<size_t>(C), 0.f);  // the padding: [C]
-  ForTiles(P, P * kPositions * C, [&](int64_t p) {
-    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
-    const float* src[kPositions];  // the window's 16 pixels, row-major, each [C]
-    for (int64_t k = 0; k < 4; ++k)
-      for (int64_t l = 0; l < 4; ++l) {
-        const int64_t h = 2 * i - 1 + k, w = 2 * j - 1 + l;
-        const bool inside = h >= 0 && h < tl.H && w >= 0 && w < tl.W;
-        src[4 * k + l] = inside ? x + ((n * tl.H + h) * tl.W + w) * C : zeros.data();
-      }
+  const int64_t P = tl.tiles();
+  ForInputWindows(tl, C, x, [&](int64_t p, const float* const* src) {
     float* dst = V + p * C;  // position t at dst + t * P * C
     ForChannels(C, [&](auto d, int64_t c) {
       auto v0 = hn::LoadU(d, src[0] + c), v1 = hn::LoadU(d, src[1] + c);
@@ -87,66 +93,39 @@ void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {
 }
 
 void InputTransformBackward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
-  const int64_t pixels = tl.N * tl.H * tl.W;
-  ForTiles(pixels, pixels * C, [&](int64_t r) { std::fill(dx + r * C, dx + (r + 1) * C, 0.f); });
-  // Windows of neighbouring tiles overlap by two pixels. Tile rows of one parity have disjoint
-  // windows, so each parity's rows are threaded and a row's tiles run in order on one thread.
-  for (int64_t parity = 0; parity < 2; ++parity) {
-    const int64_t rows_here = tl.N * ((R - parity + 1) / 2);
-    ForTiles(rows_here, rows_here * Q * kPositions * C, [&](int64_t k) {
-      const int64_t per_n = (R - parity + 1) / 2;
-      const int64_t n = k / per_n, i = 2 * (k % per_n) + parity;
-      for (int64_t j = 0; j < Q; ++j) {
-        const int64_t p = (n * R + i) * Q + j;
-        float* dst[kPositions];
-        bool inside[kPositions];
-        for (int64_t a = 0; a < 4; ++a)
-          for (int64_t b = 0; b < 4; ++b) {
-            const int64_t h = 2 * i - 1 + a, w = 2 * j - 1 + b;
-            inside[4 * a + b] = h >= 0 && h < tl.H && w >= 0 && w < tl.W;
-            dst[4 * a + b] = inside[4 * a + b] ? dx + ((n * tl.H + h) * tl.W + w) * C : nullptr;
-          }
-        const float* src = dV + p * C;
-        const int64_t s = P * C;
-        ForChannels(C, [&](auto d, int64_t c) {
-          const float* g = src + c;
-          auto v0 = hn::LoadU(d, g), v1 = hn::LoadU(d, g + s), v2 = hn::LoadU(d, g + 2 * s);
-          auto v3 = hn::LoadU(d, g + 3 * s), v4 = hn::LoadU(d, g + 4 * s);
-          auto v5 = hn::LoadU(d, g + 5 * s), v6 = hn::LoadU(d, g + 6 * s);
-          auto v7 = hn::LoadU(d, g + 7 * s), v8 = hn::LoadU(d, g + 8 * s);
-          auto v9 = hn::LoadU(d, g + 9 * s), v10 = hn::LoadU(d, g + 10 * s);
-          auto v11 = hn::LoadU(d, g + 11 * s), v12 = hn::LoadU(d, g + 12 * s);
-          auto v13 = hn::LoadU(d, g + 13 * s), v14 = hn::LoadU(d, g + 14 * s);
-          auto v15 = hn::LoadU(d, g + 15 * s);
-          InputAdjoint(v0, v4, v8, v12), InputAdjoint(v1, v5, v9, v13);
-          InputAdjoint(v2, v6, v10, v14), InputAdjoint(v3, v7, v11, v15);
-          InputAdjoint(v0, v1, v2, v3), InputAdjoint(v4, v5, v6, v7);
-          InputAdjoint(v8, v9, v10, v11), InputAdjoint(v12, v13, v14, v15);
-          auto add = [&](int t, hn::Vec<decltype(d)> v) {
-            if (inside[t]) hn::StoreU(hn::Add(hn::LoadU(d, dst[t] + c), v), d, dst[t] + c);
-          };
-          add(0, v0), add(1, v1), add(2, v2), add(3, v3), add(4, v4), add(5, v5), add(6, v6);
-          add(7, v7), add(8, v8), add(9, v9), add(10, v10), add(11, v11), add(12, v12);
-          add(13, v13), add(14, v14), add(15, v15);
-        });
-      }
+  const int64_t P = tl.tiles();
+  ForInputWindowsScattering(tl, C, dx, [&](int64_t p, float* const* dst) {
+    const float* src = dV + p * C;
+    const int64_t s = P * C;
+    ForChannels(C, [&](auto d, int64_t c) {
+      const float* g = src + c;
+      auto v0 = hn::LoadU(d, g), v1 = hn::LoadU(d, g + s), v2 = hn::LoadU(d, g + 2 * s);
+      auto v3 = hn::LoadU(d, g + 3 * s), v4 = hn::LoadU(d, g + 4 * s);
+      auto v5 = hn::LoadU(d, g + 5 * s), v6 = hn::LoadU(d, g + 6 * s);
+      auto v7 = hn::LoadU(d, g + 7 * s), v8 = hn::LoadU(d, g + 8 * s);
+      auto v9 = hn::LoadU(d, g + 9 * s), v10 = hn::LoadU(d, g + 10 * s);
+      auto v11 = hn::LoadU(d, g + 11 * s), v12 = hn::LoadU(d, g + 12 * s);
+      auto v13 = hn::LoadU(d, g + 13 * s), v14 = hn::LoadU(d, g + 14 * s);
+      auto v15 = hn::LoadU(d, g + 15 * s);
+      InputAdjoint(v0, v4, v8, v12), InputAdjoint(v1, v5, v9, v13);
+      InputAdjoint(v2, v6, v10, v14), InputAdjoint(v3, v7, v11, v15);
+      InputAdjoint(v0, v1, v2, v3), InputAdjoint(v4, v5, v6, v7);
+      InputAdjoint(v8, v9, v10, v11), InputAdjoint(v12, v13, v14, v15);
+      auto add = [&](int t, hn::Vec<decltype(d)> v) {
+        if (dst[t]) hn::StoreU(hn::Add(hn::LoadU(d, dst[t] + c), v), d, dst[t] + c);
+      };
+      add(0, v0), add(1, v1), add(2, v2), add(3, v3), add(4, v4), add(5, v5), add(6, v6);
+      add(7, v7), add(8, v8), add(9, v9), add(10, v10), add(11, v11), add(12, v12);
+      add(13, v13), add(14, v14), add(15, v15);
     });
-  }
+  });
 }
 
 void OutputTransform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
+  const int64_t P = tl.tiles();
   const std::vector<float> zeros(static_cast<size_t>(O), 0.f);  // no bias: [O]
   const float* b = bias ? bias : zeros.data();
-  ForTiles(P, P * kPositions * O, [&](int64_t p) {
-    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
-    float* dst[4];  // the 2x2 block, row-major; null where it overhangs the map
-    for (int64_t a = 0; a < 2; ++a)
-      for (int64_t c = 0; c < 2; ++c) {
-        const int64_t h = 2 * i + a, w = 2 * j + c;
-        dst[2 * a + c] = h < tl.H && w < tl.W ? y + ((n * tl.H + h) * tl.W + w) * O : nullptr;
-      }
+  ForOutputBlocks(tl, O, y, [&](int64_t p, float* const* dst) {
     const float* src = M + p * O;
     const int64_t s = P * O;
     ForChannels(O, [&](auto d, int64_t c) {
@@ -170,17 +149,8 @@ void OutputTransform(const Tiling& tl, int64_t O, const float* M, const float* b
 }
 
 void OutputTransformBackward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
-  const int64_t P = tl.tiles(), R = tl.rows(), Q = tl.cols();
-  const std::vector<float> zeros(static_cast<size_t>(O), 0.f);  // overhang: [O]
-  ForTiles(P, P * kPositions * O, [&](int64_t p) {
-    const int64_t n = p / (R * Q), i = p / Q % R, j = p % Q;
-    const float* src[4];
-    for (int64_t a = 0; a < 2; ++a)
-      for (int64_t c = 0; c < 2; ++c) {
-        const int64_t h = 2 * i + a, w = 2 * j + c;
-        src[2 * a + c] =
-            h < tl.H && w < tl.W ? dy + ((n * tl.H + h) * tl.W + w) * O : zeros.data();
-      }
+  const int64_t P = tl.tiles();
+  ForOutputGradBlocks(tl, O, dy, [&](int64_t p, const float* const* src) {
     float* dst = dM + p * O;
     const int64_t s = P * O;
     ForChannels(O, [&](auto d, int64_t c) {
@@ -227,10 +197,8 @@ void WeightTransform(int64_t O, int64_t C, const float* w, float* U) {
     ForChannels(C, [&](auto d, int64_t c) {
       using V = hn::Vec<decltype(d)>;
       const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-      HWY_ALIGN float block[9][HWY_MAX_BYTES / sizeof(float)];
-      const float* g = w + (o * C + c) * 9;  // [n, 3, 3]
-      for (int64_t j = 0; j < n; ++j)
-        for (int k = 0; k < 9; ++k) block[k][j] = g[j * 9 + k];
+      HWY_ALIGN float block[9][kMaxLanes];
+      GatherTaps(w + (o * C + c) * 9, n, block);
       auto tap = [&](int k) { return hn::Load(d, block[k]); };
       V a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32;  // G g: a_rl
       WeightT(d, tap(0), tap(3), tap(6), a00, a10, a20, a30);  // down each column l
@@ -261,7 +229,7 @@ void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
       WeightAdjoint(d, pos(1), pos(5), pos(9), pos(13), h01, h11, h21);
       WeightAdjoint(d, pos(2), pos(6), pos(10), pos(14), h02, h12, h22);
       WeightAdjoint(d, pos(3), pos(7), pos(11), pos(15), h03, h13, h23);
-      HWY_ALIGN float block[9][HWY_MAX_BYTES / sizeof(float)];  // tap k of filter c+j: [k][j]
+      HWY_ALIGN float block[9][kMaxLanes];  // tap k of filter c+j: [k][j]
       V g0, g1, g2;
       auto row = [&](int k, V x0, V x1, V x2, V x3) {  // (G^T dU) G, row k
         WeightAdjoint(d, x0, x1, x2, x3, g0, g1, g2);
@@ -269,46 +237,14 @@ void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
         hn::Store(g2, d, block[3 * k + 2]);
       };
       row(0, h00, h01, h02, h03), row(1, h10, h11, h12, h13), row(2, h20, h21, h22, h23);
-      float* g = dw + (o * C + c) * 9;  // [n, 3, 3]
-      for (int64_t j = 0; j < n; ++j)
-        for (int k = 0; k < 9; ++k) g[j * 9 + k] = block[k][j];
+      ScatterTaps(block, n, dw + (o * C + c) * 9);
     });
   });
 }
 
+}  // namespace f2x2
 }  // namespace HWY_NAMESPACE
-}  // namespace hsanet::ops::winograd2x2
+}  // namespace hsanet::ops::winograd
 HWY_AFTER_NAMESPACE();
 
-#if HWY_ONCE
-namespace hsanet::ops::winograd2x2 {
-
-HWY_EXPORT(InputTransform);
-HWY_EXPORT(InputTransformBackward);
-HWY_EXPORT(OutputTransform);
-HWY_EXPORT(OutputTransformBackward);
-HWY_EXPORT(WeightTransform);
-HWY_EXPORT(WeightTransformBackward);
-
-void input_transform(const Tiling& tl, int64_t C, const float* x, float* V) {
-  HWY_DYNAMIC_DISPATCH(InputTransform)(tl, C, x, V);
-}
-void input_transform_backward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
-  HWY_DYNAMIC_DISPATCH(InputTransformBackward)(tl, C, dV, dx);
-}
-void output_transform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
-  HWY_DYNAMIC_DISPATCH(OutputTransform)(tl, O, M, bias, y);
-}
-void output_transform_backward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
-  HWY_DYNAMIC_DISPATCH(OutputTransformBackward)(tl, O, dy, dM);
-}
-
-void weight_transform(int64_t O, int64_t C, const float* w, float* U) {
-  HWY_DYNAMIC_DISPATCH(WeightTransform)(O, C, w, U);
-}
-void weight_transform_backward(int64_t O, int64_t C, const float* dU, float* dw) {
-  HWY_DYNAMIC_DISPATCH(WeightTransformBackward)(O, C, dU, dw);
-}
-
-}  // namespace hsanet::ops::winograd2x2
-#endif  // HWY_ONCE
+#endif  // include guard
