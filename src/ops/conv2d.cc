@@ -12,19 +12,22 @@
 // reused. The forward_training descriptor is the hint for backward-data and backward-weights, as
 // oneDNN requires for training.
 //
-// Pointwise convolutions (1x1, stride 1, no padding, one group -- most of ResNet-50's weights)
-// are matrix products over the N*H*W positions, and run as oneDNN matmuls that read OIHW weights
-// in place and write the weight gradient straight in OIHW: no reorder at all, at the speed of the
-// convolution primitives or better (measured, docs/conv.md). The weight-gradient reorder the
-// convolution primitives need cost up to as much as the 1x1 convolution itself.
-//
-// Winograd. Under Conv2dAlgorithm::kFast the 3x3 stride-1 layers with outputs of 28x28 and more
-// run oneDNN's Winograd F(4x4, 3x3), ~1.5x faster than direct there counting the conversions.
-// It only reads and writes blocked activations (nChw16c), so the plan converts the NHWC buffers
-// through two scratch buffers shared by every plan. The smaller stride-1 3x3 layers (ResNet's
-// 14x14 and 7x7 ones) run Winograd F(2x2, 3x3) instead: hsanet's own transforms
-// (winograd.h) around 16 batched oneDNN matmuls, reading and writing NHWC directly, with the
-// transformed weights cached per weight version like the reordered ones.
+// Which kernels run where (each choice measured; docs/conv.md, docs/winograd.md):
+//   1x1, small maps     oneDNN matmuls over the positions, OIHW weights read in place and the
+//                       weight gradient written straight in OIHW: no reorder at all. Strided
+//                       ones gather their positions first.
+//   1x1, >= 3136 out    the forward and (stride 1) backward-weights on oneDNN's 1x1
+//   positions           convolution kernels, faster there; backward-data stays a matmul.
+//   3x3/1, >= 56x56     oneDNN's Winograd F(4x4, 3x3) (under Conv2dAlgorithm::kFast). It reads
+//                       and writes only nChw16c, so the plan converts NHWC in and out through
+//                       two scratch buffers shared by every plan.
+//   3x3/1, 28x28        hsanet's own F(4x4, 3x3) on NHWC (winograd.h) for the forward and
+//                       backward-data, oneDNN's for backward-weights.
+//   3x3/1, below 28x28  hsanet's own F(2x2, 3x3) on NHWC; both own Winograds multiply with 16
+//                       or 36 batched oneDNN matmuls and cache the transformed weights per
+//                       weight version like the reordered ones.
+//   3x3/2 at 7x7 out    im2col + the matmuls for the forward and backward-weights.
+//   everything else     oneDNN's direct convolution primitives.
 #include "ops/conv2d.h"
 
 #include <algorithm>
