@@ -35,11 +35,12 @@ inline void add_attention_device_option(CLI::App& app, std::string& device) {
       ->capture_default_str();
 }
 
-// --conv-algorithm fast|direct: Winograd for the 3x3 layers where it pays, or the direct
-// algorithm everywhere, for the smallest rounding error (ops/conv2d.h, docs/conv.md).
+// --conv-algorithm fast|direct: Winograd for the 3x3 stride-1 layers (and im2col for stage 4's
+// strided 3x3) where they pay, or oneDNN's direct 3x3 kernels, for the smallest rounding error
+// (ops/conv2d.h, docs/conv.md, docs/winograd.md).
 inline void add_conv_algorithm_option(CLI::App& app, std::string& algorithm) {
   app.add_option("--conv-algorithm", algorithm,
-                 "fast (Winograd for large 3x3 layers) | direct (smallest rounding error)")
+                 "fast (Winograd for 3x3 stride-1 layers) | direct (smallest rounding error)")
       ->check(CLI::IsMember({"fast", "direct"}))
       ->capture_default_str();
 }
