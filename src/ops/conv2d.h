@@ -64,8 +64,9 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
 // size instead of ~2e-7; docs/conv.md). Like PyTorch's TF32 switch for GPU convolutions, the
 // fast setting is the default and `kDirect` is there for bit-level comparisons.
 enum class Conv2dAlgorithm {
-  kFast,    // Winograd where conv2d_uses_winograd says so, the direct algorithm elsewhere
-  kDirect,  // the direct algorithm (or a matmul, for 1x1) everywhere
+  kFast,    // Winograd where conv2d_uses_winograd or conv2d_uses_winograd2x2 say so, im2col
+            // where conv2d_uses_im2col does, the direct algorithm elsewhere
+  kDirect,  // the direct algorithm (1x1: matmuls or oneDNN's 1x1 kernels) everywhere
 };
 void set_conv2d_algorithm(Conv2dAlgorithm a);
 Conv2dAlgorithm conv2d_algorithm();
