@@ -196,9 +196,8 @@ void WeightTransform(int64_t O, int64_t C, const float* w, float* U) {
   ForTiles(O, O * C * kPositions, [&](int64_t o) {
     ForChannels(C, [&](auto d, int64_t c) {
       using V = hn::Vec<decltype(d)>;
-      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
       HWY_ALIGN float block[9][kMaxLanes];
-      GatherTaps(w + (o * C + c) * 9, n, block);
+      GatherTaps(d, w + (o * C + c) * 9, block);
       auto tap = [&](int k) { return hn::Load(d, block[k]); };
       V a00, a10, a20, a30, a01, a11, a21, a31, a02, a12, a22, a32;  // G g: a_rl
       WeightT(d, tap(0), tap(3), tap(6), a00, a10, a20, a30);  // down each column l
@@ -221,7 +220,6 @@ void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
   ForTiles(O, O * C * kPositions, [&](int64_t o) {
     ForChannels(C, [&](auto d, int64_t c) {
       using V = hn::Vec<decltype(d)>;
-      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
       const float* u = dU + o * C + c;
       auto pos = [&](int t) { return hn::LoadU(d, u + t * s); };
       V h00, h10, h20, h01, h11, h21, h02, h12, h22, h03, h13, h23;  // G^T dU: h_kl
@@ -237,7 +235,7 @@ void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
         hn::Store(g2, d, block[3 * k + 2]);
       };
       row(0, h00, h01, h02, h03), row(1, h10, h11, h12, h13), row(2, h20, h21, h22, h23);
-      ScatterTaps(block, n, dw + (o * C + c) * 9);
+      ScatterTaps(d, block, dw + (o * C + c) * 9);
     });
   });
 }

@@ -205,10 +205,9 @@ void OutputTransformBackward(const Tiling& tl, int64_t O, const float* dy, float
 void WeightTransform(int64_t O, int64_t C, const float* w, float* U) {
   ForTiles(O, O * C * kPositions, [&](int64_t o) {
     ForChannels(C, [&](auto d, int64_t c) {
-      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
       HWY_ALIGN float taps[9][kLanes];
       HWY_ALIGN Block t;  // G g down the columns: t[3 * row + column], rows 0..5
-      GatherTaps(w + (o * C + c) * 9, n, taps);
+      GatherTaps(d, w + (o * C + c) * 9, taps);
       for (int l = 0; l < 3; ++l) WeightT(d, taps[l], 3 * kLanes, t[l], 3 * kLanes);
       for (int r = 0; r < 6; ++r) WeightT(d, t[3 * r], kLanes, U + (6 * r * O + o) * C + c, O * C);
     });
@@ -218,13 +217,12 @@ void WeightTransform(int64_t O, int64_t C, const float* w, float* U) {
 void WeightTransformBackward(int64_t O, int64_t C, const float* dU, float* dw) {
   ForTiles(O, O * C * kPositions, [&](int64_t o) {
     ForChannels(C, [&](auto d, int64_t c) {
-      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
       HWY_ALIGN Block t;  // G^T dU down the columns: t[6 * row + column], rows 0..2
       HWY_ALIGN float taps[9][kLanes];
       for (int s = 0; s < 6; ++s)
         WeightAdjoint(d, dU + (s * O + o) * C + c, 6 * O * C, t[s], 6 * kLanes);
       for (int r = 0; r < 3; ++r) WeightAdjoint(d, t[6 * r], kLanes, taps[3 * r], kLanes);
-      ScatterTaps(taps, n, dw + (o * C + c) * 9);
+      ScatterTaps(d, taps, dw + (o * C + c) * 9);
     });
   });
 }
