@@ -546,7 +546,7 @@ void im2col(const Conv2dShape& s, const float* x, float* cols) {
   }
 }
 
-// ---------------------------------------------------------------- large 1x1 maps on the conv primitive
+// ---------------------------------------------------------------- large 1x1 maps on conv kernels
 
 // Where oneDNN's own 1x1 convolution kernels beat the matmuls: forward over 3136 and more output
 // positions (ResNet's 56x56 and 28x28 maps at batch 4; the strided ones too), and the stride-1
@@ -664,7 +664,8 @@ std::atomic<int64_t>& winograd_calls(int64_t m) {
 }
 
 // U = the weights' transform, [T, O, C]: cached per weight version, or made in scratch slot 2.
-const float* winograd_weights(int64_t m, const Conv2dShape& s, const float* w, const WeightId& wid) {
+const float* winograd_weights(int64_t m, const Conv2dShape& s, const float* w,
+                              const WeightId& wid) {
   const int64_t T = (m + 2) * (m + 2);
   const memory::desc md({T, s.O, s.C}, dt::f32, tag::abc);
   auto transform = [&](float* U) { winograd::weight_transform(m, s.O, s.C, w, U); };
@@ -676,7 +677,8 @@ const float* winograd_weights(int64_t m, const Conv2dShape& s, const float* w, c
 }
 
 // The three passes with m x m output blocks (winograd.h has the algebra), T = (m+2)^2 tile
-// positions. Scratch: slot 0 holds V or dV [T, P, C], slot 1 M or dM [T, P, O], slot 2 dU [T, O, C].
+// positions. Scratch: slot 0 holds V or dV [T, P, C], slot 1 M or dM [T, P, O], slot 2 dU
+// [T, O, C].
 void winograd_forward(int64_t m, const Conv2dShape& s, const float* x, const float* w,
                       const float* bias, float* y, const WeightId& wid) {
   const winograd::Tiling tl{m, s.N, s.H, s.W};

@@ -15,22 +15,28 @@ namespace hsanet::ops::winograd {
 namespace HWY_NAMESPACE {
 
 void InputTransform(const Tiling& tl, int64_t C, const float* x, float* V) {
-  tl.m == 2 ? f2x2::InputTransform(tl, C, x, V) : f4x4::InputTransform(tl, C, x, V);
+  if (tl.m == 2) return f2x2::InputTransform(tl, C, x, V);
+  f4x4::InputTransform(tl, C, x, V);
 }
 void InputTransformBackward(const Tiling& tl, int64_t C, const float* dV, float* dx) {
-  tl.m == 2 ? f2x2::InputTransformBackward(tl, C, dV, dx) : f4x4::InputTransformBackward(tl, C, dV, dx);
+  if (tl.m == 2) return f2x2::InputTransformBackward(tl, C, dV, dx);
+  f4x4::InputTransformBackward(tl, C, dV, dx);
 }
 void OutputTransform(const Tiling& tl, int64_t O, const float* M, const float* bias, float* y) {
-  tl.m == 2 ? f2x2::OutputTransform(tl, O, M, bias, y) : f4x4::OutputTransform(tl, O, M, bias, y);
+  if (tl.m == 2) return f2x2::OutputTransform(tl, O, M, bias, y);
+  f4x4::OutputTransform(tl, O, M, bias, y);
 }
 void OutputTransformBackward(const Tiling& tl, int64_t O, const float* dy, float* dM) {
-  tl.m == 2 ? f2x2::OutputTransformBackward(tl, O, dy, dM) : f4x4::OutputTransformBackward(tl, O, dy, dM);
+  if (tl.m == 2) return f2x2::OutputTransformBackward(tl, O, dy, dM);
+  f4x4::OutputTransformBackward(tl, O, dy, dM);
 }
 void WeightTransform(int64_t m, int64_t O, int64_t C, const float* w, float* U) {
-  m == 2 ? f2x2::WeightTransform(O, C, w, U) : f4x4::WeightTransform(O, C, w, U);
+  if (m == 2) return f2x2::WeightTransform(O, C, w, U);
+  f4x4::WeightTransform(O, C, w, U);
 }
 void WeightTransformBackward(int64_t m, int64_t O, int64_t C, const float* dU, float* dw) {
-  m == 2 ? f2x2::WeightTransformBackward(O, C, dU, dw) : f4x4::WeightTransformBackward(O, C, dU, dw);
+  if (m == 2) return f2x2::WeightTransformBackward(O, C, dU, dw);
+  f4x4::WeightTransformBackward(O, C, dU, dw);
 }
 
 }  // namespace HWY_NAMESPACE

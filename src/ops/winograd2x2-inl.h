@@ -1,6 +1,6 @@
-// Winograd F(2x2, 3x3)'s transforms (winograd.h), Highway kernels. Every transform vectorises along the contiguous channel
-// axis (one vector of channels per tile position); the activation transforms thread over tiles,
-// the weight transforms over output channels.
+// Winograd F(2x2, 3x3)'s transforms (winograd.h), Highway kernels. Every transform vectorises
+// along the contiguous channel axis (one vector of channels per tile position); the activation
+// transforms thread over tiles, the weight transforms over output channels.
 //
 // The 1-D transforms (applied along the tile's rows, then along its columns):
 //   B^T u = (u0 - u2,  u1 + u2,  u2 - u1,  u1 - u3)        input
@@ -9,6 +9,7 @@
 //   A g   = (g0,  g0 + g1,  g0 - g1,  -g1)                  its adjoint (2 -> 4)
 //   G g   = (g0,  (g0 + g1 + g2)/2,  (g0 - g1 + g2)/2,  g2)  weights (3 -> 4)
 //   G^T u = (u0 + (u1 + u2)/2,  (u1 - u2)/2,  (u1 + u2)/2 + u3)   its adjoint (4 -> 3)
+//
 // Highway's "-inl.h" pattern: re-included once per target by winograd.cc, the guard toggles.
 #if defined(HSANET_OPS_WINOGRAD2X2_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef HSANET_OPS_WINOGRAD2X2_INL_H_

@@ -1,8 +1,8 @@
-// Winograd F(4x4, 3x3)'s transforms (winograd.h), Highway kernels. Each 2-D transform runs as two passes of a 1-D one: down
-// the tile's columns into a small block on the stack, then along its rows; every transform
-// vectorises along the contiguous channel axis. The interpolation points are 0, 1, -1, 1/2, -2
-// (and infinity): in float32 they round 2-5x less than the textbook 0, +-1, +-2
-// (docs/winograd.md). The 1-D transforms:
+// Winograd F(4x4, 3x3)'s transforms (winograd.h), Highway kernels. Each 2-D transform runs as
+// two passes of a 1-D one: down the tile's columns into a small block on the stack, then along
+// its rows; every transform vectorises along the contiguous channel axis. The interpolation
+// points are 0, 1, -1, 1/2, -2 (and infinity): in float32 they round 2-5x less than the textbook
+// 0, +-1, +-2 (docs/winograd.md). The 1-D transforms:
 //   B^T u = (u0 - 3/2 u1 - 2u2 + 3/2 u3 + u4,  -u1 + u2/2 + 5/2 u3 + u4,
 //            u1 - 5/2 u2 + u3/2 + u4,  -2u1 - u2 + 2u3 + u4,  u1/2 - u2 - u3/2 + u4,
 //            u1 - 3/2 u2 - 2u3 + 3/2 u4 + u5)
@@ -11,6 +11,7 @@
 //   G g   = (g0,  (g0 + g1 + g2)/3,  (-g0 + g1 - g2)/3,  -(16g0 + 8g1 + 4g2)/15,
 //            (g0 - 2g1 + 4g2)/15,  g2)
 // and their transposes for the backward passes.
+//
 // Highway's "-inl.h" pattern: re-included once per target by winograd.cc, the guard toggles.
 #if defined(HSANET_OPS_WINOGRAD4X4_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef HSANET_OPS_WINOGRAD4X4_INL_H_
@@ -75,15 +76,17 @@ HWY_INLINE void InputAdjoint(D d, const float* in, int64_t si, float* out, int64
   const auto c25 = hn::Set(d, 2.5f);
   hn::StoreU(u0, d, out);
   // -1.5u0 - u1 + u2 - 2u3 + 0.5u4 + u5
-  hn::StoreU(hn::NegMulAdd(c15, u0, hn::NegMulAdd(two, u3, hn::MulAdd(half, u4, hn::Add(hn::Sub(u2, u1), u5)))),
-             d, out + so);
+  const auto r1 = hn::MulAdd(half, u4, hn::Add(hn::Sub(u2, u1), u5));
+  hn::StoreU(hn::NegMulAdd(c15, u0, hn::NegMulAdd(two, u3, r1)), d, out + so);
   // -2u0 + 0.5u1 - 2.5u2 - u3 - u4 - 1.5u5
-  hn::StoreU(hn::NegMulAdd(two, u0, hn::MulAdd(half, u1, hn::NegMulAdd(c25, u2, hn::NegMulAdd(c15, u5, hn::Neg(hn::Add(u3, u4)))))),
-             d, out + 2 * so);
+  const auto r2 = hn::NegMulAdd(c25, u2, hn::NegMulAdd(c15, u5, hn::Neg(hn::Add(u3, u4))));
+  hn::StoreU(hn::NegMulAdd(two, u0, hn::MulAdd(half, u1, r2)), d, out + 2 * so);
   // 1.5u0 + 2.5u1 + 0.5(u2 - u4) + 2(u3 - u5)
-  hn::StoreU(hn::MulAdd(c15, u0, hn::MulAdd(c25, u1, hn::MulAdd(half, hn::Sub(u2, u4), hn::Mul(two, hn::Sub(u3, u5))))),
-             d, out + 3 * so);
-  hn::StoreU(hn::MulAdd(c15, u5, hn::Add(hn::Add(hn::Add(u0, u1), hn::Add(u2, u3)), u4)), d, out + 4 * so);
+  const auto r3 = hn::MulAdd(half, hn::Sub(u2, u4), hn::Mul(two, hn::Sub(u3, u5)));
+  hn::StoreU(hn::MulAdd(c15, u0, hn::MulAdd(c25, u1, r3)), d, out + 3 * so);
+  // u0 + u1 + u2 + u3 + u4 + 1.5u5
+  const auto r4 = hn::Add(hn::Add(hn::Add(u0, u1), hn::Add(u2, u3)), u4);
+  hn::StoreU(hn::MulAdd(c15, u5, r4), d, out + 4 * so);
   hn::StoreU(u5, d, out + 5 * so);
 }
 // r = A^T u (6 -> 4).
@@ -91,11 +94,12 @@ template <class D>
 HWY_INLINE void OutputT(D d, const float* in, int64_t si, float* out, int64_t so) {
   HSANET_LOAD6(d, in, si);
   const auto s12 = hn::Add(u1, u2), d12 = hn::Sub(u1, u2);
+  const auto two = hn::Set(d, 2.f), four = hn::Set(d, 4.f), eight = hn::Set(d, 8.f);
   hn::StoreU(hn::Add(hn::Add(u0, s12), hn::Add(u3, u4)), d, out);
-  hn::StoreU(hn::NegMulAdd(hn::Set(d, 2.f), u4, hn::MulAdd(hn::Set(d, 0.5f), u3, d12)), d, out + so);
-  hn::StoreU(hn::MulAdd(hn::Set(d, 4.f), u4, hn::MulAdd(hn::Set(d, 0.25f), u3, s12)), d, out + 2 * so);
-  hn::StoreU(hn::NegMulAdd(hn::Set(d, 8.f), u4, hn::MulAdd(hn::Set(d, 0.125f), u3, hn::Add(d12, u5))),
-             d, out + 3 * so);
+  hn::StoreU(hn::NegMulAdd(two, u4, hn::MulAdd(hn::Set(d, 0.5f), u3, d12)), d, out + so);
+  hn::StoreU(hn::MulAdd(four, u4, hn::MulAdd(hn::Set(d, 0.25f), u3, s12)), d, out + 2 * so);
+  const auto r3 = hn::MulAdd(hn::Set(d, 0.125f), u3, hn::Add(d12, u5));
+  hn::StoreU(hn::NegMulAdd(eight, u4, r3), d, out + 3 * so);
 }
 // r = A g (4 -> 6), the adjoint.
 template <class D>
@@ -103,15 +107,16 @@ HWY_INLINE void OutputAdjoint(D d, const float* in, int64_t si, float* out, int6
   const auto g0 = hn::LoadU(d, in), g1 = hn::LoadU(d, in + si), g2 = hn::LoadU(d, in + 2 * si);
   const auto g3 = hn::LoadU(d, in + 3 * si);
   const auto s02 = hn::Add(g0, g2), s13 = hn::Add(g1, g3);
+  const auto half = hn::Set(d, 0.5f), minus2 = hn::Set(d, -2.f);
   hn::StoreU(g0, d, out);
   hn::StoreU(hn::Add(s02, s13), d, out + so);
   hn::StoreU(hn::Sub(s02, s13), d, out + 2 * so);
-  // g0 + g1/2 + g2/4 + g3/8
-  hn::StoreU(hn::MulAdd(hn::Set(d, 0.5f), hn::MulAdd(hn::Set(d, 0.5f), hn::MulAdd(hn::Set(d, 0.5f), g3, g2), g1), g0),
-             d, out + 3 * so);
-  // g0 - 2g1 + 4g2 - 8g3
-  hn::StoreU(hn::MulAdd(hn::Set(d, -2.f), hn::MulAdd(hn::Set(d, -2.f), hn::MulAdd(hn::Set(d, -2.f), g3, g2), g1), g0),
-             d, out + 4 * so);
+  // g0 + g1/2 + g2/4 + g3/8, by Horner's rule
+  const auto r3 = hn::MulAdd(half, hn::MulAdd(half, hn::MulAdd(half, g3, g2), g1), g0);
+  hn::StoreU(r3, d, out + 3 * so);
+  // g0 - 2g1 + 4g2 - 8g3, by Horner's rule
+  const auto r4 = hn::MulAdd(minus2, hn::MulAdd(minus2, hn::MulAdd(minus2, g3, g2), g1), g0);
+  hn::StoreU(r4, d, out + 4 * so);
   hn::StoreU(g3, d, out + 5 * so);
 }
 // r = G g (3 -> 6).
@@ -124,7 +129,8 @@ HWY_INLINE void WeightT(D d, const float* in, int64_t si, float* out, int64_t so
   hn::StoreU(hn::Mul(third, hn::Add(outer, g1)), d, out + so);
   hn::StoreU(hn::Mul(third, hn::Sub(g1, outer)), d, out + 2 * so);
   // -(16g0 + 8g1 + 4g2)/15
-  hn::StoreU(hn::Mul(hn::Set(d, -4.f / 15.f), hn::MulAdd(four, g0, hn::MulAdd(two, g1, g2))), d, out + 3 * so);
+  const auto r3 = hn::MulAdd(four, g0, hn::MulAdd(two, g1, g2));
+  hn::StoreU(hn::Mul(hn::Set(d, -4.f / 15.f), r3), d, out + 3 * so);
   // (g0 - 2g1 + 4g2)/15
   hn::StoreU(hn::Mul(fifteenth, hn::MulAdd(four, g2, hn::NegMulAdd(two, g1, g0))), d, out + 4 * so);
   hn::StoreU(g2, d, out + 5 * so);
@@ -136,11 +142,14 @@ HWY_INLINE void WeightAdjoint(D d, const float* in, int64_t si, float* out, int6
   const auto third = hn::Set(d, 1.f / 3.f), fifteenth = hn::Set(d, 1.f / 15.f);
   const auto d12 = hn::Mul(third, hn::Sub(u1, u2)), s12 = hn::Mul(third, hn::Add(u1, u2));
   // u0 + (u1 - u2)/3 + (u4 - 16u3)/15
-  hn::StoreU(hn::MulAdd(fifteenth, hn::NegMulAdd(hn::Set(d, 16.f), u3, u4), hn::Add(u0, d12)), d, out);
+  const auto r0 = hn::NegMulAdd(hn::Set(d, 16.f), u3, u4);
+  hn::StoreU(hn::MulAdd(fifteenth, r0, hn::Add(u0, d12)), d, out);
   // (u1 + u2)/3 - (8u3 + 2u4)/15
-  hn::StoreU(hn::NegMulAdd(fifteenth, hn::MulAdd(hn::Set(d, 8.f), u3, hn::Add(u4, u4)), s12), d, out + so);
+  const auto r1 = hn::MulAdd(hn::Set(d, 8.f), u3, hn::Add(u4, u4));
+  hn::StoreU(hn::NegMulAdd(fifteenth, r1, s12), d, out + so);
   // (u1 - u2)/3 + 4(u4 - u3)/15 + u5
-  hn::StoreU(hn::MulAdd(hn::Set(d, 4.f / 15.f), hn::Sub(u4, u3), hn::Add(d12, u5)), d, out + 2 * so);
+  const auto r2 = hn::MulAdd(hn::Set(d, 4.f / 15.f), hn::Sub(u4, u3), hn::Add(d12, u5));
+  hn::StoreU(r2, d, out + 2 * so);
 }
 #undef HSANET_LOAD6
 
@@ -195,7 +204,8 @@ void OutputTransformBackward(const Tiling& tl, int64_t O, const float* dy, float
       HWY_ALIGN Block g, t;  // g: the 4x4 block; t: A g down the columns, [6 rows][4 columns]
       for (int q = 0; q < 16; ++q) hn::Store(hn::LoadU(d, src[q] + c), d, g[q]);
       for (int b = 0; b < 4; ++b) OutputAdjoint(d, g[b], 4 * kLanes, t[b], 4 * kLanes);
-      for (int r = 0; r < 6; ++r) OutputAdjoint(d, t[4 * r], kLanes, dM + (6 * r * P + p) * O + c, P * O);
+      for (int r = 0; r < 6; ++r)
+        OutputAdjoint(d, t[4 * r], kLanes, dM + (6 * r * P + p) * O + c, P * O);
     });
   });
 }

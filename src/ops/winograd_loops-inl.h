@@ -1,6 +1,6 @@
 // The loops the Winograd transform kernels (winograd2x2-inl.h, winograd4x4-inl.h) share:
-// vectors along the channel axis, threads over tiles. Highway's "-inl.h" pattern: re-included once per
-// target, the guard toggles.
+// vectors along the channel axis, threads over tiles. Highway's "-inl.h" pattern: re-included
+// once per target, the guard toggles.
 #if defined(HSANET_OPS_WINOGRAD_LOOPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef HSANET_OPS_WINOGRAD_LOOPS_INL_H_
 #undef HSANET_OPS_WINOGRAD_LOOPS_INL_H_
