@@ -21,6 +21,7 @@ export OMP_WAIT_POLICY=passive
 [ -x build/bin/bench_train_step ] || { echo "build first: scripts/build.sh" >&2; exit 1; }
 [ -f "$PEER/bench_train_step.py" ] || { echo "no PyTorch peer at $PEER" >&2; exit 1; }
 
+rows=$(mktemp)  # every measured row, for the summary
 printf "%-11s %5s %7s %12s %12s %12s %12s %7s\n" model round spin "hsanet img/s" "torch img/s" \
   "hsanet MiB" "torch MiB" ratio
 for round in $(seq 1 "$ROUNDS"); do
@@ -40,8 +41,25 @@ for round in $(seq 1 "$ROUNDS"); do
       torch_mib=$(awk '{printf "%.1f", $1 / 1024}' "$log.rss")
       ratio=$(awk -v a="$ours_ips" -v b="$torch_ips" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }')
       printf "%-11s %5d %7s %12s %12s %12s %12s %7s\n" "$m" "$round" "$spin" "$ours_ips" \
-        "$torch_ips" "$ours_mib" "$torch_mib" "$ratio"
+        "$torch_ips" "$ours_mib" "$torch_mib" "$ratio" | tee -a "$rows"
       rm -f "$log" "$log.rss"
     done
   done
 done
+
+# One model's ratio moves by up to 0.3 between rounds on a shared machine: the median over the
+# rounds is the figure to quote, with its range.
+if [ "$ROUNDS" -gt 1 ]; then
+  echo
+  printf "%-11s %7s %7s %13s\n" model spin median "ratio range"
+  for m in $MODELS; do
+    for spin in $SPINS; do
+      awk -v m="$m" -v s="$spin" '$1 == m && $3 == s {print $8}' "$rows" | sort -g |
+        awk -v m="$m" -v s="$spin" '{r[NR] = $1}
+          END { if (NR == 0) exit
+                med = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+                printf "%-11s %7s %7.2f %8.2f-%.2f\n", m, s, med, r[1], r[NR] }'
+    done
+  done
+fi
+rm -f "$rows"
