@@ -13,9 +13,9 @@
 // minimum is the figure least disturbed by other processes on a shared machine.
 //
 // "fwd+reorder" bumps the weight version every iteration: the forward plus the once-per-step
-// OIHW -> blocked weight reorder that a training step pays. Shapes that run as Winograd under the
-// default (fast) setting are measured a second time as conv/engine_direct/..., the direct
-// algorithm, in the same run.
+// OIHW -> blocked weight reorder that a training step pays (for Winograd on NHWC, the weight
+// transform). Shapes that run as Winograd or im2col under the default (fast) setting are
+// measured a second time as conv/engine_direct/..., the direct algorithm, in the same run.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
           ->DisplayAggregatesOnly(true);
       if (hsanet::ops::conv2d_uses_winograd(ns.s) || hsanet::ops::conv2d_uses_winograd2x2(ns.s) ||
-          hsanet::ops::conv2d_uses_im2col(ns.s))
+          hsanet::ops::conv2d_uses_im2col(ns.s))  // the fast setting's own paths
         benchmark::RegisterBenchmark(("conv/engine_direct/" + base).c_str(), BM_Engine, ns.s, dir,
                                      Conv2dAlgorithm::kDirect)
             ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
