@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gradcheck.h"
@@ -182,6 +183,22 @@ double forward_error(const Conv2dShape& s, const std::vector<double>& x, const s
   return worst / scale;
 }
 
+// Under the direct setting s takes none of the fast setting's paths (the counter `fast_runs`
+// reads does not move) and still matches the reference. Returns the forward's error (over the
+// output's scale) under the fast setting and under the direct one, on the same random x and w.
+std::pair<double, double> fast_and_direct_errors(const Conv2dShape& s, int64_t (*fast_runs)(),
+                                                 uint64_t seed) {
+  Rng rng(seed);
+  const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
+  const double fast = forward_error(s, x, w);
+  const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
+  EXPECT_FALSE(ops::conv2d_uses_winograd(s) || ops::conv2d_uses_winograd2x2(s));
+  const int64_t before = fast_runs();
+  check_fast_path(s, true, seed + 1);
+  EXPECT_EQ(fast_runs(), before) << "the direct setting ran a fast path";
+  return {fast, forward_error(s, x, w)};
+}
+
 TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
   // 56x58 outputs, channels in 16s: oneDNN's Winograd in all three directions under the fast
   // setting (the default), direct when asked. A width that is not a multiple of 4, so the 4x4
@@ -198,18 +215,8 @@ TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
   // Forward training and inference, backward data, backward weights.
   EXPECT_EQ(ops::conv2d_cache_stats().winograd_primitives - before, 4);
 
-  Rng rng(32);
-  const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
-  const double winograd = forward_error(s, x, w);
-  double direct = 0;
-  {
-    const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
-    EXPECT_FALSE(ops::conv2d_uses_winograd(s));
-    const int64_t wino_before = ops::conv2d_cache_stats().winograd_primitives;
-    check_fast_path(s, true, 31);
-    EXPECT_EQ(ops::conv2d_cache_stats().winograd_primitives, wino_before);
-    direct = forward_error(s, x, w);
-  }
+  const auto [winograd, direct] = fast_and_direct_errors(
+      s, [] { return ops::conv2d_cache_stats().winograd_primitives; }, 32);
   // Measured here: Winograd 1.6e-6 of the output's scale, direct 7.6e-7 (docs/conv.md); its
   // weight gradient 1.4e-6 of the gradient's scale. The
   // bounds leave room for other CPUs' kernels (another summation order); a wrong transform or
@@ -263,18 +270,8 @@ TEST(Conv2d, Winograd2x2RunsOnTheSmallerLayersAndMatchesTheReference) {
 
   // Its rounding is of the direct algorithm's order (the transforms' coefficients are 0, +-1/2
   // and +-1). Measured here: 3.2e-7 against 1.1e-6 for direct on this shape.
-  Rng rng(43);
-  const std::vector<double> x = random_vector(x_size(odd), rng), w = random_vector(w_size(odd), rng, 0.3);
-  const double winograd = forward_error(odd, x, w);
-  double direct = 0;
-  {
-    const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
-    EXPECT_FALSE(ops::conv2d_uses_winograd2x2(odd));
-    const int64_t calls = ops::conv2d_cache_stats().winograd2x2_calls;
-    check_fast_path(odd, true, 41);
-    EXPECT_EQ(ops::conv2d_cache_stats().winograd2x2_calls, calls);
-    direct = forward_error(odd, x, w);
-  }
+  const auto [winograd, direct] = fast_and_direct_errors(
+      odd, [] { return ops::conv2d_cache_stats().winograd2x2_calls; }, 43);
   EXPECT_LT(winograd, 5e-6);
   EXPECT_LT(direct, 5e-6);
   std::printf("forward error relative to max |y|: Winograd F(2x2, 3x3) %.2g, direct %.2g\n",

@@ -676,48 +676,50 @@ const float* winograd_weights(int64_t m, const Conv2dShape& s, const float* w,
   return own;
 }
 
-// The three passes with m x m output blocks (winograd.h has the algebra), T = (m+2)^2 tile
-// positions. Scratch: slot 0 holds V or dV [T, P, C], slot 1 M or dM [T, P, O], slot 2 dU
-// [T, O, C].
+// One pass's tiling and its two transformed activations, in the shared scratch slots (the
+// weights' transform or gradient, when needed, takes slot 2); making one counts the pass.
+// T = (m+2)^2 tile positions.
+struct WinogradPass {
+  winograd::Tiling tl;
+  int64_t T, P;
+  float* in;   // V or dV: [T, P, C], slot 0
+  float* out;  // M or dM: [T, P, O], slot 1
+  WinogradPass(int64_t m, const Conv2dShape& s)
+      : tl{m, s.N, s.H, s.W}, T(tl.positions()), P(tl.tiles()),
+        in(scratch(0, static_cast<size_t>(T * P * s.C))),
+        out(scratch(1, static_cast<size_t>(T * P * s.O))) {
+    winograd_calls(m)++;
+  }
+};
+
+// The three passes with m x m output blocks (winograd.h has the algebra).
 void winograd_forward(int64_t m, const Conv2dShape& s, const float* x, const float* w,
                       const float* bias, float* y, const WeightId& wid) {
-  const winograd::Tiling tl{m, s.N, s.H, s.W};
-  const int64_t T = tl.positions(), P = tl.tiles();
-  float* V = scratch(0, static_cast<size_t>(T * P * s.C));
-  float* M = scratch(1, static_cast<size_t>(T * P * s.O));
+  const WinogradPass w2(m, s);
   const float* U = winograd_weights(m, s, w, wid);
-  winograd::input_transform(tl, s.C, x, V);
-  matmul(V, U, M, T, P, s.O, s.C, false, /*trans_b=*/true);  // M_t = V_t U_t^T
-  winograd::output_transform(tl, s.O, M, bias, y);
-  winograd_calls(m)++;
+  winograd::input_transform(w2.tl, s.C, x, w2.in);
+  matmul(w2.in, U, w2.out, w2.T, w2.P, s.O, s.C, false, /*trans_b=*/true);  // M_t = V_t U_t^T
+  winograd::output_transform(w2.tl, s.O, w2.out, bias, y);
 }
 
 void winograd_backward_data(int64_t m, const Conv2dShape& s, const float* dy, const float* w,
                             float* dx, const WeightId& wid) {
-  const winograd::Tiling tl{m, s.N, s.H, s.W};
-  const int64_t T = tl.positions(), P = tl.tiles();
-  float* dV = scratch(0, static_cast<size_t>(T * P * s.C));
-  float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
+  const WinogradPass w2(m, s);
   const float* U = winograd_weights(m, s, w, wid);
-  winograd::output_transform_backward(tl, s.O, dy, dM);
-  matmul(dM, U, dV, T, P, s.C, s.O);  // dV_t = dM_t U_t
-  winograd::input_transform_backward(tl, s.C, dV, dx);
-  winograd_calls(m)++;
+  winograd::output_transform_backward(w2.tl, s.O, dy, w2.out);
+  matmul(w2.out, U, w2.in, w2.T, w2.P, s.C, s.O);  // dV_t = dM_t U_t
+  winograd::input_transform_backward(w2.tl, s.C, w2.in, dx);
 }
 
 void winograd_backward_weights(int64_t m, const Conv2dShape& s, const float* x, const float* dy,
                                float* dw, float* dbias) {
-  const winograd::Tiling tl{m, s.N, s.H, s.W};
-  const int64_t T = tl.positions(), P = tl.tiles();
-  float* V = scratch(0, static_cast<size_t>(T * P * s.C));
-  float* dM = scratch(1, static_cast<size_t>(T * P * s.O));
-  float* dU = scratch(2, static_cast<size_t>(T * s.C * s.O));
-  winograd::input_transform(tl, s.C, x, V);
-  winograd::output_transform_backward(tl, s.O, dy, dM);
-  matmul(dM, V, dU, T, s.O, s.C, P, /*trans_a=*/true);  // dU_t = dM_t^T V_t
+  const WinogradPass w2(m, s);
+  float* dU = scratch(2, static_cast<size_t>(w2.T * s.C * s.O));  // [T, O, C]
+  winograd::input_transform(w2.tl, s.C, x, w2.in);
+  winograd::output_transform_backward(w2.tl, s.O, dy, w2.out);
+  matmul(w2.out, w2.in, dU, w2.T, s.O, s.C, w2.P, /*trans_a=*/true);  // dU_t = dM_t^T V_t
   winograd::weight_transform_backward(m, s.O, s.C, dU, dw);
   if (dbias) sum_rows(dy, dbias, s.N * s.H * s.W, s.O);
-  winograd_calls(m)++;
 }
 
 }  // namespace
