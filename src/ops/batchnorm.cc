@@ -82,30 +82,40 @@ void ReduceRows(int64_t rows, int64_t C, const Acc& acc, double* out1, double* o
       out1[c] += partial[2 * t * C + c], out2[c] += partial[(2 * t + 1) * C + c];
 }
 
+// Normalize's rows [r0, r1). The pointers come in as parameters, not as a lambda's captures:
+// vector stores may alias any memory, so captured ones would be reloaded after each store
+// (bench_batchnorm, 56x56x256 from warm caches: evaluation 507 -> 456 us, training forward
+// 842 -> 755 us; inside a training step, where the pass waits on memory, no change).
+void NormalizeRows(const float* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
+                   const float* HWY_RESTRICT center, const float* HWY_RESTRICT scale,
+                   const float* HWY_RESTRICT beta, bool relu, float* HWY_RESTRICT y, int64_t r0,
+                   int64_t r1, int64_t C) {
+  const hn::ScalableTag<float> d;
+  const int64_t L = hn::Lanes(d);
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t o = r * C;
+    for (int64_t c = 0; c < C; c += L) {
+      const size_t n = static_cast<size_t>(std::min(L, C - c));
+      const auto xc = hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, center + c, n));
+      auto v = hn::MulAdd(xc, LoadPart(d, scale + c, n), LoadPart(d, beta + c, n));
+      if (residual) v = hn::Add(v, LoadPart(d, residual + o + c, n));
+      if (relu) v = hn::Max(v, hn::Zero(d));
+      StorePart(v, d, y + o + c, n);
+    }
+  }
+}
+
 // y = act((x - center[c]) * scale[c] + beta[c] [+ residual]). Subtracting the mean before
 // scaling costs one vector op in a memory-bound loop and avoids the cancellation of the folded
 // form x * scale + (beta - mean * scale) when |mean| >> std.
 //   x, residual, y: [rows, C]  center, scale, beta: [C]
-void Normalize(const float* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
-               const float* HWY_RESTRICT center, const float* HWY_RESTRICT scale,
-               const float* HWY_RESTRICT beta, bool relu, float* HWY_RESTRICT y, int64_t rows,
-               int64_t C) {
-  const hn::ScalableTag<float> d;
-  const int64_t L = hn::Lanes(d);
+void Normalize(const float* x, const float* residual, const float* center, const float* scale,
+               const float* beta, bool relu, float* y, int64_t rows, int64_t C) {
   // parallel_chunks splits elements (so small arrays stay on one thread); each chunk takes the
   // rows that start inside it.
   parallel_chunks(rows * C, [&](int64_t e0, int64_t e1) {
-    for (int64_t r = (e0 + C - 1) / C; r * C < e1 && r < rows; ++r) {
-      const int64_t o = r * C;
-      for (int64_t c = 0; c < C; c += L) {
-        const size_t n = static_cast<size_t>(std::min(L, C - c));
-        const auto xc = hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, center + c, n));
-        auto v = hn::MulAdd(xc, LoadPart(d, scale + c, n), LoadPart(d, beta + c, n));
-        if (residual) v = hn::Add(v, LoadPart(d, residual + o + c, n));
-        if (relu) v = hn::Max(v, hn::Zero(d));
-        StorePart(v, d, y + o + c, n);
-      }
-    }
+    const int64_t r0 = (e0 + C - 1) / C, r1 = std::min(rows, (e1 + C - 1) / C);
+    NormalizeRows(x, residual, center, scale, beta, relu, y, r0, r1, C);
   });
 }
 
