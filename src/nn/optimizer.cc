@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "ops/parallel.h"
+#include "ops/sgd.h"
 
 namespace hsanet::nn {
 
@@ -43,26 +44,20 @@ SGD::SGD(NamedTensors params, const SgdOptions& opt) : Optimizer(std::move(param
 }
 
 void SGD::step() {
-  const float lr = lr_, mom = opt_.momentum, damp = opt_.dampening, wd = opt_.weight_decay;
+  ops::SgdStep st;
+  st.lr = lr_;
+  st.momentum = opt_.momentum;
+  st.dampening = opt_.dampening;
+  st.weight_decay = opt_.weight_decay;
+  st.nesterov = opt_.nesterov;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    float* w = p.data();
-    const float* gr = g.data();
-    const int64_t n = p.numel();
-    const bool first = mom != 0.f && !momentum_[i].defined();
-    if (mom != 0.f && first) momentum_[i] = Tensor::empty(p.shape());
-    float* buf = mom != 0.f ? momentum_[i].data() : nullptr;
-#pragma omp parallel for simd schedule(static) if (n >= ops::kParallelGrain)
-    for (int64_t j = 0; j < n; ++j) {
-      float d = gr[j] + wd * w[j];
-      if (buf) {
-        buf[j] = first ? d : mom * buf[j] + (1.f - damp) * d;
-        d = opt_.nesterov ? d + mom * buf[j] : buf[j];
-      }
-      w[j] -= lr * d;
-    }
+    st.first = st.momentum != 0.f && !momentum_[i].defined();
+    if (st.first) momentum_[i] = Tensor::empty(p.shape());
+    ops::sgd_update(p.data(), g.data(), st.momentum != 0.f ? momentum_[i].data() : nullptr,
+                    p.numel(), st);
     p.bump_version();
   }
   ++steps_;
