@@ -446,25 +446,32 @@ INSTANTIATE_TEST_SUITE_P(Strides, Conv2dPointwise, ::testing::Values(1, 2));
 
 TEST(Conv2d, PointwiseOnLargeMapsUsesTheConvolutionKernels) {
   // From 3136 output positions on (ResNet's 56x56 and 28x28 maps at batch 4) the forward runs on
-  // oneDNN's 1x1 convolution kernels, which reorder the weights once per version, and so does
-  // the stride-1 backward-weights (one gradient reorder per call); backward-data stays a matmul
-  // and still accumulates.
-  const Conv2dShape s = make(1, 56, 56, 24, 40, 1, 1);            // 3136 positions
+  // oneDNN's 1x1 convolution kernels, which reorder the weights once per version; from 12544
+  // (56x56) the stride-1 backward-weights does too (one gradient reorder per call), below it
+  // stays a matmul (none); backward-data stays a matmul and still accumulates.
+  const Conv2dShape s = make(1, 56, 56, 24, 40, 1, 1);              // 3136 positions
+  const Conv2dShape big = make(4, 56, 56, 16, 24, 1, 1);            // 12544 positions
   const Conv2dShape strided = make(1, 112, 112, 16, 32, 1, 1, 2, 2);  // 3136 after the stride
   check_fast_path(s, false, 50);
   check_fast_path(s, true, 51);
   check_fast_path(strided, false, 52);
+  check_fast_path(big, false, 54);
   Rng rng(53);
-  const std::vector<float> x = to_float(random_vector(x_size(s), rng));
-  const std::vector<float> w = to_float(random_vector(w_size(s), rng));
-  std::vector<float> y(y_size(s)), dw(w.size());
-  auto owner = std::make_shared<int>(0);
-  const ops::Conv2dCacheStats before = ops::conv2d_cache_stats();
-  for (uint64_t version = 0; version < 2; ++version)
-    ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true, {owner, version});
-  ops::conv2d_backward_weights(s, x.data(), y.data(), dw.data(), nullptr);
-  EXPECT_EQ(ops::conv2d_cache_stats().weight_reorders - before.weight_reorders, 2);
-  EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders - before.gradient_reorders, 1);
+  auto passes = [&](const Conv2dShape& shape) {  // forward at two versions, one weight gradient
+    const std::vector<float> x = to_float(random_vector(x_size(shape), rng));
+    const std::vector<float> w = to_float(random_vector(w_size(shape), rng));
+    std::vector<float> y(y_size(shape)), dw(w.size());
+    auto owner = std::make_shared<int>(0);
+    const ops::Conv2dCacheStats before = ops::conv2d_cache_stats();
+    for (uint64_t version = 0; version < 2; ++version)
+      ops::conv2d_forward(shape, x.data(), w.data(), nullptr, y.data(), true, {owner, version});
+    ops::conv2d_backward_weights(shape, x.data(), y.data(), dw.data(), nullptr);
+    const ops::Conv2dCacheStats after = ops::conv2d_cache_stats();
+    return std::make_pair(after.weight_reorders - before.weight_reorders,
+                          after.gradient_reorders - before.gradient_reorders);
+  };
+  EXPECT_EQ(passes(s), std::make_pair(int64_t{2}, int64_t{0}));
+  EXPECT_EQ(passes(big), std::make_pair(int64_t{2}, int64_t{1}));
   EXPECT_TRUE(ops::conv2d_backward_data_accumulates(s));
 }
 

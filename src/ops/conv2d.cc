@@ -16,8 +16,8 @@
 //   1x1, small maps     oneDNN matmuls over the positions, OIHW weights read in place and the
 //                       weight gradient written straight in OIHW: no reorder at all. Strided
 //                       ones gather their positions first.
-//   1x1, >= 3136 out    the forward and (stride 1) backward-weights on oneDNN's 1x1
-//   positions           convolution kernels, faster there; backward-data stays a matmul.
+//   1x1, >= 3136 out    the forward on oneDNN's 1x1 convolution kernels, faster there, and
+//   positions           from 12544 (stride 1) the backward-weights; backward-data stays a matmul.
 //   3x3/1, >= 56x56     oneDNN's Winograd F(4x4, 3x3) (under Conv2dAlgorithm::kFast). It reads
 //                       and writes only nChw16c, so the plan converts NHWC in and out through
 //                       two scratch buffers shared by every plan.
@@ -550,16 +550,17 @@ void im2col(const Conv2dShape& s, const float* x, float* cols) {
 
 // Where oneDNN's own 1x1 convolution kernels beat the matmuls: forward over 3136 and more output
 // positions (ResNet's 56x56 and 28x28 maps at batch 4; the strided ones too), and the stride-1
-// ones' backward-weights there. Measured inside a ResNet-50 step (docs/conv.md); the matmuls
-// stay faster for backward-data, where they also add the residual's gradient as they write, and
-// on the smaller maps.
-constexpr int64_t kPointwiseConvPositions = 3136;
+// ones' backward-weights over 12544 (the 56x56 maps; at 28x28 the matmuls were ~0.7 ms a step
+// faster). Measured inside a ResNet-50 step (docs/conv.md); the matmuls stay faster for
+// backward-data, where they also add the residual's gradient as they write, and on the smaller
+// maps.
+constexpr int64_t kPointwiseForwardOnConv = 3136, kPointwiseWeightsOnConv = 12544;
 bool pointwise_forward_on_conv(const Conv2dShape& s) {
   return (is_pointwise(s) || is_strided_pointwise(s)) &&
-         s.N * s.OH() * s.OW() >= kPointwiseConvPositions;
+         s.N * s.OH() * s.OW() >= kPointwiseForwardOnConv;
 }
 bool pointwise_weights_on_conv(const Conv2dShape& s) {
-  return is_pointwise(s) && s.N * s.OH() * s.OW() >= kPointwiseConvPositions;
+  return is_pointwise(s) && s.N * s.OH() * s.OW() >= kPointwiseWeightsOnConv;
 }
 
 void run_gemm(GemmPlan& g, const float* a, const float* b, float* c, const float* bias) {
