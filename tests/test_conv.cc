@@ -131,7 +131,9 @@ void check_fast_path(const Conv2dShape& s, bool with_bias, uint64_t seed, double
   std::vector<float> dx(x.size(), -7.f), dw(w.size(), -7.f), db(s.O, -7.f);
   ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), wid);
   expect_close(dx, dx_ref, atol, rtol, "backward data");
-  ops::conv2d_backward_weights(s, xf.data(), dyf.data(), dw.data(), with_bias ? db.data() : nullptr);
+  // As autograd calls it: right after backward-data with the same dy.
+  ops::conv2d_backward_weights(s, xf.data(), dyf.data(), dw.data(), with_bias ? db.data() : nullptr,
+                               /*after_backward_data=*/true);
   if (wgrad_of_scale > 0)
     EXPECT_LT(error_over_scale(dw, dw_ref), wgrad_of_scale) << "backward weights";
   else
@@ -224,6 +226,48 @@ TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
   EXPECT_LT(winograd, 2e-5);
   EXPECT_LT(direct, 5e-6);
   std::printf("forward error relative to max |y|: Winograd %.2g, direct %.2g\n", winograd, direct);
+}
+
+TEST(Conv2d, WinogradBackwardWeightsReusesOnlyTheSameBlockedGradient) {
+  // On oneDNN's Winograd both backward passes convert dy to nChw16c; the backward-weights that
+  // directly follows backward-data with the same dy reads that conversion, and nothing else does:
+  // another dy, or any use of the scratch buffer in between, makes it convert again.
+  const Conv2dShape s = make(1, 56, 58, 32, 48, 3, 3, 1, 1, 1, 1);
+  if (!ops::conv2d_uses_winograd(s)) GTEST_SKIP() << "oneDNN has no Winograd on this CPU (no AVX-512)";
+  Rng rng(35);
+  const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
+  const std::vector<double> dy1 = random_vector(y_size(s), rng), dy2 = random_vector(y_size(s), rng);
+  const std::vector<float> xf = to_float(x), wf = to_float(w), dy1f = to_float(dy1), dy2f = to_float(dy2);
+  std::vector<float> dx(x.size()), dw(w.size()), y(y_size(s));
+  auto expect_weight_gradient_of = [&](const std::vector<double>& dy, const char* what) {
+    std::vector<double> dw_ref(w.size());
+    ops::ref::conv2d_backward_weights(s, x.data(), dy.data(), dw_ref.data(), static_cast<double*>(nullptr));
+    EXPECT_LT(error_over_scale(dw, dw_ref), 2e-5) << what;
+  };
+  auto reuses = [] { return ops::conv2d_cache_stats().blocked_dy_reuses; };
+  int64_t before = reuses();
+  ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
+  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, true);
+  EXPECT_EQ(reuses() - before, 1);
+  expect_weight_gradient_of(dy1, "reusing backward-data's conversion");
+
+  before = reuses();  // another dy than backward-data's
+  ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
+  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, true);
+  EXPECT_EQ(reuses() - before, 0);
+  expect_weight_gradient_of(dy2, "another dy");
+
+  before = reuses();  // the scratch buffer used in between (a forward writes its output there)
+  ops::conv2d_backward_data(s, dy2f.data(), wf.data(), dx.data());
+  ops::conv2d_forward(s, dx.data(), wf.data(), nullptr, y.data(), true);
+  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, true);
+  EXPECT_EQ(reuses() - before, 0);
+  expect_weight_gradient_of(dy2, "scratch used in between");
+
+  before = reuses();  // the caller does not vouch for dy
+  ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
+  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, false);
+  EXPECT_EQ(reuses() - before, 0);
 }
 
 TEST(Conv2d, Winograd4x4OwnKernelsRunBelow56x56AndMatchTheReference) {

@@ -120,7 +120,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                     grads[1] = Tensor::empty({s.O, s.C / s.groups, s.KH, s.KW});
                     const ConvPassRegion region(s, "backward", "weights");
                     ops::conv2d_backward_weights(s, xs.data(), gy.data(), grads[1].data(),
-                                                 needs[2] ? grads[2].data() : nullptr);
+                                                 needs[2] ? grads[2].data() : nullptr,
+                                                 /*after_backward_data=*/needs[0]);
                   } else if (needs[2]) {  // bias alone: the sum of gy over every position
                     ops::sum_rows(gy.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
                   }

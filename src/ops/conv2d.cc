@@ -166,6 +166,7 @@ std::atomic<int64_t> g_gradient_reorders{0};
 std::atomic<int64_t> g_winograd_primitives{0};
 std::atomic<int64_t> g_winograd2x2_calls{0};
 std::atomic<int64_t> g_winograd4x4_calls{0};
+std::atomic<int64_t> g_blocked_dy_reuses{0};
 
 // All cache state sits behind one mutex. A convolution already uses every OpenMP thread, so
 // running two at once from different threads would only oversubscribe the cores; the lock also
@@ -196,7 +197,18 @@ struct ScratchBuffer {
   size_t floats = 0;
 };
 std::array<ScratchBuffer, 3> g_scratch;
+
+// What slot 1 holds after a backward-data on oneDNN's Winograd: dy in the primitive's blocked
+// layout, which the backward-weights that follows with the same dy reads instead of converting
+// dy again (conv2d_backward_weights' after_backward_data). Any other use of slot 1 clears it.
+struct BlockedDy {
+  const float* dy = nullptr;
+  memory::desc md;
+};
+BlockedDy g_blocked_dy;
+
 float* scratch(int slot, size_t floats) {
+  if (slot == 1) g_blocked_dy = BlockedDy{};
   ScratchBuffer& b = g_scratch[static_cast<size_t>(slot)];
   if (b.floats < floats) {
     const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
@@ -866,7 +878,10 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
   p.src.set_data_handle(dx);
   auto& strm = onednn_stream();
   memory dxm = x_side(p), dym = y_side(p);
-  if (p.y_blocked) convert_y(p, dym, true);
+  if (p.y_blocked) {
+    convert_y(p, dym, true);
+    g_blocked_dy = BlockedDy{dy, dym.get_desc()};
+  }
   p.conv.execute(strm, {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
   if (p.x_blocked) {
     strm.wait();
@@ -876,7 +891,7 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
 }
 
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                             float* dbias) {
+                             float* dbias, bool after_backward_data) {
   check_conv2d(s, "conv2d_backward_weights");
   std::lock_guard<std::mutex> lock(g_mutex);
   if ((is_pointwise(s) || is_strided_pointwise(s)) && !pointwise_weights_on_conv(s)) {
@@ -909,9 +924,13 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
   // then one reorder to OIHW.
   memory dwm = p.weights_plain ? p.user_weights : p.scratch_weights;
   auto& strm = onednn_stream();
+  // Checked before y_side hands slot 1 out (which clears the record).
+  const bool dy_converted = after_backward_data && p.y_blocked && g_blocked_dy.dy == dy &&
+                            g_blocked_dy.md == p.y_blocked.get_desc();
   memory xm = x_side(p), dym = y_side(p);
   if (p.x_blocked) convert_x(p, xm, true);
-  if (p.y_blocked) convert_y(p, dym, true);
+  if (p.y_blocked && !dy_converted) convert_y(p, dym, true);
+  if (p.y_blocked) g_blocked_dy_reuses += dy_converted ? 1 : 0;
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
   if (dbias) {
@@ -937,6 +956,7 @@ Conv2dCacheStats conv2d_cache_stats() {
   st.winograd_primitives = g_winograd_primitives.load();
   st.winograd2x2_calls = g_winograd2x2_calls.load();
   st.winograd4x4_calls = g_winograd4x4_calls.load();
+  st.blocked_dy_reuses = g_blocked_dy_reuses.load();
   for (const auto& kv : g_packed) st.cached_weights += kv.second.owner.expired() ? 0 : 1;
   return st;
 }
@@ -948,6 +968,7 @@ void conv2d_clear_caches() {
   g_forward_pds.clear();
   g_packed.clear();
   for (ScratchBuffer& b : g_scratch) b = ScratchBuffer{};
+  g_blocked_dy = BlockedDy{};
 }
 
 }  // namespace hsanet::ops

@@ -54,9 +54,12 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
 bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 
 // dw = dL/dw in OIHW and, when dbias is not nullptr, dbias = dL/dbias (both overwritten).
+// after_backward_data: the caller's previous call was conv2d_backward_data for this shape with
+// this same, unmodified dy; where both passes convert dy to a blocked layout (oneDNN's
+// Winograd), this one then reuses that conversion.
 //   x: [N, H, W, C]  dy: [N, OH, OW, O]  dw: [O, C/groups, KH, KW]  dbias: [O]
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                             float* dbias);
+                             float* dbias, bool after_backward_data = false);
 
 // Which algorithm the 3x3 convolutions run. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) makes
 // the same sums from 36 products per 16 outputs instead of 144, but rounds differently: its
@@ -101,6 +104,7 @@ struct Conv2dCacheStats {
   int64_t winograd_primitives = 0; // of primitives_created, those running Winograd F(4x4, 3x3)
   int64_t winograd2x2_calls = 0;   // passes run as Winograd F(2x2, 3x3) (no primitive of its own)
   int64_t winograd4x4_calls = 0;   // F(4x4, 3x3) passes run on hsanet's own NHWC kernels
+  int64_t blocked_dy_reuses = 0;   // backward-weights that reused backward-data's blocked dy
 };
 Conv2dCacheStats conv2d_cache_stats();
 // Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).
