@@ -271,8 +271,8 @@ TEST(Conv2d, WinogradBackwardWeightsReusesOnlyTheSameBlockedGradient) {
 }
 
 TEST(Conv2d, Winograd4x4OwnKernelsRunBelow56x56AndMatchTheReference) {
-  // 28x30 outputs: F(4x4, 3x3) with hsanet's NHWC transforms for the forward and backward-data,
-  // oneDNN's Winograd for backward-weights.
+  // 28x30 outputs: F(4x4, 3x3) with hsanet's NHWC transforms in all three directions; no
+  // oneDNN Winograd primitive.
   const Conv2dShape s = make(2, 28, 30, 32, 48, 3, 3, 1, 1, 1, 1);
   if (!ops::conv2d_uses_winograd(s)) GTEST_SKIP() << "oneDNN has no Winograd on this CPU (no AVX-512)";
   ops::conv2d_clear_caches();
@@ -280,10 +280,10 @@ TEST(Conv2d, Winograd4x4OwnKernelsRunBelow56x56AndMatchTheReference) {
   check_fast_path(s, true, 33, 2e-5);
   check_fast_path(s, false, 34, 2e-5);
   const auto after = ops::conv2d_cache_stats();
-  // Per call of check_fast_path: forward training and inference, backward-data on hsanet's
-  // kernels; oneDNN Winograd primitives only for backward-weights.
-  EXPECT_EQ(after.winograd4x4_calls - before.winograd4x4_calls, 6);
-  EXPECT_EQ(after.winograd_primitives - before.winograd_primitives, 2);  // with and without bias
+  // Per call of check_fast_path: forward training and inference, backward-data and
+  // backward-weights (with and without the bias), all on hsanet's kernels.
+  EXPECT_EQ(after.winograd4x4_calls - before.winograd4x4_calls, 8);
+  EXPECT_EQ(after.winograd_primitives - before.winograd_primitives, 0);
   Rng rng(35);
   const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
   const double error = forward_error(s, x, w);

@@ -21,8 +21,7 @@
 //   3x3/1, >= 56x56     oneDNN's Winograd F(4x4, 3x3) (under Conv2dAlgorithm::kFast). It reads
 //                       and writes only nChw16c, so the plan converts NHWC in and out through
 //                       two scratch buffers shared by every plan.
-//   3x3/1, 28x28        hsanet's own F(4x4, 3x3) on NHWC (winograd.h) for the forward and
-//                       backward-data, oneDNN's for backward-weights.
+//   3x3/1, 28x28        hsanet's own F(4x4, 3x3) on NHWC (winograd.h).
 //   3x3/1, below 28x28  hsanet's own F(2x2, 3x3) on NHWC; both own Winograds multiply with 16
 //                       or 36 batched oneDNN matmuls and cache the transformed weights per
 //                       weight version like the reordered ones.
@@ -753,10 +752,9 @@ bool conv2d_uses_winograd(const Conv2dShape& s) {
          winograd_available();
 }
 
-// Of the layers that run Winograd F(4x4, 3x3), those below 56x56 run their forward and
-// backward-data on hsanet's own NHWC kernels (winograd.h), which skip the nChw16c
-// conversions and measured faster there; backward-weights stays on oneDNN's, which rounds
-// half as much in that direction (docs/winograd.md).
+// Of the layers that run Winograd F(4x4, 3x3), those below 56x56 run all three passes on
+// hsanet's own NHWC kernels (winograd.h), which skip the nChw16c conversions and measured
+// faster there (docs/winograd.md).
 namespace {
 bool own_winograd4x4(const Conv2dShape& s) {
   return conv2d_uses_winograd(s) && s.OH() * s.OW() < 56 * 56;
@@ -908,6 +906,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     return;
   }
   if (conv2d_uses_winograd2x2(s)) return winograd_backward_weights(2, s, x, dy, dw, dbias);
+  if (own_winograd4x4(s)) return winograd_backward_weights(4, s, x, dy, dw, dbias);
   if (conv2d_uses_im2col(s)) {
     const Conv2dShape d = im2col_as_pointwise(s);
     float* cols = scratch(0, static_cast<size_t>(d.N * d.H * d.W * d.C));  // [P, 9C]
