@@ -26,6 +26,7 @@
 #include "autograd/random.h"
 #include "ops/batchnorm.h"
 #include "ops/elementwise.h"
+#include "bench_common.h"
 
 namespace {
 
@@ -133,13 +134,7 @@ void BM_Op(benchmark::State& state, Act a, Op op) {
 int main(int argc, char** argv) {
   for (const Act& a : activations())
     for (int op = kBnTrainFwd; op <= kMemcpy; ++op)
-      benchmark::RegisterBenchmark((std::string(kOps[op].name) + "/" + a.name).c_str(), BM_Op, a,
-                                   static_cast<Op>(op))
-          ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.2)->Repetitions(5)
-          ->DisplayAggregatesOnly(true);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+      hsanet::bench::register_repeated(std::string(kOps[op].name) + "/" + a.name,
+                                       benchmark::kMicrosecond, 0.2, BM_Op, a, static_cast<Op>(op));
+  return hsanet::bench::run_benchmarks(argc, argv);
 }

@@ -28,6 +28,7 @@
 #include "autograd/random.h"
 #include "ops/conv2d.h"
 #include "ops/onednn_engine.h"
+#include "bench_common.h"
 
 namespace {
 
@@ -181,24 +182,15 @@ int main(int argc, char** argv) {
   for (const NamedShape& ns : shapes())
     for (Dir dir : {kFwd, kFwdReorder, kBwdData, kBwdWeights}) {
       const std::string base = std::string(ns.name) + "/" + dir_name(dir);
-      benchmark::RegisterBenchmark(("conv/engine/" + base).c_str(), BM_Engine, ns.s, dir,
-                                   Conv2dAlgorithm::kFast)
-          ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
-          ->DisplayAggregatesOnly(true);
+      using hsanet::bench::register_repeated;
+      register_repeated("conv/engine/" + base, benchmark::kMillisecond, 0.3, BM_Engine, ns.s, dir,
+                        Conv2dAlgorithm::kFast);
       if (hsanet::ops::conv2d_uses_winograd(ns.s) || hsanet::ops::conv2d_uses_winograd2x2(ns.s) ||
           hsanet::ops::conv2d_uses_im2col(ns.s))  // the fast setting's own paths
-        benchmark::RegisterBenchmark(("conv/engine_direct/" + base).c_str(), BM_Engine, ns.s, dir,
-                                     Conv2dAlgorithm::kDirect)
-            ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
-            ->DisplayAggregatesOnly(true);
+        register_repeated("conv/engine_direct/" + base, benchmark::kMillisecond, 0.3, BM_Engine,
+                          ns.s, dir, Conv2dAlgorithm::kDirect);
       if (dir == kFwdReorder) continue;  // raw oneDNN has no weight versions
-      benchmark::RegisterBenchmark(("conv/raw/" + base).c_str(), BM_Raw, ns.s, dir)
-          ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.3)->Repetitions(5)
-          ->DisplayAggregatesOnly(true);
+      register_repeated("conv/raw/" + base, benchmark::kMillisecond, 0.3, BM_Raw, ns.s, dir);
     }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return hsanet::bench::run_benchmarks(argc, argv);
 }

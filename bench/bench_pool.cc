@@ -15,6 +15,7 @@
 
 #include "autograd/random.h"
 #include "ops/pool.h"
+#include "bench_common.h"
 
 namespace {
 
@@ -61,14 +62,8 @@ int main(int argc, char** argv) {
   };
   for (const Case& c : cases)
     for (bool backward : {false, true})
-      benchmark::RegisterBenchmark(
-          (std::string("pool/") + c.name + (backward ? "/bwd" : "/fwd")).c_str(), BM_Pool, c.s,
-          c.use_max, backward)
-          ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.2)->Repetitions(5)
-          ->DisplayAggregatesOnly(true);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+      hsanet::bench::register_repeated(std::string("pool/") + c.name + (backward ? "/bwd" : "/fwd"),
+                                       benchmark::kMicrosecond, 0.2, BM_Pool, c.s, c.use_max,
+                                       backward);
+  return hsanet::bench::run_benchmarks(argc, argv);
 }

@@ -17,6 +17,7 @@
 #include "autograd/random.h"
 #include "ops/parallel.h"
 #include "ops/sgd.h"
+#include "bench_common.h"
 
 namespace {
 
@@ -64,13 +65,7 @@ int main(int argc, char** argv) {
   const Case cases[] = {{"262144", 1024 * 256}, {"2359296", 512 * 512 * 9}, {"23561306", 23561306}};
   for (const Case& c : cases)
     for (bool kernel : {true, false})
-      benchmark::RegisterBenchmark((std::string("sgd/") + (kernel ? "kernel/" : "loop/") + c.name).c_str(),
-                                   BM_Sgd, c.n, kernel)
-          ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.2)->Repetitions(5)
-          ->DisplayAggregatesOnly(true);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+      hsanet::bench::register_repeated(std::string("sgd/") + (kernel ? "kernel/" : "loop/") + c.name,
+                                       benchmark::kMicrosecond, 0.2, BM_Sgd, c.n, kernel);
+  return hsanet::bench::run_benchmarks(argc, argv);
 }
