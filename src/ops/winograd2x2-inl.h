@@ -31,15 +31,7 @@ namespace hsanet::ops::winograd {
 namespace HWY_NAMESPACE {
 namespace f2x2 {
 namespace hn = hwy::HWY_NAMESPACE;
-using winograd_loops::HWY_NAMESPACE::ForChannels;
-using winograd_loops::HWY_NAMESPACE::ForTiles;
-using winograd_loops::HWY_NAMESPACE::ForInputWindows;
-using winograd_loops::HWY_NAMESPACE::ForInputWindowsScattering;
-using winograd_loops::HWY_NAMESPACE::ForOutputBlocks;
-using winograd_loops::HWY_NAMESPACE::ForOutputGradBlocks;
-using winograd_loops::HWY_NAMESPACE::GatherTaps;
-using winograd_loops::HWY_NAMESPACE::ScatterTaps;
-using winograd_loops::HWY_NAMESPACE::kMaxLanes;
+using namespace winograd_loops::HWY_NAMESPACE;  // the shared tile loops and tap moves
 
 constexpr int64_t kPositions = 16;
 
