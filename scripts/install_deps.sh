@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hsanet needs, only those that are missing. Idempotent.
-# Run as root (or with sudo). Usage: scripts/install_deps.sh [--with-mpi]
+# Starts from a bare Debian 12 root: scripts/check_fresh_machine.sh proves it in a clean chroot.
+# Run as root (or with sudo).
+#
+# Usage: scripts/install_deps.sh [--with-mpi]
+#   --with-mpi   also install Open MPI, so that CMake builds data-parallel training and its test
+#                (scripts/run_tests.sh passes it: the whole suite includes the MPI test)
 set -euo pipefail
 
+with_mpi=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-mpi) with_mpi=1 ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install_deps: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ca-certificates
   libdnnl-dev        # oneDNN 2.6.3: convolutions, matmul
+  # Debian's oneDNN CMake package (dnnl-config.cmake) calls find_package(OpenCL) even for this
+  # CPU-only use, and stops the configure step without it. Its headers and the ICD loader are
+  # small, and installing them keeps find_package(dnnl), the documented way to find oneDNN,
+  # instead of a hand-written search that would drift from Debian's package.
+  ocl-icd-opencl-dev opencl-c-headers
   libhwy-dev         # Highway 1.0.3: SIMD kernels
   libstb-dev         # stb_image: image decoding
   libgtest-dev libgmock-dev  # tests
   libbenchmark-dev   # benchmarks
-  libcli11-dev nlohmann-json3-dev libfmt-dev
-  libopenmpi-dev openmpi-bin  # data-parallel training (optional at build time)
+  libcli11-dev nlohmann-json3-dev
+  libfmt-dev         # messages of any length (fmt::format), never a fixed buffer
   python3
 )
+if [ "$with_mpi" -eq 1 ]; then
+  packages+=(libopenmpi-dev openmpi-bin)   # data-parallel training (optional: HSANET_MPI=AUTO)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
