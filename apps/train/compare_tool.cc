@@ -5,6 +5,7 @@
 //                as macro and weighted averages (from each run's report.json).
 //   Table 2:     parameters, params MB and forward/backward pass MB (nn::summarize of each run's
 //                model at its input size, torchsummary's definitions).
+#include <fmt/printf.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -84,8 +85,8 @@ std::string table1(const std::vector<RunSummary>& runs) {
       "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const RunSummary& r : runs) {
     const ValSummary v = summarize_val(r.history);
-    char head[256];
-    std::snprintf(head, sizeof head, "| %s | %s | %zu | %.4f | %.4f | ", r.label.c_str(), r.config.model.name.c_str(),
+    std::string head;
+    head = fmt::sprintf("| %s | %s | %zu | %.4f | %.4f | ", r.label.c_str(), r.config.model.name.c_str(),
                   r.history.size(), v.avg, v.max);
     t += head + num(r.report, "accuracy") + " | " + num(r.report, "macro_avg", "precision") + " | " +
          num(r.report, "macro_avg", "recall") + " | " + num(r.report, "macro_avg", "f1") + " | " +
@@ -103,8 +104,8 @@ std::string table2(const std::vector<RunSummary>& runs) {
     const models::ModelConfig mc = r.config.model_config(r.classes > 0 ? r.classes : 26);
     auto model = models::build_model(mc);
     const nn::ModelSummary s = nn::summarize(*model, mc.height, mc.width);
-    char row[320];
-    std::snprintf(row, sizeof row, "| %s | %s | %dx%d | %lld | %.2f | %.2f | %.3f |\n", r.label.c_str(), mc.name.c_str(),
+    std::string row;
+    row = fmt::sprintf("| %s | %s | %dx%d | %lld | %.2f | %.2f | %.3f |\n", r.label.c_str(), mc.name.c_str(),
                   mc.height, mc.width, static_cast<long long>(s.params), s.params_mb, s.fwd_bwd_mb, s.gflops);
     t += row;
   }

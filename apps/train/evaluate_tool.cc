@@ -1,4 +1,5 @@
 // hsanet evaluate: a checkpoint's classification report on a data set.
+#include <fmt/printf.h>
 #include <chrono>
 #include <filesystem>
 #include <ostream>
@@ -80,8 +81,8 @@ int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream
   const auto t0 = std::chrono::steady_clock::now();
   EvalResult r = evaluate(*model, loader);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  char head[512];
-  std::snprintf(head, sizeof head, "%s (%s, %dx%d) on %s: loss %.4f, accuracy %.4f (%.1f s)\n",
+  std::string head;
+  head = fmt::sprintf("%s (%s, %dx%d) on %s: loss %.4f, accuracy %.4f (%.1f s)\n",
                 opt.checkpoint.c_str(), mc.name.c_str(), mc.height, mc.width, described.c_str(), r.loss,
                 r.accuracy, secs);
   if (!opt.out.empty()) {

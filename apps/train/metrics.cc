@@ -1,5 +1,6 @@
 #include "apps/train/metrics.h"
 
+#include <fmt/printf.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -60,23 +61,23 @@ std::string ClassificationReport::to_text() const {
   size_t w = 12;
   for (const auto& c : classes) w = std::max(w, c.size());
   std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "%*s %9s %9s %9s %9s\n\n", static_cast<int>(w), "", "precision",
+  std::string line;
+  line = fmt::sprintf("%*s %9s %9s %9s %9s\n\n", static_cast<int>(w), "", "precision",
                 "recall", "f1-score", "support");
   out += line;
   for (size_t k = 0; k < classes.size(); ++k) {
     const ClassScores& c = per_class[k];
-    std::snprintf(line, sizeof line, "%*s %9.2f %9.2f %9.2f %9d\n", static_cast<int>(w),
+    line = fmt::sprintf("%*s %9.2f %9.2f %9.2f %9d\n", static_cast<int>(w),
                   classes[k].c_str(), c.precision, c.recall, c.f1, c.support);
     out += line;
   }
-  std::snprintf(line, sizeof line, "\n%*s %9s %9s %9.2f %9d\n", static_cast<int>(w), "accuracy", "",
+  line = fmt::sprintf("\n%*s %9s %9s %9.2f %9d\n", static_cast<int>(w), "accuracy", "",
                 "", accuracy, macro_avg.support);
   out += line;
-  std::snprintf(line, sizeof line, "%*s %9.2f %9.2f %9.2f %9d\n", static_cast<int>(w), "macro avg",
+  line = fmt::sprintf("%*s %9.2f %9.2f %9.2f %9d\n", static_cast<int>(w), "macro avg",
                 macro_avg.precision, macro_avg.recall, macro_avg.f1, macro_avg.support);
   out += line;
-  std::snprintf(line, sizeof line, "%*s %9.2f %9.2f %9.2f %9d\n", static_cast<int>(w),
+  line = fmt::sprintf("%*s %9.2f %9.2f %9.2f %9d\n", static_cast<int>(w),
                 "weighted avg", weighted_avg.precision, weighted_avg.recall, weighted_avg.f1,
                 weighted_avg.support);
   return out + line;

@@ -1,4 +1,5 @@
 // hsanet predict: image files in, the top-k identities with their probabilities out.
+#include <fmt/printf.h>
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
@@ -55,8 +56,8 @@ int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& 
     } else {
       out << path << "\n";
       for (int i = 0; i < k; ++i) {
-        char line[256];
-        std::snprintf(line, sizeof line, "  %d. %-20s %.4f\n", i + 1, run.classes[order[i]].c_str(), p[order[i]]);
+        std::string line;
+        line = fmt::sprintf("  %d. %-20s %.4f\n", i + 1, run.classes[order[i]].c_str(), p[order[i]]);
         out << line;
       }
     }

@@ -1,5 +1,6 @@
 #include "apps/train/report.h"
 
+#include <fmt/printf.h>
 #include <cstdio>
 
 #include "apps/train/svg_plot.h"
@@ -24,9 +25,8 @@ std::string write_evaluation_files(const std::string& dir, const std::string& pr
 
 std::string val_summary_line(const History& history) {
   const ValSummary s = summarize_val(history);
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "validation accuracy over %zu epochs: average %.4f, best %.4f (epoch %d), final %.4f",
+  std::string buf;
+  buf = fmt::sprintf("validation accuracy over %zu epochs: average %.4f, best %.4f (epoch %d), final %.4f",
                 history.size(), s.avg, s.max, s.max_epoch, history.empty() ? 0.0 : history.back().val_acc);
   return buf;
 }

@@ -1,5 +1,6 @@
 #include "apps/train/svg_plot.h"
 
+#include <fmt/printf.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -70,32 +71,28 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
   auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
   std::string svg;
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+  std::string buf;
+  buf = fmt::sprintf("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                 "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                 W, H, W, H);
   svg += buf;
-  std::snprintf(buf, sizeof buf, "<text x=\"%d\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">%s</text>\n",
+  buf = fmt::sprintf("<text x=\"%d\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">%s</text>\n",
                 (W - R + L) / 2, escape(opt.title).c_str());
   svg += buf;
   for (const auto& [y, label] : yticks) {
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+    buf = fmt::sprintf("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                   "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
                   L, py(y), W - R, py(y), L - 6, py(y) + 4, label);
     svg += buf;
   }
   for (double x = std::ceil(x0 / xstep) * xstep; x <= x1 + 1e-9; x += xstep) {
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>"
+    buf = fmt::sprintf("<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>"
                   "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
                   px(x), T, px(x), H - B, px(x), H - B + 16, x);
     svg += buf;
   }
-  std::snprintf(buf, sizeof buf,
-                "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n"
+  buf = fmt::sprintf("<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n"
                 "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n"
                 "<text x=\"16\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 16 %d)\">%s</text>\n",
                 L, T, W - L - R, H - T - B, (W - R + L) / 2, H - 12, escape(opt.x_label).c_str(),
@@ -106,13 +103,12 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
     std::string points;
     for (size_t i = 0; i < std::min(series[s].x.size(), series[s].y.size()); ++i)
       if (usable(series[s].x[i], series[s].y[i])) {
-        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(series[s].x[i]), py(ty(series[s].y[i])));
+        buf = fmt::sprintf("%.1f,%.1f ", px(series[s].x[i]), py(ty(series[s].y[i])));
         points += buf;
       }
     svg += std::string("<polyline fill=\"none\" stroke=\"") + colour +
            "\" stroke-width=\"2\" points=\"" + points + "\"/>\n";
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%d\" y1=\"%zu\" x2=\"%d\" y2=\"%zu\" stroke=\"%s\" stroke-width=\"2\"/>"
+    buf = fmt::sprintf("<line x1=\"%d\" y1=\"%zu\" x2=\"%d\" y2=\"%zu\" stroke=\"%s\" stroke-width=\"2\"/>"
                   "<text x=\"%d\" y=\"%zu\">%s</text>\n",
                   W - R + 10, T + 10 + 18 * s, W - R + 30, T + 10 + 18 * s, colour, W - R + 36,
                   T + 14 + 18 * s, escape(series[s].label).c_str());

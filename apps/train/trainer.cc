@@ -2,6 +2,7 @@
 
 #include "apps/model_options.h"
 
+#include <fmt/printf.h>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -27,11 +28,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string strf(const char* format, auto... args) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, format, args...);
-  return buf;
-}
+// printf-style formatting into a string of any length: messages carry paths of any length.
+std::string strf(const char* format, const auto&... args) { return fmt::sprintf(format, args...); }
 
 // A weight that went non-finite: save_state_dict refused to write it.
 class DivergedWeights : public std::runtime_error {

@@ -1,5 +1,6 @@
 #include "nn/summary.h"
 
+#include <fmt/printf.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -45,20 +46,19 @@ std::string with_commas(int64_t v) {
 
 std::string summary_text(const ModelSummary& s, const std::string& title) {
   std::string out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%-34s %-16s %-22s %12s\n", "layer", "type", "output (NHWC)", "params");
+  std::string line;
+  line = fmt::sprintf("%-34s %-16s %-22s %12s\n", "layer", "type", "output (NHWC)", "params");
   out += title + "\n" + std::string(88, '-') + "\n" + line + std::string(88, '-') + "\n";
   for (const TraceEntry& e : s.layers) {
     Shape shown = e.output;
     shown[0] = -1;  // batch
     std::string shape = shape_str(shown);
-    std::snprintf(line, sizeof line, "%-34s %-16s %-22s %12s\n", e.path.c_str(), e.type.c_str(),
+    line = fmt::sprintf("%-34s %-16s %-22s %12s\n", e.path.c_str(), e.type.c_str(),
                   shape.c_str(), e.hidden ? "-" : with_commas(e.params).c_str());
     out += line;
   }
   out += std::string(88, '-') + "\n";
-  std::snprintf(line, sizeof line,
-                "Total params: %s\nParams size (MB): %.2f\nForward/backward pass size (MB): %.2f\n"
+  line = fmt::sprintf("Total params: %s\nParams size (MB): %.2f\nForward/backward pass size (MB): %.2f\n"
                 "Input size (MB): %.2f\nEstimated total size (MB): %.2f\nForward GFLOPs (one image): %.2f\n",
                 with_commas(s.params).c_str(), s.params_mb, s.fwd_bwd_mb, s.input_mb,
                 s.params_mb + s.fwd_bwd_mb + s.input_mb, s.gflops);
