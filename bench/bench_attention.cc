@@ -183,13 +183,14 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
 
-  std::printf("attention core, batch 4, C 512 = 4 heads x 128, %d threads\n", threads);
+  // Diagnostics go to stderr: stdout carries only the benchmark report (--benchmark_format=json).
+  std::fprintf(stderr, "attention core, batch 4, C 512 = 4 heads x 128, %d threads\n", threads);
   for (const Version& v : kVersions) {
     // Version 1 validates itself trivially; the others must match it before they are timed.
     if (&v == &kVersions[0]) continue;
     for (int size : {14, 7}) {
       const double err = validate(v, size);
-      std::printf("validate %-16s %2dx%-2d: worst relative error %.2e\n", v.name, size, size, err);
+      std::fprintf(stderr, "validate %-16s %2dx%-2d: worst relative error %.2e\n", v.name, size, size, err);
       if (!(err < 1e-2)) {
         std::fprintf(stderr, "%s disagrees with the reference at %dx%d\n", v.name, size, size);
         return 1;

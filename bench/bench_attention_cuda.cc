@@ -171,11 +171,11 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (!hsanet::ops::cuda_available()) {
-    std::printf("bench_attention_cuda: nothing to measure: %s\n",
+    std::fprintf(stderr, "bench_attention_cuda: nothing to measure: %s\n",
                 hsanet::ops::cuda_unavailable_reason().c_str());
     return 0;
   }
-  std::printf("CUDA device: %s\n", hsanet::ops::cuda_device_name().c_str());
+  std::fprintf(stderr, "CUDA device: %s\n", hsanet::ops::cuda_device_name().c_str());
   register_all();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
