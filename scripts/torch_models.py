@@ -1,4 +1,5 @@
-"""The four networks of the model contract in PyTorch (NCHW), for cross-framework checks.
+"""The four networks of the model contract (docs/model_contract.md) in PyTorch (NCHW), for
+cross-framework checks.
 
 Written from the contract (docs and the engine's src/models/), not for speed: the relative
 position logits are formed by explicit index gathers, the local window by a mask, so this file

@@ -1,4 +1,5 @@
-// What to build: one of the four networks of the model contract, with its options.
+// What to build: one of the four networks of the model contract (docs/model_contract.md),
+// with its options.
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
 // Multi-head self-attention core with 2-D relative position logits (BoTNet), global or local
-// (K x K window). Definitions: docs/attention.md and the model contract.
+// (K x K window). Definitions: docs/attention.md and the model contract (docs/model_contract.md).
 //
 // Layout: positions n = x * W + y (row-major over the H x W map, x = row, y = column).
 // q, k, v are read through row pointers with a leading dimension `ld` (floats between two
