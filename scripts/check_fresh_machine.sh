@@ -53,8 +53,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The README's two commands: the non-empty lines of its first ```sh block, in order.
-mapfile -t commands < <(awk '/^```sh$/ {inside = 1; next} inside && /^```/ {exit} inside && NF' "$repo/README.md")
+# The README's two commands, as committed at HEAD (what the clone will hold): the non-empty lines
+# of its first ```sh block, in order.
+mapfile -t commands < <(git -C "$repo" show HEAD:README.md |
+                        awk '/^```sh$/ {inside = 1; next} inside && /^```/ {exit} inside && NF')
 if [ ${#commands[@]} -ne 2 ]; then
   echo "FAIL: README.md's first sh block holds ${#commands[@]} commands, not 2"
   exit 1
