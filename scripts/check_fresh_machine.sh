@@ -69,7 +69,9 @@ fail() {  # fail STEP LOG: the first error line of the step's log, else its last
   line="$(grep -m1 -E '(^|[^a-z])(error|Error|ERROR|FAILED|Failed|fatal|No such file|not found)' "$2" || true)"
   [ -n "$line" ] || line="$(tail -n 1 "$2")"
   echo "FAIL: $1: $line"
-  echo "      (whole log: $2; rerun with --keep to keep it)"
+  rm -rf "$cache/last-failure-logs"
+  cp -r "$logs" "$cache/last-failure-logs"
+  echo "      (every step's log is in $cache/last-failure-logs; --keep keeps the root too)"
   exit 1
 }
 
