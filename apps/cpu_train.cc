@@ -4,10 +4,10 @@
 
 #include <iostream>
 
-#include "apps/openmp_policy.h"
+#include "cli/openmp_policy.h"
 #include "apps/train/trainer.h"
 
 int main(int argc, char** argv) {
-  hsanet::apps::use_short_openmp_spin(argv);  // a shared machine: see apps/openmp_policy.h
+  hsanet::cli::use_short_openmp_spin(argv);  // a shared machine: see cli/openmp_policy.h
   return hsanet::train::cpu_train_main(argc, argv, std::cout, std::cerr, ::isatty(STDOUT_FILENO) != 0);
 }

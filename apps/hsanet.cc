@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "apps/model_options.h"
-#include "apps/openmp_policy.h"
+#include "cli/model_options.h"
+#include "cli/openmp_policy.h"
 #include "apps/train/checkpoint.h"
 #include "apps/train/tools.h"
 #include "autograd/functions_basic.h"
@@ -82,7 +82,7 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
-  apps::use_short_openmp_spin(argv);  // a shared machine: see apps/openmp_policy.h
+  cli::use_short_openmp_spin(argv);  // a shared machine: see cli/openmp_policy.h
   CLI::App app{"hsanet: model summaries, cross-framework runs, and tools for cpu_train's checkpoints and runs"};
   app.require_subcommand(1);
   int threads = 0;
@@ -95,21 +95,21 @@ int main(int argc, char** argv) {
   summary->add_option("model", cfg.name, "resnet50 | botnet50 | hsanet_x | hsanet_3x3")
       ->required()
       ->check(CLI::IsMember(models::model_names()));
-  apps::add_model_options(*summary, cfg, false);
+  cli::add_model_options(*summary, cfg, false);
   summary->add_option("--size", size, "input height and width")->expected(2)->capture_default_str();
   summary->add_flag("--json", json, "print JSON (keys params, params_mb, fwd_bwd_mb, gflops, layers)");
 
   std::string weights, input, out;
   bool train = false, eval = false;
   auto* run = app.add_subcommand("run", "one forward/backward pass on given weights and inputs, for comparison with another framework");
-  apps::add_model_options(*run, cfg);
+  cli::add_model_options(*run, cfg);
   run->add_option("--weights", weights, "model weights (safetensors, PyTorch names and shapes)")->required()->check(CLI::ExistingFile);
   run->add_option("--input", input, "safetensors with 'input' [N,3,H,W] float32 and 'labels' [N] int64")->required()->check(CLI::ExistingFile);
   run->add_option("--out", out, "output safetensors: logits, loss, input.grad, <param>.grad, buffers")->required();
   std::string device = "cpu";
-  apps::add_attention_device_option(*run, device);
+  cli::add_attention_device_option(*run, device);
   std::string conv_algorithm = "fast";
-  apps::add_conv_algorithm_option(*run, conv_algorithm);
+  cli::add_conv_algorithm_option(*run, conv_algorithm);
   auto* ftrain = run->add_flag("--train", train, "batch statistics (updates BN running buffers)");
   run->add_flag("--eval", eval, "running statistics (default)")->excludes(ftrain);
 
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   evaluate->add_option("--out", ev.out, "write report.txt, report.json, confusion.csv and predictions.csv here");
   evaluate->add_option("--batch-size", ev.batch_size, "images per step")->check(CLI::PositiveNumber)->capture_default_str();
   evaluate->add_option("--workers", ev.workers, "data-loading threads")->check(CLI::NonNegativeNumber)->capture_default_str();
-  apps::add_model_options(*evaluate, ev.model);
+  cli::add_model_options(*evaluate, ev.model);
   evaluate->remove_option(evaluate->get_option("--classes"));
   evaluate->add_option("--img-size", ev.img_size, "plain weights: input size")->capture_default_str();
   evaluate->add_option("--center-crop", ev.center_crop, "plain weights: central fraction kept first")->capture_default_str();
@@ -155,8 +155,8 @@ int main(int argc, char** argv) {
     if (evaluate->parsed()) return tools::evaluate_command(ev, std::cout, std::cerr);
     if (predict->parsed()) return tools::predict_command(pr, std::cout, std::cerr);
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
-    apps::apply_attention_device(device);
-    apps::apply_conv_algorithm(conv_algorithm);
+    cli::apply_attention_device(device);
+    cli::apply_conv_algorithm(conv_algorithm);
     return run_model(cfg, weights, input, out, train);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hsanet: error: %s\n", e.what());

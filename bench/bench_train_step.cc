@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <vector>
 
-#include "apps/model_options.h"
-#include "apps/openmp_policy.h"
+#include "cli/model_options.h"
+#include "cli/openmp_policy.h"
 #include "autograd/functions_loss.h"
 #include "autograd/profiler.h"
 #include "autograd/random.h"
@@ -23,16 +23,16 @@
 using namespace hsanet;
 
 int main(int argc, char** argv) {
-  apps::use_short_openmp_spin(argv);
+  cli::use_short_openmp_spin(argv);
   CLI::App app{"bench_train_step: median training-step time of a model"};
   models::ModelConfig cfg;
   int batch = 4, size = 224, threads = 2, steps = 10, warmup = 2;
   bool profile = false, profile_shapes = false;
   std::string device = "cpu";
-  apps::add_model_options(app, cfg);
-  apps::add_attention_device_option(app, device);
+  cli::add_model_options(app, cfg);
+  cli::add_attention_device_option(app, device);
   std::string conv_algorithm = "fast";
-  apps::add_conv_algorithm_option(app, conv_algorithm);
+  cli::add_conv_algorithm_option(app, conv_algorithm);
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
   app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
   app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
   ops::set_num_threads(threads);
   ops::flush_denormals(true);  // as cpu_train does
   try {
-    apps::apply_attention_device(device);
-    apps::apply_conv_algorithm(conv_algorithm);
+    cli::apply_attention_device(device);
+    cli::apply_conv_algorithm(conv_algorithm);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 1;

@@ -8,7 +8,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "apps/model_options.h"
+#include "cli/model_options.h"
 
 namespace hsanet::train {
 
@@ -55,7 +55,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Data");
 
   // Model: the shared model flags, less --classes (the data set decides it).
-  apps::add_model_options(app, cfg.model);
+  cli::add_model_options(app, cfg.model);
   app.remove_option(app.get_option("--classes"));
   for (const char* name : {"--model", "--attention", "--window", "--attention-stages", "--heads", "--width-mult", "--blocks"})
     app.get_option(name)->group("Model");
@@ -98,8 +98,8 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--seed", cfg.seed, "seed of the weights, the split, the order and the augmentation")
       ->capture_default_str()->group("Run");
   app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
-  apps::add_attention_device_option(app, cfg.attention_device);
-  apps::add_conv_algorithm_option(app, cfg.conv_algorithm);
+  cli::add_attention_device_option(app, cfg.attention_device);
+  cli::add_conv_algorithm_option(app, cfg.conv_algorithm);
   app.add_option("--out,-o", inv.out, "run directory (default: runs/<model>-<date>-<time>)")->group("Run");
   app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
   app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")

@@ -1,6 +1,6 @@
 #include "apps/train/trainer.h"
 
-#include "apps/model_options.h"
+#include "cli/model_options.h"
 
 #include <fmt/printf.h>
 #include <chrono>
@@ -138,8 +138,8 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   const bool resuming = !inv.resume.empty();
   if (cfg.threads > 0) ops::set_num_threads(cfg.threads);
   ops::flush_denormals(true);  // tiny gradients late in training must not hit the slow path
-  apps::apply_attention_device(cfg.attention_device);  // throws with the reason if unavailable
-  apps::apply_conv_algorithm(cfg.conv_algorithm);
+  cli::apply_attention_device(cfg.attention_device);  // throws with the reason if unavailable
+  cli::apply_conv_algorithm(cfg.conv_algorithm);
   // Data-parallel (docs/distributed.md): rank 0 alone prints and writes; the others train.
   nn::LocalCommunicator one_process;
   nn::Communicator& comm = inv.comm ? *inv.comm : one_process;

@@ -21,7 +21,7 @@
 
 #include <cstdlib>
 
-namespace hsanet::apps {
+namespace hsanet::cli {
 
 constexpr const char* kDefaultSpinCount = "2000";
 
@@ -33,4 +33,4 @@ inline void use_short_openmp_spin(char** argv) {
   execv("/proc/self/exe", argv);  // only returns on failure: then carry on as we are
 }
 
-}  // namespace hsanet::apps
+}  // namespace hsanet::cli

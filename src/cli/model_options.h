@@ -1,4 +1,5 @@
-// Command-line options that choose and shape a model, shared by every tool.
+// Command-line options that choose and shape a model, shared by every tool: the apps and the
+// benchmarks (which may not know apps/).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,7 +8,7 @@
 #include "ops/attention_device.h"
 #include "ops/conv2d.h"
 
-namespace hsanet::apps {
+namespace hsanet::cli {
 
 inline void add_model_options(CLI::App& app, models::ModelConfig& cfg, bool with_name = true) {
   if (with_name)
@@ -53,4 +54,4 @@ inline void apply_attention_device(const std::string& device) {
   ops::set_attention_device(ops::parse_device(device));
 }
 
-}  // namespace hsanet::apps
+}  // namespace hsanet::cli

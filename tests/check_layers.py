@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The dependency rule, checked on every #include of the project's sources.
+
+Each part may include only itself and the parts below it:
+
+    ops  <-  autograd  <-  nn  <-  models  <-  cli  <-  apps
+                  ^                   ^
+                  +------ data -------+ (data knows tensors, never a network; cli may use data)
+
+apps/ is known by nothing but the tests. The benchmarks and fuzz targets may use every part of
+src/, not apps/. Includes of other libraries ("hwy/...", <...>) and of files beside the
+including one are not the project's parts and are ignored.
+
+Usage: check_layers.py SOURCE_DIR        (exit 1, with one line per violation, if any)
+"""
+import pathlib
+import re
+import sys
+
+SRC_PARTS = ["ops", "autograd", "nn", "data", "models", "cli"]
+
+# What each part (a folder of src/, or a top-level folder) may include.
+ALLOWED = {
+    "ops": {"ops"},
+    "autograd": {"autograd", "ops"},
+    "nn": {"nn", "autograd", "ops"},
+    "data": {"data", "autograd", "ops"},
+    "models": {"models", "nn", "autograd", "ops"},
+    "cli": {"cli", "models", "nn", "data", "autograd", "ops"},
+    "apps": set(SRC_PARTS) | {"apps"},
+    "bench": set(SRC_PARTS),
+    "fuzz": set(SRC_PARTS),
+    "tests": set(SRC_PARTS) | {"apps"},
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+SUFFIXES = {".h", ".cc", ".cu", ".cuh", ".cpp"}
+
+
+def part_of(root: pathlib.Path, path: pathlib.Path) -> str:
+    rel = path.relative_to(root).parts
+    return rel[1] if rel[0] == "src" else rel[0]
+
+
+def included_part(root: pathlib.Path, source: pathlib.Path, name: str):
+    """The project part that `name` names, or None for another library's or a neighbour file."""
+    if (source.parent / name).exists():
+        return None  # beside the including file (e.g. bench/attention_kernels/...)
+    first = name.split("/", 1)[0]
+    if "/" in name and first in SRC_PARTS and (root / "src" / name).exists():
+        return first
+    if "/" in name and first == "apps" and (root / name).exists():
+        return "apps"
+    return None
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1]).resolve()
+    violations, checked = [], 0
+    for top in ["src", "apps", "bench", "fuzz", "tests"]:
+        for path in sorted((root / top).rglob("*")):
+            if path.suffix not in SUFFIXES or not path.is_file():
+                continue
+            part = part_of(root, path)
+            if part not in ALLOWED:
+                violations.append(f"{path.relative_to(root)}: in no known part ({part}); "
+                                  f"add it to tests/check_layers.py")
+                continue
+            for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                m = INCLUDE.match(line)
+                if not m:
+                    continue
+                target = included_part(root, path, m.group(1))
+                if target is None:
+                    continue
+                checked += 1
+                if target not in ALLOWED[part]:
+                    violations.append(f"{path.relative_to(root)}:{lineno}: {part} includes "
+                                      f"\"{m.group(1)}\" from {target}, which {part} may not use")
+    for v in violations:
+        print(v)
+    print(f"check_layers: {checked} includes of the project's parts checked, "
+          f"{len(violations)} against the rule")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
