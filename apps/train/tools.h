@@ -1,6 +1,7 @@
 // The companion tools of cpu_train, run as subcommands of the hsanet multi-tool:
 //   hsanet evaluate CHECKPOINT   a checkpoint's classification report on a data set
-//   hsanet predict CHECKPOINT IMAGE...   top-k identities with probabilities
+//   hsanet predict CHECKPOINT IMAGE_OR_FOLDER...   top-k identities with probabilities
+//   hsanet verify CHECKPOINT A B  cosine similarity of two faces (or ROC/EER over a run's pairs)
 //   hsanet compare RUN_DIR...    several runs' curves overlaid, and the paper's Tables 1 and 2
 // Each takes an options struct (filled by the command line in apps/hsanet.cc) and streams.
 #pragma once
@@ -30,11 +31,28 @@ int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream
 
 struct PredictOptions {
   std::string checkpoint;            // written by cpu_train (names the classes and the input size)
-  std::vector<std::string> images;
+  std::vector<std::string> images;   // image files and folders (walked recursively, sorted)
   int top_k = 5;
   bool json = false;                 // one JSON object per image instead of text
+  std::string out;                   // a CSV (path, true, top1, p1, ...) instead of the console
+  std::string embeddings;            // .npy or .safetensors: the pooled features, with an index CSV
 };
 int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& err);
+
+// Cosine similarity at which two faces are called the same identity by default. The features
+// come after a ReLU, so every cosine lies in [0, 1]; calibrate with --pairs-from-split, whose
+// EER threshold suits the checkpoint at hand.
+inline constexpr double kDefaultVerifyThreshold = 0.5;
+struct VerifyOptions {
+  std::string checkpoint;            // written by cpu_train
+  std::vector<std::string> images;   // two faces to compare (none with pairs_from_split)
+  double threshold = kDefaultVerifyThreshold;
+  std::string pairs_from_split;      // a run directory: ROC and EER over all its validation pairs
+  std::string data;                  // the data folder (default: the one the run used)
+  std::string out;                   // folder for verification.txt and verification.json
+  bool json = false;
+};
+int verify_command(const VerifyOptions& opt, std::ostream& out, std::ostream& err);
 
 struct CompareOptions {
   std::vector<std::string> runs;  // run directories
