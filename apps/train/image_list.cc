@@ -34,9 +34,7 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs) {
   std::vector<std::string> images;
   for (const std::string& input : inputs) {
     std::error_code ec;
-    const fs::file_status st = fs::status(input, ec);
-    if (ec || !fs::exists(st)) throw std::runtime_error(input + ": no such file or folder");
-    if (!fs::is_directory(st)) {
+    if (!fs::is_directory(input, ec)) {  // a missing file fails when decoded, named, as any other
       images.push_back(input);
       continue;
     }
