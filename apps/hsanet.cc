@@ -150,10 +150,10 @@ int main(int argc, char** argv) {
                                               "features); or ROC/EER over a run's validation pairs");
   verify->add_option("checkpoint", vf.checkpoint, "a cpu_train checkpoint (RUN/best.safetensors)")->required()->check(CLI::ExistingFile);
   verify->add_option("images", vf.images, "two face images A B")->expected(0, 2);
-  verify->add_option("--threshold", vf.threshold, "cosine similarity at or above which A and B are the same identity "
-                                                  "(features follow a ReLU, so cosines lie in [0, 1]; the EER "
-                                                  "threshold of --pairs-from-split suits a checkpoint better)")
-      ->capture_default_str();
+  verify->add_option("--threshold", vf.threshold,
+                     "cosine similarity at or above which A and B are the same identity (default: the EER "
+                     "threshold over the validation pairs of the run beside the checkpoint, its split.csv; "
+                     "0.5 when there is none)");
   verify->add_option("--pairs-from-split", vf.pairs_from_split,
                      "a run directory: every pair of its split.csv's validation images, scored; prints the "
                      "same/different pair counts, AUC, EER and its threshold, TAR at FAR 1e-2 and 1e-3")

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 
@@ -239,8 +240,24 @@ TEST_F(PredictVerify, VerifyTwoFaces) {
   vf.checkpoint = checkpoint();
   vf.images = {path("faces/s1/1.pgm"), path("faces/s1/1.pgm")};
   std::ostringstream out, err;
+  // No --threshold: the EER threshold over the run's 45 validation pairs (split.csv beside it).
   ASSERT_EQ(verify_command(vf, out, err), 0) << err.str();
-  EXPECT_NE(out.str().find("cosine similarity 1.0000: same identity (threshold 0.5)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("cosine similarity 1.0000: same identity (threshold "), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("the EER threshold over the 45 pairs of the 10 validation images of " +
+                           path("run/split.csv")),
+            std::string::npos)
+      << out.str();
+  // ... the very threshold that --pairs-from-split reports.
+  VerifyOptions pairs;
+  pairs.checkpoint = checkpoint();
+  pairs.pairs_from_split = path("run");
+  pairs.json = true;
+  std::ostringstream pout;
+  ASSERT_EQ(verify_command(pairs, pout, err), 0);
+  vf.json = true;
+  out.str("");
+  ASSERT_EQ(verify_command(vf, out, err), 0);
+  EXPECT_EQ(nlohmann::json::parse(out.str())["threshold"], nlohmann::json::parse(pout.str())["eer_threshold"]);
 
   vf.images = {path("faces/s1/1.pgm"), path("faces/s13/4.pgm")};
   vf.json = true;
@@ -252,6 +269,19 @@ TEST_F(PredictVerify, VerifyTwoFaces) {
   EXPECT_GE(j["cosine"].get<double>(), 0.0);
   EXPECT_EQ(j["same"], false);
   EXPECT_EQ(j["threshold"], 1.0);
+  EXPECT_EQ(j["threshold_from"], "--threshold");
+
+  // A checkpoint with no run beside it: the fixed default, said so.
+  TempDir alone;
+  fs::copy_file(checkpoint(), alone / "model.safetensors");
+  vf.checkpoint = alone / "model.safetensors";
+  vf.threshold = std::numeric_limits<double>::quiet_NaN();
+  out.str("");
+  ASSERT_EQ(verify_command(vf, out, err), 0);
+  const nlohmann::json k = nlohmann::json::parse(out.str());
+  EXPECT_EQ(k["threshold"], 0.5);
+  EXPECT_EQ(k["threshold_from"], "the default: no run beside the checkpoint to calibrate on");
+  EXPECT_EQ(k["same"], k["cosine"].get<double>() >= 0.5);
 
   vf.images = {path("faces/s1/1.pgm")};
   EXPECT_THROW(verify_command(vf, out, err), std::invalid_argument);

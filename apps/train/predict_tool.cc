@@ -99,7 +99,7 @@ int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& 
     write_file_atomically(opt.out, csv);
     out << fmt::sprintf("wrote %d predictions (top %d) to %s\n", done, k, opt.out.c_str());
   }
-  if (labelled > 0 && (!opt.out.empty() || !opt.json))
+  if (labelled > 1 && (!opt.out.empty() || !opt.json))
     out << fmt::sprintf("top-1 accuracy %.4f on the %d images whose folder names an identity\n",
                         static_cast<double>(correct) / labelled, labelled);
   if (!opt.embeddings.empty() && done > 0) {

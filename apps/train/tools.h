@@ -7,6 +7,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -39,14 +40,15 @@ struct PredictOptions {
 };
 int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& err);
 
-// Cosine similarity at which two faces are called the same identity by default. The features
-// come after a ReLU, so every cosine lies in [0, 1]; calibrate with --pairs-from-split, whose
-// EER threshold suits the checkpoint at hand.
+// Cosine similarity at which two faces are called the same identity when neither --threshold nor
+// a run beside the checkpoint says otherwise. The features follow a ReLU, so cosines lie in
+// [0, 1], and for a network trained only to classify, different people often reach 0.9: the EER
+// threshold on the run's validation pairs is the default whenever the run is there.
 inline constexpr double kDefaultVerifyThreshold = 0.5;
 struct VerifyOptions {
   std::string checkpoint;            // written by cpu_train
   std::vector<std::string> images;   // two faces to compare (none with pairs_from_split)
-  double threshold = kDefaultVerifyThreshold;
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: calibrate (see above)
   std::string pairs_from_split;      // a run directory: ROC and EER over all its validation pairs
   std::string data;                  // the data folder (default: the one the run used)
   std::string out;                   // folder for verification.txt and verification.json
