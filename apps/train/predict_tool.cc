@@ -79,7 +79,11 @@ int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& 
     }
     if (!opt.out.empty()) {
       csv += csv_field(path) + "," + csv_field(truth_name);
-      for (int i = 0; i < k; ++i) csv += "," + csv_field(classes[order[i]]) + fmt::sprintf(",%.6f", p[order[i]]);
+      for (int i = 0; i < k; ++i) {
+        csv += ',';
+        csv += csv_field(classes[order[i]]);
+        csv += fmt::sprintf(",%.6f", p[order[i]]);
+      }
       csv += "\n";
     } else if (opt.json) {
       nlohmann::json j = {{"file", path}, {"top", nlohmann::json::array()}};
