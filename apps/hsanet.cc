@@ -2,7 +2,8 @@
 //   hsanet summary MODEL [--classes N] [--size H W] [--json]
 //   hsanet run --model M --weights W.safetensors --input X.safetensors --out O.safetensors [--train|--eval]
 //   hsanet evaluate CHECKPOINT [--data DIR] [--subset val|train|all] [--out DIR]
-//   hsanet predict CHECKPOINT IMAGE... [--top-k K] [--json]
+//   hsanet predict CHECKPOINT IMAGE_OR_FOLDER... [--top-k K] [--json] [--out P.csv] [--embeddings E.npy]
+//   hsanet verify CHECKPOINT A B [--threshold T] | CHECKPOINT --pairs-from-split RUN_DIR [--out DIR]
 //   hsanet compare RUN_DIR... [--out DIR]
 #include <CLI/CLI.hpp>
 
@@ -130,11 +131,36 @@ int main(int argc, char** argv) {
   evaluate->add_option("--center-crop", ev.center_crop, "plain weights: central fraction kept first")->capture_default_str();
 
   tools::PredictOptions pr;
-  auto* predict = app.add_subcommand("predict", "top-k identities with probabilities for image files");
+  auto* predict = app.add_subcommand("predict", "top-k identities with probabilities for image files and folders");
   predict->add_option("checkpoint", pr.checkpoint, "a cpu_train checkpoint (RUN/best.safetensors)")->required()->check(CLI::ExistingFile);
-  predict->add_option("images", pr.images, "image files")->required();
+  predict->add_option("images", pr.images,
+                      "image files, and folders walked recursively for image files (sorted); an image whose "
+                      "parent folder names one of the checkpoint's identities gets that as its true label")
+      ->required();
   predict->add_option("--top-k,-k", pr.top_k, "identities per image")->check(CLI::PositiveNumber)->capture_default_str();
-  predict->add_flag("--json", pr.json, "one JSON object per image");
+  auto* pr_json = predict->add_flag("--json", pr.json, "one JSON object per image");
+  predict->add_option("--out", pr.out, "write a CSV instead (path, true, top1, p1, ..., topK, pK)")->excludes(pr_json);
+  predict->add_option("--embeddings", pr.embeddings,
+                      "write the pooled features (the input of the final fc: 2048 floats per image, fewer "
+                      "below --width-mult 1) as float32 [N, D] to a .npy or .safetensors file, with "
+                      "NAME.index.csv (row, path, label) beside it");
+
+  tools::VerifyOptions vf;
+  auto* verify = app.add_subcommand("verify", "are two faces the same identity? (cosine similarity of pooled "
+                                              "features); or ROC/EER over a run's validation pairs");
+  verify->add_option("checkpoint", vf.checkpoint, "a cpu_train checkpoint (RUN/best.safetensors)")->required()->check(CLI::ExistingFile);
+  verify->add_option("images", vf.images, "two face images A B")->expected(0, 2);
+  verify->add_option("--threshold", vf.threshold,
+                     "cosine similarity at or above which A and B are the same identity (default: the EER "
+                     "threshold over the validation pairs of the run beside the checkpoint, its split.csv; "
+                     "0.5 when there is none)");
+  verify->add_option("--pairs-from-split", vf.pairs_from_split,
+                     "a run directory: every pair of its split.csv's validation images, scored; prints the "
+                     "same/different pair counts, AUC, EER and its threshold, TAR at FAR 1e-2 and 1e-3")
+      ->check(CLI::ExistingDirectory);
+  verify->add_option("--data", vf.data, "with --pairs-from-split: the image folder (default: the one the run used)");
+  verify->add_option("--out", vf.out, "with --pairs-from-split: write verification.txt and verification.json here");
+  verify->add_flag("--json", vf.json, "print JSON");
 
   tools::CompareOptions cmp;
   auto* compare = app.add_subcommand("compare", "overlay runs' curves (one SVG per figure) and print the paper's Tables 1 and 2");
@@ -154,6 +180,7 @@ int main(int argc, char** argv) {
     }
     if (evaluate->parsed()) return tools::evaluate_command(ev, std::cout, std::cerr);
     if (predict->parsed()) return tools::predict_command(pr, std::cout, std::cerr);
+    if (verify->parsed()) return tools::verify_command(vf, std::cout, std::cerr);
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
     cli::apply_attention_device(device);
     cli::apply_conv_algorithm(conv_algorithm);

@@ -64,7 +64,7 @@ class MHSA(nn.Module):
         k = qkv[:, 1].transpose(-1, -2)                      # [B, n, N, d]
         v = qkv[:, 2].transpose(-1, -2)                      # [B, n, N, d]
         logits = q @ k.transpose(-1, -2)                     # [B, n, N, N]
-        xs = torch.arange(H).repeat_interleave(W)            # row of each position
+        xs = torch.arange(H)[:, None].expand(H, W).reshape(-1)  # row of each position
         ys = torch.arange(W).repeat(H)                       # column of each position
         dx = xs[None, :] - xs[:, None]                       # [N, N]: x' - x
         dy = ys[None, :] - ys[:, None]                       # [N, N]: y' - y

@@ -1,11 +1,13 @@
 // The companion tools of cpu_train, run as subcommands of the hsanet multi-tool:
 //   hsanet evaluate CHECKPOINT   a checkpoint's classification report on a data set
-//   hsanet predict CHECKPOINT IMAGE...   top-k identities with probabilities
+//   hsanet predict CHECKPOINT IMAGE_OR_FOLDER...   top-k identities with probabilities
+//   hsanet verify CHECKPOINT A B  cosine similarity of two faces (or ROC/EER over a run's pairs)
 //   hsanet compare RUN_DIR...    several runs' curves overlaid, and the paper's Tables 1 and 2
 // Each takes an options struct (filled by the command line in apps/hsanet.cc) and streams.
 #pragma once
 
 #include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,11 +32,29 @@ int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream
 
 struct PredictOptions {
   std::string checkpoint;            // written by cpu_train (names the classes and the input size)
-  std::vector<std::string> images;
+  std::vector<std::string> images;   // image files and folders (walked recursively, sorted)
   int top_k = 5;
   bool json = false;                 // one JSON object per image instead of text
+  std::string out;                   // a CSV (path, true, top1, p1, ...) instead of the console
+  std::string embeddings;            // .npy or .safetensors: the pooled features, with an index CSV
 };
 int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& err);
+
+// Cosine similarity at which two faces are called the same identity when neither --threshold nor
+// a run beside the checkpoint says otherwise. The features follow a ReLU, so cosines lie in
+// [0, 1], and for a network trained only to classify, different people often reach 0.9: the EER
+// threshold on the run's validation pairs is the default whenever the run is there.
+inline constexpr double kDefaultVerifyThreshold = 0.5;
+struct VerifyOptions {
+  std::string checkpoint;            // written by cpu_train
+  std::vector<std::string> images;   // two faces to compare (none with pairs_from_split)
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: calibrate (see above)
+  std::string pairs_from_split;      // a run directory: ROC and EER over all its validation pairs
+  std::string data;                  // the data folder (default: the one the run used)
+  std::string out;                   // folder for verification.txt and verification.json
+  bool json = false;
+};
+int verify_command(const VerifyOptions& opt, std::ostream& out, std::ostream& err);
 
 struct CompareOptions {
   std::vector<std::string> runs;  // run directories

@@ -61,6 +61,8 @@ std::vector<Entry> list_dir(const fs::path& dir, std::error_code& ec) {
 
 }  // namespace
 
+bool is_image_file_name(const std::string& name) { return is_image_extension(lower_extension(name)); }
+
 const char* subset_name(Subset subset) {
   switch (subset) {
     case Subset::None: return "";

@@ -34,6 +34,10 @@ struct Sample {
   Subset subset = Subset::None;  // set only by the train/ + val/ layout
 };
 
+// Whether a file name has the extension of an image ImageFolder reads (.jpg .jpeg .png .bmp .pgm
+// .ppm .pnm, case-insensitive): the same rule the listing applies, for tools that walk folders.
+bool is_image_file_name(const std::string& name);
+
 // A file (or folder) that cannot be used, and why.
 struct Offender {
   std::string file;  // full path

@@ -66,12 +66,14 @@ ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
   assign_paths();
 }
 
-Tensor ResNet::forward(const Tensor& x) {
+Tensor ResNet::forward(const Tensor& x) { return (*fc)(features(x)); }
+
+Tensor ResNet::features(const Tensor& x) {
   if (x.ndim() != 4 || x.size(3) != 3)
     throw std::invalid_argument("model input must be NHWC [N, H, W, 3], got " + shape_str(x.shape()));
   Tensor h = (*maxpool)(bn1->forward_relu((*conv1)(x), *relu));
   h = (*layer4)((*layer3)((*layer2)((*layer1)(h))));
-  return (*fc)((*avgpool)(h));
+  return (*avgpool)(h);
 }
 
 std::shared_ptr<ResNet> build_model(const ModelConfig& config) {

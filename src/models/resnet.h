@@ -16,6 +16,9 @@ class ResNet : public nn::Module {
  public:
   explicit ResNet(const ModelConfig& config);
   Tensor forward(const Tensor& x) override;  // [N, H, W, 3] -> logits [N, classes]
+  // The globally average-pooled features that feed fc: [N, H, W, 3] -> [N, fc's inputs] (2048 at
+  // width_mult 1, fewer below). forward(x) is fc(features(x)).
+  Tensor features(const Tensor& x);
   std::string type_name() const override { return "ResNet"; }
   const ModelConfig& config() const { return config_; }
 
