@@ -440,6 +440,29 @@ TEST(DataDecode, BmpAndPnmTruncated) {
   expect_file_error(dir, "head.pgm", {'P', '5', '\n', '1', '6'}, "PNM truncated in its header");
 }
 
+// Headers claiming 2^31 - 1 pixels a side: the size in the message is exact, not an overflowed
+// 64-bit product (2147483647 x 3 x 2147483647 bytes, and 8589934588-byte rows x 2147483647).
+TEST(DataDecode, HugeHeaderSizesAreReportedExactly) {
+  const std::string ppm = "P6\n2147483647 2147483647\n255\n";
+  const Bytes pnm_bytes(ppm.begin(), ppm.end());
+  expect_data_error([&] { (void)check_header(pnm_bytes.data(), pnm_bytes.size(), "huge.ppm"); }, "huge.ppm",
+                    "needs 13835058042397261827 bytes of samples");
+
+  Bytes bmp(54, 0);
+  auto le32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  bmp[0] = 'B', bmp[1] = 'M';
+  le32(10, 54);          // pixel data offset
+  le32(14, 40);          // BITMAPINFOHEADER
+  le32(18, 0x7FFFFFFF);  // width
+  le32(22, 0x7FFFFFFF);  // height
+  bmp[26] = 1;           // planes
+  bmp[28] = 32;          // bits per pixel
+  expect_data_error([&] { (void)check_header(bmp.data(), bmp.size(), "huge.bmp"); }, "huge.bmp",
+                    "needs 18446744056529682436 bytes of pixels");
+}
+
 // A deflate stream that inflates to ~26 MB from ~160 kB: literal 0, then copies of 258 bytes at
 // distance 1 (fixed Huffman codes), inside a PNG that claims 64x64 grey (4 kB of rows).
 TEST(DataDecode, PngDecompressionBombIsStopped) {
