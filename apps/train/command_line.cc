@@ -51,7 +51,8 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Data");
   app.add_flag("--skip-bad", cfg.skip_bad, "drop unreadable images with a warning instead of refusing the data set")
       ->group("Data");
-  app.add_option("--workers", cfg.workers, "data-loading threads (0: load on the training thread)")
+  app.add_option("--workers", cfg.workers,
+                 "data-loading threads, 0 to " + std::to_string(kMaxWorkers) + " (0: load on the training thread)")
       ->capture_default_str()->group("Data");
 
   // Model: the shared model flags, less --classes (the data set decides it).
@@ -59,12 +60,14 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.remove_option(app.get_option("--classes"));
   for (const char* name : {"--model", "--attention", "--window", "--attention-stages", "--heads", "--width-mult", "--blocks"})
     app.get_option(name)->group("Model");
-  app.add_option("--img-size", cfg.img_size, "input height and width (square)")->capture_default_str()->group("Model");
+  app.add_option("--img-size", cfg.img_size, "input height and width (square), 32 to " + std::to_string(kMaxImgSize))
+      ->capture_default_str()->group("Model");
 
   // Optimisation
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str()->group("Optimisation");
-  app.add_option("--batch-size,-b", cfg.batch_size, "images per training step")->capture_default_str()->group("Optimisation");
-  app.add_option("--eval-batch-size", cfg.eval_batch_size, "images per validation step")
+  app.add_option("--batch-size,-b", cfg.batch_size, "images per training step, 1 to " + std::to_string(kMaxBatchSize))
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--eval-batch-size", cfg.eval_batch_size, "images per validation step, 1 to " + std::to_string(kMaxBatchSize))
       ->capture_default_str()->group("Optimisation");
   app.add_option("--opt", cfg.opt, "optimiser: sgd (with momentum) | adamw")->capture_default_str()->group("Optimisation");
   app.add_option("--lr", cfg.lr, "base learning rate")->capture_default_str()->group("Optimisation");

@@ -10,6 +10,7 @@
 #include "apps/train/checkpoint.h"
 #include "apps/train/epoch_loop.h"
 #include "apps/train/evaluation.h"
+#include "apps/train/memory_estimate.h"
 #include "apps/train/report.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
@@ -155,6 +156,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     throw std::runtime_error("--batch-size " + std::to_string(cfg.batch_size) + " is the global batch: " +
                              std::to_string(world) + " processes need at least " + std::to_string(2 * world) +
                              " (two samples each, for batch norm)");
+
+  // A configuration that cannot fit in memory is refused with the estimate, before any allocation.
+  if (!inv.evaluate_only) check_fits_in_memory(cfg, physical_memory_bytes(), world);
 
   if (resuming && !inv.evaluate_only && !fs::exists(run.last()))
     throw std::runtime_error("--resume: '" + run.dir + "' has no last.safetensors (no epoch was completed); start it again");
