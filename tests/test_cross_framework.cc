@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "gradcheck.h"
@@ -84,11 +86,60 @@ TEST(CrossFramework, HsanetRunReproducesPyTorch) {
   fs::remove_all(dir);
 }
 
+// The tool's exit status and what it printed (stdout and stderr together).
+struct ToolResult {
+  int status = -1;
+  std::string output;
+};
+
+ToolResult run_tool(const std::string& args, const fs::path& dir) {
+  const std::string log = (dir / "tool_output.txt").string();
+  const std::string cmd = std::string(HSANET_BIN_DIR) + "/hsanet " + args + " > " + log + " 2>&1";
+  ToolResult r;
+  r.status = std::system(cmd.c_str());
+  std::ifstream in(log);
+  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
+// Each bad input fails with a message that names the file and the problem.
 TEST(CrossFramework, HsanetRunRefusesBadInputsClearly) {
-  const std::string tool = std::string(HSANET_BIN_DIR) + "/hsanet";
-  const std::string cmd = tool + " run --model resnet50 --weights /nonexistent.safetensors --input "
-                          "/nonexistent2.safetensors --out /tmp/never.safetensors > /dev/null 2>&1";
-  EXPECT_NE(std::system(cmd.c_str()), 0);
+  const fs::path dir = fs::temp_directory_path() / ("hsanet_xf_bad_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string missing = (dir / "missing.safetensors").string();
+  ToolResult r = run_tool("run --model resnet50 --weights " + missing + " --input " + missing + " --out " +
+                              (dir / "o.safetensors").string(), dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
+
+  // Labels are int64 in the file: one that does not fit the head is refused, not truncated to
+  // int32 (2^32 + 1 would become class 1).
+  const SafeTensorsFile g = read_safetensors(source_dir() + "/tests/golden/tiny_hsanet_3x3.safetensors");
+  std::vector<std::pair<std::string, TensorRecord>> weights, input;
+  for (const auto& [name, rec] : g.tensors)
+    if (!name.starts_with("golden.")) weights.emplace_back(name, rec);
+  const TensorRecord& x = g.at("golden.input");
+  std::vector<int64_t> labels(static_cast<size_t>(x.shape[0]), 0);
+  labels.back() = (int64_t{1} << 32) + 1;
+  input.emplace_back("input", x);
+  input.emplace_back("labels", TensorRecord::from_int64(labels));
+  const std::string w = (dir / "w.safetensors").string(), in = (dir / "x.safetensors").string();
+  write_safetensors(w, weights);
+  write_safetensors(in, input);
+  const auto opts = nlohmann::json::parse(g.metadata.at("options"));
+  std::string model = "--model hsanet_3x3 --classes 5 --width-mult 0.0625 --blocks";
+  for (int b : opts["blocks"]) model += " " + std::to_string(b);
+  model += " --attention-stages";
+  for (int s : opts["attention_stages"]) model += " " + std::to_string(s);
+  r = run_tool("run " + model + " --weights " + w + " --input " + in + " --out " + (dir / "o.safetensors").string(),
+               dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(in + ": labels[" + std::to_string(labels.size() - 1) + "] = 4294967297 is not a class"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir / "o.safetensors"));
+  fs::remove_all(dir);
 }
 
 }  // namespace
