@@ -465,6 +465,36 @@ TEST_F(SafetensorsIO, SaveRefusesNonFiniteValuesAndKeepsTheGoodFile) {
   EXPECT_EQ(check[2].second.to_vector(), good[2].second.to_vector());
 }
 
+// A NaN or an infinity in any tensor a load would copy (strict or not) throws naming the file, the
+// tensor and the element, and nothing at all is copied.
+TEST_F(SafetensorsIO, LoadRefusesNonFiniteValuesAndCopiesNothing) {
+  Rng rng(5);
+  for (const float bad_value : {std::nanf(""), -std::numeric_limits<float>::infinity()}) {
+    StateDict file_dict = small_model(rng, 3);
+    file_dict[2].second.data()[5] = bad_value;  // bn1.running_var
+    Records recs;
+    for (auto& [n, t] : file_dict) recs.emplace_back(n, TensorRecord::from_tensor(t));
+    write_safetensors(path("nan.safetensors"), recs);
+    for (const bool strict : {true, false}) {
+      StateDict dst = small_model(rng, 3);
+      const std::vector<float> conv_before = dst[0].second.to_vector();
+      try {
+        load_state_dict(path("nan.safetensors"), dst, strict);
+        ADD_FAILURE() << "a non-finite value was loaded";
+      } catch (const std::domain_error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find(path("nan.safetensors") + ": tensor 'bn1.running_var' holds"), std::string::npos) << m;
+        EXPECT_NE(m.find("at element 5; nothing was loaded"), std::string::npos) << m;
+      }
+      EXPECT_EQ(dst[0].second.to_vector(), conv_before) << "conv1.weight was copied before the bad tensor";
+    }
+    EXPECT_THROW(require_finite_tensors(read_safetensors(path("nan.safetensors")), "f"), std::domain_error);
+  }
+  StateDict fine = small_model(rng, 3);
+  save_state_dict(path("fine.safetensors"), fine);
+  EXPECT_NO_THROW(require_finite_tensors(read_safetensors(path("fine.safetensors")), "f"));
+}
+
 TEST(StateDict, BadTargetsAreRejected) {
   SafeTensorsFile empty;
   EXPECT_THROW(load_state_dict(empty, "f", {{"a", Tensor()}}, false), std::invalid_argument);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include "apps/train/checkpoint.h"
@@ -165,6 +166,12 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   if (root && !resuming && !inv.evaluate_only && (fs::exists(run.last()) || fs::exists(run.best())))
     throw std::runtime_error("'" + run.dir + "' already holds a run (its checkpoints); continue it with --resume " +
                              run.dir + " or choose another --out");
+  // Weights to start from are read and checked whole before anything is written.
+  std::optional<SafeTensorsFile> init_file;
+  if (!inv.init_from.empty() && !inv.evaluate_only) {
+    init_file = read_safetensors(inv.init_from);
+    validate_weights_file(*init_file, inv.init_from);
+  }
 
   data::ImageFolder dataset = open_dataset(cfg, err);
   // Ranks other than 0 draw the same split (the same seed) or read it back, and write nothing.
@@ -198,9 +205,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   log.line(banner(inv, identity.model, model->num_parameters(), dataset, split, resumed));
   if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
 
-  if (!inv.init_from.empty()) {
-    SafeTensorsFile file = read_safetensors(inv.init_from);
-    log.line(describe_weight_load(load_model_weights(file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+  if (init_file) {
+    log.line(describe_weight_load(load_model_weights(*init_file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+    init_file.reset();
   }
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
