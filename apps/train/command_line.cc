@@ -103,7 +103,12 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
   apps::add_attention_device_option(app, cfg.attention_device);
   apps::add_conv_algorithm_option(app, cfg.conv_algorithm);
-  app.add_option("--out,-o", inv.out, "run directory (default: runs/<model>-<date>-<time>)")->group("Run");
+  app.add_option("--out,-o", inv.out,
+                 "run directory: new or empty (default: runs/<model>-<date>-<time>, with -2, -3... if taken)")
+      ->group("Run");
+  app.add_flag("--overwrite", inv.overwrite,
+               "let a new run write into a non-empty --out that holds no checkpoint (default: refuse)")
+      ->group("Run");
   app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
   app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")
       ->group("Run");
@@ -127,6 +132,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   // Hidden test hooks.
   app.add_option("--stop-after-epoch", inv.stop_after_epoch, "")->group("");
   app.add_option("--fault-nan-step", inv.fault_nan_step, "")->group("");
+  app.add_option("--fault-stop-after-write", inv.stop_after_write, "")->group("");
 
   // A flag given twice takes its last value (scripts append overrides to a base command line).
   for (CLI::Option* o : app.get_options())
@@ -251,6 +257,9 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
   } catch (const std::exception& e) {
     return fail(e.what());
   }
+  if (inv.stop_after_write < 0) return fail("--fault-stop-after-write must be >= 0");
+  if (inv.overwrite && !inv.resume.empty()) return fail("--overwrite starts a new run; it cannot be combined with --resume");
+  inv.out_is_default = inv.out.empty();
   if (inv.out.empty()) inv.out = default_out(inv.cfg);
   result.proceed = true;
   return result;

@@ -23,9 +23,12 @@ struct TrainInvocation {
   std::string init_from;      // weights to start from (non-strict), e.g. a torchvision export
   std::string config_file;    // --config, if any
   bool evaluate_only = false; // --evaluate: report on the validation split, no training
+  bool overwrite = false;     // --overwrite: a new run may write into a non-empty directory
+  bool out_is_default = false;  // no --out: the run claims a fresh runs/<model>-<date>-<time>[-k]
   // Hidden, for tests of the resume and divergence paths:
   int stop_after_epoch = 0;       // end the process cleanly after this epoch (as if killed)
   long long fault_nan_step = -1;  // treat the loss of this global step as NaN
+  int stop_after_write = 0;       // stop right after the run's N-th durable write (write_points.h)
   std::vector<std::string> given;  // config keys set by flags on this command line
   // Data-parallel training (docs/distributed.md); the flags exist only in a build with MPI.
   bool sync_bn = false;            // --sync-bn: batch-norm statistics over the global batch
