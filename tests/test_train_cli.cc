@@ -64,6 +64,7 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--evaluate"}, "--evaluate needs weights"},
       {{"--init-from", tmp / "missing.safetensors"}, "--init-from"},
       {{"--resume", tmp / "not_a_run"}, "no config.json"},
+      {{"--allow-change", "lr"}, "--allow-change needs --resume"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = c.args;

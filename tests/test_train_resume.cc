@@ -211,5 +211,41 @@ TEST(TrainResume, ACheckpointWithoutMomentumIsNotResumed) {
   EXPECT_NE(r.err.find("restart their momentum"), std::string::npos) << r.err;
 }
 
+// A resume computes with the checkpoint's configuration: an edited config.json or a flag that
+// changes the run is refused unless --allow-change names the option, and then the change is logged
+// and recorded in the next checkpoint.
+TEST(TrainResume, ChangesToTheRunMustBeAllowedAndAreLogged) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::string run = tmp / "run";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json config = nlohmann::json::parse(testing::slurp(run + "/config.json"));
+  ASSERT_EQ(config["lr"], 0.02);
+  config["lr"] = 0.5;
+  std::ofstream(run + "/config.json") << config.dump(2);
+
+  r = testing::run_cpu_train({"--resume", run, "--stop-after-epoch", "2"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--resume: --lr would change what the run computes"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("an edited config.json counts too"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--allow-change lr"), std::string::npos) << r.err;
+
+  r = testing::run_cpu_train({"--resume", run, "--stop-after-epoch", "2", "--allow-change", "lr"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resume: changed --lr 0.02 -> 0.5 (edited config.json)"), std::string::npos) << r.out;
+  EXPECT_NE(testing::slurp(run + "/log.jsonl").find("\"event\":\"config_change\""), std::string::npos);
+  const auto saved = nlohmann::json::parse(read_safetensors(run + "/last.safetensors").metadata.at("config"));
+  EXPECT_EQ(saved["lr"], 0.5) << "the checkpoint records the run's new configuration";
+
+  r = testing::run_cpu_train({"--resume", run, "--batch-size", "4"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--batch-size would change"), std::string::npos) << r.err;
+  r = testing::run_cpu_train({"--resume", run, "--batch-size", "4", "--allow-change", "batch-size"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resume: changed --batch-size 8 -> 4 (--allow-change batch-size)"), std::string::npos)
+      << r.out;
+}
+
 }  // namespace
 }  // namespace hsanet::train

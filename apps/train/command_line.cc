@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "apps/model_options.h"
+#include "apps/train/resume_config.h"
 
 namespace hsanet::train {
 
@@ -110,6 +111,9 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
                "let a new run write into a non-empty --out that holds no checkpoint (default: refuse)")
       ->group("Run");
   app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
+  app.add_option("--allow-change", inv.allow_change,
+                 "with --resume: let this option (e.g. lr, batch-size) differ from the checkpoint's; the change is logged")
+      ->group("Run");
   app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")
       ->group("Run");
   app.add_option("--config", inv.config_file, "JSON file of options (keys as the flags, e.g. \"batch-size\"); flags override it")
@@ -208,7 +212,8 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
   if (!parse_into(scratch, first)) return result;
 
   TrainConfig base;
-  nlohmann::json saved;
+  ResumeBase resume;
+  const std::set<std::string> allowed(first.allow_change.begin(), first.allow_change.end());
   try {
     if (!first.resume.empty()) {
       if (!first.config_file.empty()) return fail("--config cannot be combined with --resume (the run's config.json is used)");
@@ -218,8 +223,9 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
         return fail("--resume: '" + first.resume + "' holds no config.json (not a run directory?)");
       if (!first.out.empty() && fs::path(first.out).lexically_normal() != fs::path(first.resume).lexically_normal())
         return fail("--out cannot differ from --resume (a resumed run stays in its directory)");
-      saved = read_json_file(file);
-      apply_json(saved, base, file);
+      // The checkpoint's configuration is the run's; config.json may only repeat it.
+      resume = resume_base(read_json_file(file), checkpoint_config(first.resume), allowed);
+      apply_json(resume.config, base, file);
     } else if (!first.config_file.empty()) {
       apply_json(read_json_file(first.config_file), base, first.config_file);
     }
@@ -234,17 +240,26 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
 
   if (!inv.resume.empty()) {
     inv.out = inv.resume;
-    const nlohmann::json now = to_json(inv.cfg);
-    std::string refused;
-    for (const std::string& key : inv.given)
-      if (!resume_safe_keys().count(key) && now.at(key) != saved.value(key, nlohmann::json()))
-        refused += (refused.empty() ? "--" : ", --") + key;
-    if (!refused.empty()) {
-      std::string allowed;
-      for (const std::string& key : resume_safe_keys()) allowed += (allowed.empty() ? "--" : ", --") + key;
-      return fail("--resume: " + refused + " would change what the run computes (it was started with " +
-                  "other values); only " + allowed + " may be given on resume");
+    check_resume_flags(resume, to_json(inv.cfg), inv.given, allowed);
+    if (!resume.refused.empty()) {
+      std::string refused, safe;
+      for (const std::string& key : resume.refused) refused += (refused.empty() ? "" : ", ") + key;
+      for (const std::string& key : resume_safe_keys()) safe += (safe.empty() ? "--" : ", --") + key;
+      return fail("--resume: " + refused + " would change what the run computes (its checkpoint has other " +
+                  "values; an edited config.json counts too); only " + safe + " may differ, or name the " +
+                  "option with --allow-change (e.g. --allow-change " + resume.refused.front().substr(2) +
+                  ") and the change is logged");
     }
+    inv.config_changes = resume.changes;
+  } else if (!inv.allow_change.empty()) {
+    return fail("--allow-change needs --resume (a new run has nothing to change)");
+  }
+  {
+    std::set<std::string> known;
+    TrainConfig probe;
+    for_each_field(probe, [&](const char* key, auto&) { known.insert(key); });
+    for (const std::string& key : inv.allow_change)
+      if (!known.count(key)) return fail("--allow-change: '" + key + "' is not an option name (e.g. lr, batch-size)");
   }
   if (inv.cfg.data.empty()) inv.cfg.data = default_data_root();
   if (inv.evaluate_only && inv.resume.empty() && inv.init_from.empty())

@@ -215,6 +215,10 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   }
   log.line(banner(inv, identity.model, model->num_parameters(), dataset, split, resumed));
   if (!resume_notes.empty()) log.line(resume_notes.substr(0, resume_notes.size() - 1));
+  for (const std::string& c : inv.config_changes) {
+    log.line("resume: changed " + c);
+    log.event("config_change", {{"change", c}, {"epoch", state.epoch}});
+  }
   if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
 
   if (init_file) {
