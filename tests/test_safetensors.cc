@@ -334,6 +334,36 @@ TEST_F(SafetensorsIO, HeaderCapIsConfigurable) {
   EXPECT_THROW(parse_safetensors(f.data(), f.size(), "mem", tight), SafetensorsError);
 }
 
+// The default cap is 16 MiB (parsing costs up to ~35 bytes per header byte), and no header field
+// holds more than 64 values: longer arrays are refused while parsing, before they cost memory.
+TEST_F(SafetensorsIO, HeaderCapAndArrayLengthsBoundTheParseMemory) {
+  const std::string big = "{\"__metadata__\":{\"note\":\"" + std::string((16u << 20) - 20, 'x') + "\"}}";
+  std::vector<uint8_t> f(8 + big.size());
+  const uint64_t n = big.size();
+  for (int i = 0; i < 8; ++i) f[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::memcpy(f.data() + 8, big.data(), big.size());
+  try {
+    parse_safetensors(f.data(), f.size(), "big");
+    ADD_FAILURE() << "a header over 16 MiB was parsed";
+  } catch (const SafetensorsError& e) {
+    EXPECT_NE(std::string(e.what()).find("exceeds the limit of 16777216 bytes"), std::string::npos) << e.what();
+  }
+
+  std::string dims = "1";
+  for (int i = 1; i < 65; ++i) dims += ",1";
+  const std::string text = "{\"t\":{\"dtype\":\"F32\",\"shape\":[" + dims + "],\"data_offsets\":[0,4]}}";
+  std::vector<uint8_t> g(8 + text.size() + 4, 0);
+  for (int i = 0; i < 8; ++i) g[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
+  std::memcpy(g.data() + 8, text.data(), text.size());
+  try {
+    parse_safetensors(g.data(), g.size(), "dims");
+    ADD_FAILURE() << "a 65-dimensional shape was accepted";
+  } catch (const SafetensorsError& e) {
+    EXPECT_NE(std::string(e.what()).find("dims: header array of more than 64 values inside 't'"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(SafetensorsIO, MissingFileAndDirectoryAreErrors) {
   try {
     read_safetensors(path("absent.safetensors"));
