@@ -50,7 +50,13 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
   std::vector<int64_t> labels64 = in.at("labels").to_int64();
   if (static_cast<int64_t>(labels64.size()) != x_nchw.size(0))
     throw std::runtime_error(input_path + ": 'labels' must hold one label per image");
-  std::vector<int32_t> labels(labels64.begin(), labels64.end());
+  std::vector<int32_t> labels;
+  for (size_t i = 0; i < labels64.size(); ++i) {
+    if (labels64[i] < 0 || labels64[i] >= cfg.num_classes)
+      throw std::runtime_error(input_path + ": labels[" + std::to_string(i) + "] = " + std::to_string(labels64[i]) +
+                               " is not a class of this model (0 to " + std::to_string(cfg.num_classes - 1) + ")");
+    labels.push_back(static_cast<int32_t>(labels64[i]));
+  }
   cfg.height = static_cast<int>(x_nchw.size(2));
   cfg.width = static_cast<int>(x_nchw.size(3));
 

@@ -6,9 +6,10 @@ compared with, number by number.
 
 Each file holds: the initial weights and buffers (F32, the contract's names and shapes), the
 input (F32, NCHW) and labels (I64), and in F64: logits of the first forward, the loss of every
-step, every parameter's gradient at the first step, the input's gradient at the first step, and
-the parameters and BN running statistics after the last step. Metadata holds the model options
-and the optimiser settings.
+step, every parameter's gradient at the first step, the input's gradient at the first step, the
+parameters and BN running statistics after every step but the last ("golden.step<k>.<name>", k
+from 0; after step 0 the running statistics are those of one forward pass in training mode), and
+after the last step ("golden.final.<name>"). Metadata holds the model options and the optimiser settings.
 """
 import argparse
 import json
@@ -29,8 +30,10 @@ CASES = {
 }
 # Steps per case: training a tiny network is chaotic, and a step whose outcome moves by more
 # than float32 rounding under a 1e-5 relative perturbation of the weights (measured) cannot be
-# compared; the local-window case stays stable for three steps, the others for four.
-CASE_STEPS = {"tiny_botnet_local": 3}
+# compared. The global-attention cases stay stable for four steps. The local-window case does for
+# two when compared element by element with the engine's float32 run (tests/test_golden.cc): at
+# its third step the two runs route a gradient differently and conv1's update moves by 2 %.
+CASE_STEPS = {"tiny_botnet_local": 2}
 COMMON = dict(num_classes=5, size=(64, 64), attention_stages=(3, 4), heads=4, width_mult=0.0625,
               blocks=(1, 1, 2, 2))
 STEPS, LR, MOMENTUM, WEIGHT_DECAY, BATCH = 4, 0.005, 0.9, 1e-4, 4
@@ -55,7 +58,7 @@ def make(case, opts, out_dir, seed):
     x = torch.randn(BATCH, 3, *COMMON["size"]).float().double().requires_grad_(True)
     labels = torch.arange(BATCH, dtype=torch.int64) % COMMON["num_classes"]
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    losses, first_grads = [], None
+    losses, first_grads, states = [], None, []
     for step in range(CASE_STEPS.get(case, STEPS)):
         opt.zero_grad()
         logits = model(x)
@@ -67,6 +70,7 @@ def make(case, opts, out_dir, seed):
             input_grad = x.grad.detach().clone()
         losses.append(loss.item())
         opt.step()
+        states.append([(n, v.detach().clone()) for n, v in model.state_dict().items() if "num_batches" not in n])
     entries = [entry(n, v, "F32") for n, v in initial]
     entries.append(entry("golden.input", x.detach(), "F32"))
     entries.append(entry("golden.labels", labels, "I64"))
@@ -74,6 +78,8 @@ def make(case, opts, out_dir, seed):
     entries.append(entry("golden.losses", torch.tensor(losses, dtype=torch.float64), "F64"))
     entries.append(entry("golden.input_grad", input_grad, "F64"))
     entries += [entry(f"golden.grad.{n}", g, "F64") for n, g in first_grads]
+    for k, state in enumerate(states[:-1]):  # the last step's state is golden.final
+        entries += [entry(f"golden.step{k}.{n}", v, "F64") for n, v in state]
     final = model.state_dict()
     entries += [entry(f"golden.final.{n}", v, "F64") for n, v in final.items()
                 if "num_batches" not in n]

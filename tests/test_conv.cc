@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "highway_targets.h"
 #include "ops/conv2d.h"
 #include "ops/conv2d_ref.h"
 #include "ops/winograd.h"
@@ -26,6 +27,7 @@ using ops::Conv2dShape;
 using testing::Arrays;
 using testing::expect_close;
 using testing::expect_gradients_match;
+using testing::for_each_target;
 using testing::GradCheckOptions;
 using testing::random_vector;
 using testing::to_double;
@@ -276,14 +278,17 @@ TEST(Conv2d, Winograd4x4OwnKernelsRunBelow56x56AndMatchTheReference) {
   const Conv2dShape s = make(2, 28, 30, 32, 48, 3, 3, 1, 1, 1, 1);
   if (!ops::conv2d_uses_winograd(s)) GTEST_SKIP() << "oneDNN has no Winograd on this CPU (no AVX-512)";
   ops::conv2d_clear_caches();
-  const auto before = ops::conv2d_cache_stats();
-  check_fast_path(s, true, 33, 2e-5);
-  check_fast_path(s, false, 34, 2e-5);
-  const auto after = ops::conv2d_cache_stats();
-  // Per call of check_fast_path: forward training and inference, backward-data and
-  // backward-weights (with and without the bias), all on hsanet's kernels.
-  EXPECT_EQ(after.winograd4x4_calls - before.winograd4x4_calls, 8);
-  EXPECT_EQ(after.winograd_primitives - before.winograd_primitives, 0);
+  // The transforms are Highway kernels: every compiled SIMD target, not only the best.
+  for_each_target([&] {
+    const auto before = ops::conv2d_cache_stats();
+    check_fast_path(s, true, 33, 2e-5);
+    check_fast_path(s, false, 34, 2e-5);
+    const auto after = ops::conv2d_cache_stats();
+    // Per call of check_fast_path: forward training and inference, backward-data and
+    // backward-weights (with and without the bias), all on hsanet's kernels.
+    EXPECT_EQ(after.winograd4x4_calls - before.winograd4x4_calls, 8);
+    EXPECT_EQ(after.winograd_primitives - before.winograd_primitives, 0);
+  });
   Rng rng(35);
   const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
   const double error = forward_error(s, x, w);
@@ -304,13 +309,16 @@ TEST(Conv2d, Winograd2x2RunsOnTheSmallerLayersAndMatchesTheReference) {
   EXPECT_FALSE(ops::conv2d_uses_winograd2x2(make(2, 14, 14, 64, 64, 3, 3, 1, 1, 2, 2, 2, 2)));  // dilated
   EXPECT_FALSE(ops::conv2d_uses_winograd2x2(make(2, 28, 28, 64, 64, 3, 3, 1, 1, 1, 1)) &&
                ops::conv2d_uses_winograd(make(2, 28, 28, 64, 64, 3, 3, 1, 1, 1, 1)));  // one or the other
-  const int64_t before = ops::conv2d_cache_stats().winograd2x2_calls;
-  check_fast_path(odd, true, 41);
-  check_fast_path(stage4, false, 42);
-  check_fast_path(make(3, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1), false, 44);  // one pixel: one tap
-  check_fast_path(make(2, 2, 3, 64, 64, 3, 3, 1, 1, 1, 1), true, 45);
-  // Per shape: forward training and inference, backward data, backward weights.
-  EXPECT_EQ(ops::conv2d_cache_stats().winograd2x2_calls - before, 16);
+  // The transforms are Highway kernels: every compiled SIMD target, not only the best.
+  for_each_target([&] {
+    const int64_t before = ops::conv2d_cache_stats().winograd2x2_calls;
+    check_fast_path(odd, true, 41);
+    check_fast_path(stage4, false, 42);
+    check_fast_path(make(3, 1, 1, 64, 64, 3, 3, 1, 1, 1, 1), false, 44);  // one pixel: one tap
+    check_fast_path(make(2, 2, 3, 64, 64, 3, 3, 1, 1, 1, 1), true, 45);
+    // Per shape: forward training and inference, backward data, backward weights.
+    EXPECT_EQ(ops::conv2d_cache_stats().winograd2x2_calls - before, 16);
+  });
 
   // Its rounding is of the direct algorithm's order (the transforms' coefficients are 0, +-1/2
   // and +-1). Measured here: 3.2e-7 against 1.1e-6 for direct on this shape.
@@ -392,8 +400,10 @@ void expect_winograd_adjoints(const ops::winograd::Tiling& tl, uint64_t seed) {
 }
 
 TEST(Conv2d, WinogradBackwardTransformsAreTheAdjoints) {
-  expect_winograd_adjoints({2, 2, 5, 3}, 46);  // F(2x2, 3x3)
-  expect_winograd_adjoints({4, 2, 9, 7}, 54);  // F(4x4, 3x3)
+  for_each_target([] {
+    expect_winograd_adjoints({2, 2, 5, 3}, 46);  // F(2x2, 3x3)
+    expect_winograd_adjoints({4, 2, 9, 7}, 54);  // F(4x4, 3x3)
+  });
 }
 
 TEST(Conv2d, WinogradTileSizeIsChecked) {

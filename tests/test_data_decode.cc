@@ -440,6 +440,58 @@ TEST(DataDecode, BmpAndPnmTruncated) {
   expect_file_error(dir, "head.pgm", {'P', '5', '\n', '1', '6'}, "PNM truncated in its header");
 }
 
+// The JPEG parameters that stb_image 2.27's known JPEG bugs live next to, refused by our checks
+// with a clear reason: a progressive scan's Al (CVE-2022-28041 overflows the DC value shifted by
+// it) and a Huffman table's code counts (CVE-2022-28042 is in the Huffman decoder). These files
+// are NOT reproductions of the CVEs: stb 2.27 refuses both itself ("bad SOS", "bad code lengths",
+// checked with an ASan build of stb alone), and the CVEs' triggers lie in entropy-coded data,
+// which our checks do not read (docs/data.md).
+TEST(DataDecode, ScanParametersAndHuffmanCountsNearTheCvesAreRefused) {
+  const Bytes original = testing::read_bytes(fixture("progressive.jpg"));
+  ASSERT_NO_THROW((void)decode_bytes(original));
+  // The first scan (at 0xE4: 3 components, a DC first scan, Ah 0 Al 1) and the first DHT (at
+  // 0xB1: DC table 0, four codes of lengths 1-4).
+  ASSERT_EQ(original.at(0xE4 + 1), 0xDA);
+  ASSERT_EQ(original.at(0xE4 + 13), 0x01);
+  ASSERT_EQ(original.at(0xB1 + 1), 0xC4);
+  ASSERT_EQ(original.at(0xB1 + 5), 1);
+
+  Bytes al15 = original;
+  al15[0xE4 + 13] = 0x0F;  // Al 15 (T.81 allows at most 13)
+  expect_data_error([&] { (void)check_header(al15.data(), al15.size(), "al15.jpg"); }, "al15.jpg",
+                    "invalid progressive scan parameters");
+
+  Bytes oversubscribed = original;
+  oversubscribed[0xB1 + 5] = 3;  // three codes of length 1 (two exist); still four symbols
+  oversubscribed[0xB1 + 7] = 0;
+  oversubscribed[0xB1 + 8] = 0;
+  expect_data_error([&] { (void)check_header(oversubscribed.data(), oversubscribed.size(), "oversubscribed.jpg"); },
+                    "oversubscribed.jpg", "Huffman table has more codes of length 1");
+}
+
+// Headers claiming 2^31 - 1 pixels a side: the size in the message is exact, not an overflowed
+// 64-bit product (2147483647 x 3 x 2147483647 bytes, and 8589934588-byte rows x 2147483647).
+TEST(DataDecode, HugeHeaderSizesAreReportedExactly) {
+  const std::string ppm = "P6\n2147483647 2147483647\n255\n";
+  const Bytes pnm_bytes(ppm.begin(), ppm.end());
+  expect_data_error([&] { (void)check_header(pnm_bytes.data(), pnm_bytes.size(), "huge.ppm"); }, "huge.ppm",
+                    "needs 13835058042397261827 bytes of samples");
+
+  Bytes bmp(54, 0);
+  auto le32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) bmp[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  bmp[0] = 'B', bmp[1] = 'M';
+  le32(10, 54);          // pixel data offset
+  le32(14, 40);          // BITMAPINFOHEADER
+  le32(18, 0x7FFFFFFF);  // width
+  le32(22, 0x7FFFFFFF);  // height
+  bmp[26] = 1;           // planes
+  bmp[28] = 32;          // bits per pixel
+  expect_data_error([&] { (void)check_header(bmp.data(), bmp.size(), "huge.bmp"); }, "huge.bmp",
+                    "needs 18446744056529682436 bytes of pixels");
+}
+
 // A deflate stream that inflates to ~26 MB from ~160 kB: literal 0, then copies of 258 bytes at
 // distance 1 (fixed Huffman codes), inside a PNG that claims 64x64 grey (4 kB of rows).
 TEST(DataDecode, PngDecompressionBombIsStopped) {

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "data/data_error.h"
+#include "data/decode_memory.h"
 #include "data/image_folder.h"
 #include "data_fixtures/fixture_writers.h"
 
@@ -199,6 +200,45 @@ TEST(DataFolder, ExplicitTrainAndValFolders) {
   ImageFolderOptions tv;
   tv.layout = FolderLayout::TrainVal;
   EXPECT_THROW(ImageFolder(other.path(), tv), DataError);
+}
+
+// The decoders' budgets of all validation threads together stay under one capacity: here room for
+// two 64x64 decodes (about 17 MB each) while eight threads validate.
+TEST(DataFolder, ValidationThreadsShareOneDecodeMemoryBound) {
+  TempDir dir;
+  for (int i = 0; i < 24; ++i)
+    dir.write("c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".png",
+              testing::make_png_rgb(testing::pattern_image(64, 64)));
+  DecodeMemory& memory = DecodeMemory::process();
+  const uint64_t capacity = memory.capacity();
+  memory.set_capacity(uint64_t{40} << 20);
+  memory.reset_peak();
+  const ImageFolder f(dir.path());
+  EXPECT_TRUE(f.validate(8).empty());
+  EXPECT_GT(memory.peak(), uint64_t{16} << 20) << "decodes reserve their budget";
+  EXPECT_LE(memory.peak(), uint64_t{40} << 20);
+  EXPECT_EQ(memory.reserved(), 0u);
+  memory.set_capacity(capacity);
+}
+
+TEST(DataFolder, DecodeMemoryReservesWithinItsCapacity) {
+  DecodeMemory m(100);
+  bool ok = false;
+  {
+    DecodeMemory::Lease a = m.try_reserve(60, ok);
+    EXPECT_TRUE(ok);
+    DecodeMemory::Lease b = m.try_reserve(60, ok);
+    EXPECT_FALSE(ok) << "120 of 100 reserved";
+    DecodeMemory::Lease c = m.try_reserve(40, ok);
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(m.reserved(), 100u);
+  }
+  EXPECT_EQ(m.reserved(), 0u);
+  EXPECT_EQ(m.peak(), 100u);
+  DecodeMemory::Lease big = m.try_reserve(500, ok);  // larger than the capacity: alone, it may run
+  EXPECT_TRUE(ok);
+  DecodeMemory::Lease more = m.try_reserve(1, ok);
+  EXPECT_FALSE(ok);
 }
 
 }  // namespace

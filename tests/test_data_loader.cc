@@ -152,6 +152,19 @@ TEST(DataLoader, DropLastDropsOnlyAShortFinalBatch) {
   EXPECT_EQ(order_of(run_epoch(exact, 0)).size(), 20u);
 }
 
+// A batch size near INT_MAX is one batch of everything (counting batches must not overflow).
+TEST(DataLoader, AHugeBatchSizeGivesOneBatch) {
+  Fixture fx;
+  LoaderOptions o;
+  o.batch_size = 2147483647;
+  o.workers = 0;
+  DataLoader loader(*fx.folder, fx.all(), Transform(eval_transform_config(8)), o);
+  EXPECT_EQ(loader.batches_per_epoch(), 1);
+  const std::vector<Batch> batches = run_epoch(loader, 0);
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].images.size(0), 23);
+}
+
 TEST(DataLoader, AFileThatBreaksAfterValidationFailsItsBatchOnly) {
   Fixture fx;
   LoaderOptions o;

@@ -133,8 +133,8 @@ TEST(DataSplit, CsvRoundTripWithAwkwardNames) {
     dir.write(p, png);
   const ImageFolder f(dir.path());
   const Split s = stratified_split(f, 0.34, 5);
-  const std::string csv = dir / "split.csv";
-  write_split_csv(csv, f, s);
+  const std::string csv_text = format_split_csv(f, s);
+  const std::string csv = dir.write("split.csv", testing::Bytes(csv_text.begin(), csv_text.end()));
   const Split r = read_split_csv(csv, f);
   EXPECT_EQ(r.train, s.train);
   EXPECT_EQ(r.val, s.val);
@@ -143,8 +143,8 @@ TEST(DataSplit, CsvRoundTripWithAwkwardNames) {
   std::getline(in, header);
   EXPECT_EQ(header, "path,label,subset");
 
-  const std::string classes = dir / "classes.txt";
-  write_class_list(classes, f.classes());
+  const std::string class_text = format_class_list(f.classes(), "classes.txt");
+  const std::string classes = dir.write("classes.txt", testing::Bytes(class_text.begin(), class_text.end()));
   EXPECT_EQ(read_class_list(classes), f.classes());
 }
 

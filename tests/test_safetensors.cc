@@ -334,6 +334,36 @@ TEST_F(SafetensorsIO, HeaderCapIsConfigurable) {
   EXPECT_THROW(parse_safetensors(f.data(), f.size(), "mem", tight), SafetensorsError);
 }
 
+// The default cap is 16 MiB (parsing costs up to ~35 bytes per header byte), and no header field
+// holds more than 64 values: longer arrays are refused while parsing, before they cost memory.
+TEST_F(SafetensorsIO, HeaderCapAndArrayLengthsBoundTheParseMemory) {
+  const std::string big = "{\"__metadata__\":{\"note\":\"" + std::string((16u << 20) - 20, 'x') + "\"}}";
+  std::vector<uint8_t> f(8 + big.size());
+  const uint64_t n = big.size();
+  for (int i = 0; i < 8; ++i) f[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::memcpy(f.data() + 8, big.data(), big.size());
+  try {
+    parse_safetensors(f.data(), f.size(), "big");
+    ADD_FAILURE() << "a header over 16 MiB was parsed";
+  } catch (const SafetensorsError& e) {
+    EXPECT_NE(std::string(e.what()).find("exceeds the limit of 16777216 bytes"), std::string::npos) << e.what();
+  }
+
+  std::string dims = "1";
+  for (int i = 1; i < 65; ++i) dims += ",1";
+  const std::string text = "{\"t\":{\"dtype\":\"F32\",\"shape\":[" + dims + "],\"data_offsets\":[0,4]}}";
+  std::vector<uint8_t> g(8 + text.size() + 4, 0);
+  for (int i = 0; i < 8; ++i) g[i] = static_cast<uint8_t>(uint64_t{text.size()} >> (8 * i));
+  std::memcpy(g.data() + 8, text.data(), text.size());
+  try {
+    parse_safetensors(g.data(), g.size(), "dims");
+    ADD_FAILURE() << "a 65-dimensional shape was accepted";
+  } catch (const SafetensorsError& e) {
+    EXPECT_NE(std::string(e.what()).find("dims: header array of more than 64 values inside 't'"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(SafetensorsIO, MissingFileAndDirectoryAreErrors) {
   try {
     read_safetensors(path("absent.safetensors"));
@@ -463,6 +493,36 @@ TEST_F(SafetensorsIO, SaveRefusesNonFiniteValuesAndKeepsTheGoodFile) {
   StateDict check = small_model(rng, 3);
   load_state_dict(path("ck.safetensors"), check, true);
   EXPECT_EQ(check[2].second.to_vector(), good[2].second.to_vector());
+}
+
+// A NaN or an infinity in any tensor a load would copy (strict or not) throws naming the file, the
+// tensor and the element, and nothing at all is copied.
+TEST_F(SafetensorsIO, LoadRefusesNonFiniteValuesAndCopiesNothing) {
+  Rng rng(5);
+  for (const float bad_value : {std::nanf(""), -std::numeric_limits<float>::infinity()}) {
+    StateDict file_dict = small_model(rng, 3);
+    file_dict[2].second.data()[5] = bad_value;  // bn1.running_var
+    Records recs;
+    for (auto& [n, t] : file_dict) recs.emplace_back(n, TensorRecord::from_tensor(t));
+    write_safetensors(path("nan.safetensors"), recs);
+    for (const bool strict : {true, false}) {
+      StateDict dst = small_model(rng, 3);
+      const std::vector<float> conv_before = dst[0].second.to_vector();
+      try {
+        load_state_dict(path("nan.safetensors"), dst, strict);
+        ADD_FAILURE() << "a non-finite value was loaded";
+      } catch (const std::domain_error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find(path("nan.safetensors") + ": tensor 'bn1.running_var' holds"), std::string::npos) << m;
+        EXPECT_NE(m.find("at element 5; nothing was loaded"), std::string::npos) << m;
+      }
+      EXPECT_EQ(dst[0].second.to_vector(), conv_before) << "conv1.weight was copied before the bad tensor";
+    }
+    EXPECT_THROW(require_finite_tensors(read_safetensors(path("nan.safetensors")), "f"), std::domain_error);
+  }
+  StateDict fine = small_model(rng, 3);
+  save_state_dict(path("fine.safetensors"), fine);
+  EXPECT_NO_THROW(require_finite_tensors(read_safetensors(path("fine.safetensors")), "f"));
 }
 
 TEST(StateDict, BadTargetsAreRejected) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "apps/train/command_line.h"
+#include "apps/train/memory_estimate.h"
 #include "test_train_util.h"
 
 namespace hsanet::train {
@@ -44,6 +45,10 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--model", "resnet18"}, "--model"},
       {{"--data", tmp / "no_such_folder"}, "is not a folder"},
       {{"--img-size", "16"}, "--img-size: must be at least 32"},
+      {{"--img-size", "22400"}, "--img-size: must be at least 32 and at most 1024, got 22400"},
+      {{"--batch-size", "2147483647"}, "--batch-size: must be at least 1 and at most 65536"},
+      {{"--eval-batch-size", "65537"}, "--eval-batch-size: must be at least 1 and at most 65536"},
+      {{"--workers", "100000"}, "--workers: must be 0 to 64, got 100000"},
       {{"--val-fraction", "1"}, "--val-fraction"},
       {{"--opt", "rmsprop"}, "--opt: must be sgd or adamw"},
       {{"--sched", "linear"}, "--sched"},
@@ -59,6 +64,7 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--evaluate"}, "--evaluate needs weights"},
       {{"--init-from", tmp / "missing.safetensors"}, "--init-from"},
       {{"--resume", tmp / "not_a_run"}, "no config.json"},
+      {{"--allow-change", "lr"}, "--allow-change needs --resume"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = c.args;
@@ -73,6 +79,42 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(out)) << "a refused command line must not create the run directory";
 }
 
+// Within the limits, a configuration whose lower bound on memory exceeds the machine's is refused
+// with the estimate; the quick demo and the paper's recipe fit in a few GiB.
+TEST(TrainCli, ConfigurationsThatCannotFitAreRefusedWithTheEstimate) {
+  constexpr uint64_t k16GiB = uint64_t{16} << 30;
+  TrainConfig big;
+  big.img_size = 1024;
+  big.batch_size = 4096;
+  try {
+    check_fits_in_memory(big, k16GiB);
+    ADD_FAILURE() << "ResNet-50 at 1024x1024 in batches of 4096 was accepted in 16 GiB";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("--img-size 1024 with --batch-size 4096"), std::string::npos) << m;
+    EXPECT_NE(m.find("needs at least about"), std::string::npos) << m;
+    EXPECT_NE(m.find("more than this machine's 16.0 GiB"), std::string::npos) << m;
+  }
+  // Global attention's logits grow with the square of the tokens, local attention's linearly.
+  TrainConfig global, local;
+  global.model.name = local.model.name = "botnet50";
+  local.model.attention = "local";
+  global.img_size = local.img_size = 1024;
+  EXPECT_GT(estimate_training_memory(global).activation_bytes, estimate_training_memory(local).activation_bytes);
+
+  TrainConfig paper;  // ResNet-50, 224, batch 4, eval batch 32
+  const MemoryEstimate e = estimate_training_memory(paper);
+  EXPECT_GT(e.model_bytes, 23e6 * 4 * 3);  // 23.5 M parameters, gradients and momentum
+  EXPECT_GT(e.total(), 0.5 * (1 << 30));
+  EXPECT_LT(e.total(), 8.0 * (1 << 30));
+  EXPECT_NO_THROW(check_fits_in_memory(paper, k16GiB));
+  TrainConfig demo;
+  demo.model.width_mult = 0.25;
+  demo.img_size = 64;
+  demo.batch_size = 8;
+  EXPECT_NO_THROW(check_fits_in_memory(demo, uint64_t{1} << 30));
+}
+
 TEST(TrainCli, TheProgramReturnsTheErrorCode) {
   TempDir tmp;
   testing::RunResult r = testing::run_cpu_train({"--data", faces(), "--batch-size", "0", "--out", tmp / "r"});
@@ -84,6 +126,8 @@ TEST(TrainCli, TheProgramReturnsTheErrorCode) {
                            "--threads", "--out", "--resume", "--init-from", "--config", "--evaluate",
                            "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from --help";
+  for (const char* limit : {"32 to 1024", "1 to 65536", "0 to 64"})
+    EXPECT_NE(r.out.find(limit), std::string::npos) << "the limit " << limit << " is not in --help";
   EXPECT_EQ(r.out.find("--stop-after-epoch"), std::string::npos) << "test hooks stay hidden";
 }
 

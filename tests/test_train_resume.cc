@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -159,6 +160,91 @@ TEST(TrainResume, InitFromSkipsAHeadOfAnotherShape) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("wrong shape: fc.bias"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("keeps its fresh initialisation"), std::string::npos) << r.out;
+}
+
+// --init-from with a NaN or an infinity anywhere, weights or optimiser state: refused, naming the
+// tensor, before the run writes anything.
+TEST(TrainResume, InitFromRefusesNonFiniteTensorsBeforeWritingAnything) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::string run = tmp / "run";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
+  for (const std::string bad : {"layer1.0.conv2.weight", "optimizer.momentum_buffer.fc.weight"}) {
+    std::vector<std::pair<std::string, TensorRecord>> records;
+    for (const auto& [name, rec] : ck.tensors) {
+      records.emplace_back(name, rec);
+      if (name == bad) {
+        Tensor t = rec.to_float_tensor();
+        t.data()[3] = std::numeric_limits<float>::infinity();
+        records.back().second = TensorRecord::from_tensor(t);
+      }
+    }
+    const std::string file = tmp / "bad.safetensors", out = tmp / "ft";
+    write_safetensors(file, records, ck.metadata);
+    r = testing::run_cpu_train(args(tmp, out, {"--init-from", file, "--epochs", "1"}));
+    EXPECT_EQ(r.code, 1) << bad;
+    EXPECT_NE(r.err.find(file + ": tensor '" + bad + "' holds inf at element 3"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out + "/config.json")) << bad << ": the run started";
+    fs::remove_all(out);
+  }
+}
+
+// A checkpoint whose momentum buffers are gone would restart the momentum silently: refused.
+TEST(TrainResume, ACheckpointWithoutMomentumIsNotResumed) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::string run = tmp / "run";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
+  std::vector<std::pair<std::string, TensorRecord>> records;
+  for (const auto& [name, rec] : ck.tensors)
+    if (name.rfind("optimizer.momentum_buffer.", 0) != 0) records.emplace_back(name, rec);
+  ASSERT_LT(records.size(), ck.tensors.size());
+  write_safetensors(run + "/last.safetensors", records, ck.metadata);
+  r = testing::run_cpu_train({"--resume", run});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(run + "/last.safetensors: no optimiser state for"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'optimizer.momentum_buffer."), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("restart their momentum"), std::string::npos) << r.err;
+}
+
+// A resume computes with the checkpoint's configuration: an edited config.json or a flag that
+// changes the run is refused unless --allow-change names the option, and then the change is logged
+// and recorded in the next checkpoint.
+TEST(TrainResume, ChangesToTheRunMustBeAllowedAndAreLogged) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::string run = tmp / "run";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json config = nlohmann::json::parse(testing::slurp(run + "/config.json"));
+  ASSERT_EQ(config["lr"], 0.02);
+  config["lr"] = 0.5;
+  std::ofstream(run + "/config.json") << config.dump(2);
+
+  r = testing::run_cpu_train({"--resume", run, "--stop-after-epoch", "2"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--resume: --lr would change what the run computes"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("an edited config.json counts too"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--allow-change lr"), std::string::npos) << r.err;
+
+  r = testing::run_cpu_train({"--resume", run, "--stop-after-epoch", "2", "--allow-change", "lr"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resume: changed --lr 0.02 -> 0.5 (edited config.json)"), std::string::npos) << r.out;
+  EXPECT_NE(testing::slurp(run + "/log.jsonl").find("\"event\":\"config_change\""), std::string::npos);
+  const auto saved = nlohmann::json::parse(read_safetensors(run + "/last.safetensors").metadata.at("config"));
+  EXPECT_EQ(saved["lr"], 0.5) << "the checkpoint records the run's new configuration";
+
+  r = testing::run_cpu_train({"--resume", run, "--batch-size", "4"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--batch-size would change"), std::string::npos) << r.err;
+  r = testing::run_cpu_train({"--resume", run, "--batch-size", "4", "--allow-change", "batch-size"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resume: changed --batch-size 8 -> 4 (--allow-change batch-size)"), std::string::npos)
+      << r.out;
 }
 
 }  // namespace

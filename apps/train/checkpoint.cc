@@ -68,6 +68,14 @@ RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& so
   return run;
 }
 
+void validate_weights_file(const SafeTensorsFile& file, const std::string& source) {
+  require_finite_tensors(file, source);
+  if (is_training_checkpoint(file)) {
+    (void)read_training_state(file, source);
+    (void)read_run_identity(file, source);
+  }
+}
+
 LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& source,
                               const nn::Module& model, bool strict) {
   SafeTensorsFile weights;
@@ -77,23 +85,9 @@ LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& so
   return load_state_dict(weights, source, model.state_dict(), strict);
 }
 
-TrainingState load_training_checkpoint(const std::string& path, nn::Module& model,
-                                       nn::Optimizer& optimizer) {
-  SafeTensorsFile file = read_safetensors(path);
+TrainingState read_training_state(const SafeTensorsFile& file, const std::string& path) {
   if (!is_training_checkpoint(file))
     throw std::runtime_error(path + ": not a training checkpoint of this program");
-  load_model_weights(file, path, model, /*strict=*/true);
-
-  nn::NamedTensors opt_state;
-  for (const auto& [name, record] : file.tensors)
-    if (starts_with(name, kOptimizerPrefix))
-      opt_state.emplace_back(name.substr(std::string(kOptimizerPrefix).size()), record.to_float_tensor());
-  try {
-    optimizer.load_state(opt_state);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": optimiser state does not fit (" + e.what() +
-                             "); was the run started with another --opt?");
-  }
   TrainingState s;
   try {
     s.epoch = std::stoi(meta(file, "epoch", path));
@@ -110,6 +104,55 @@ TrainingState load_training_checkpoint(const std::string& path, nn::Module& mode
     throw std::runtime_error(path + ": metadata says " + std::to_string(s.epoch) + " epochs but holds " +
                              std::to_string(s.history.size()) + " epoch records");
   return s;
+}
+
+namespace {
+
+// After a step, SGD with momentum keeps one buffer per parameter and AdamW two: a checkpoint that
+// lacks them would restart the momentum silently, so it is refused, naming the first missing.
+void require_optimizer_buffers(const SafeTensorsFile& file, const std::string& path, const TrainingState& s,
+                               const nn::Optimizer& optimizer) {
+  if (s.global_step == 0) return;
+  const TrainConfig config = read_run_identity(file, path).config;
+  std::vector<std::string> kinds;
+  if (config.opt == "adamw") kinds = {"exp_avg.", "exp_avg_sq."};
+  else if (config.momentum > 0) kinds = {"momentum_buffer."};
+  int missing = 0;
+  std::string first;
+  for (const auto& [param, tensor] : optimizer.params())
+    for (const std::string& kind : kinds)
+      if (!file.contains(kOptimizerPrefix + kind + param) && missing++ == 0) first = kOptimizerPrefix + kind + param;
+  if (missing > 0)
+    throw std::runtime_error(path + ": no optimiser state for " + std::to_string(missing) + " tensors (e.g. '" + first +
+                             "') after " + std::to_string(s.global_step) + " steps; continuing would restart their " +
+                             (config.opt == "adamw" ? "moments" : "momentum") + " from zero, so the run is not resumed");
+}
+
+}  // namespace
+
+TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::string& path, nn::Module& model,
+                                       nn::Optimizer& optimizer) {
+  // Everything is checked before anything is loaded.
+  TrainingState s = read_training_state(file, path);
+  require_finite_tensors(file, path);
+  require_optimizer_buffers(file, path, s, optimizer);
+  load_model_weights(file, path, model, /*strict=*/true);
+
+  nn::NamedTensors opt_state;
+  for (const auto& [name, record] : file.tensors)
+    if (starts_with(name, kOptimizerPrefix))
+      opt_state.emplace_back(name.substr(std::string(kOptimizerPrefix).size()), record.to_float_tensor());
+  try {
+    optimizer.load_state(opt_state);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": optimiser state does not fit (" + e.what() +
+                             "); was the run started with another --opt?");
+  }
+  return s;
+}
+
+TrainingState load_training_checkpoint(const std::string& path, nn::Module& model, nn::Optimizer& optimizer) {
+  return load_training_checkpoint(read_safetensors(path), path, model, optimizer);
 }
 
 std::string describe_weight_load(const LoadReport& r, const std::string& source) {

@@ -49,13 +49,25 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
                               const RunIdentity& run);
 
 // Restores the model (strictly: every tensor must be there with its shape) and the optimiser
-// state, and returns the state. Throws std::runtime_error naming the file for anything missing.
+// state, and returns the state. Throws std::runtime_error naming the file for anything missing
+// (optimiser buffers after a step included) and std::domain_error for a NaN or an infinity; all
+// of it is checked before anything is loaded.
 TrainingState load_training_checkpoint(const std::string& path, nn::Module& model,
                                        nn::Optimizer& optimizer);
+TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::string& path, nn::Module& model,
+                                       nn::Optimizer& optimizer);
+
+// The state in a checkpoint's metadata alone (nothing is loaded); throws as above.
+TrainingState read_training_state(const SafeTensorsFile& file, const std::string& path);
 
 // The run identity stored in a checkpoint's metadata; throws when the file is not one of ours.
 RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& source);
 bool is_training_checkpoint(const SafeTensorsFile& file);
+
+// Checks a weights file for --init-from before anything is loaded: every floating-point tensor
+// finite (optimiser state included), and a training checkpoint's metadata readable. Throws
+// std::runtime_error or std::domain_error naming the file and the tensor or key.
+void validate_weights_file(const SafeTensorsFile& file, const std::string& source);
 
 // Loads the model's tensors from a weights file, ignoring optimizer.* entries (so a training
 // checkpoint and a plain export both work). Strict or not, as load_state_dict.

@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "apps/train/resume_config.h"
 #include "cli/model_options.h"
 
 namespace hsanet::train {
@@ -51,7 +52,8 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Data");
   app.add_flag("--skip-bad", cfg.skip_bad, "drop unreadable images with a warning instead of refusing the data set")
       ->group("Data");
-  app.add_option("--workers", cfg.workers, "data-loading threads (0: load on the training thread)")
+  app.add_option("--workers", cfg.workers,
+                 "data-loading threads, 0 to " + std::to_string(kMaxWorkers) + " (0: load on the training thread)")
       ->capture_default_str()->group("Data");
 
   // Model: the shared model flags, less --classes (the data set decides it).
@@ -59,12 +61,14 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.remove_option(app.get_option("--classes"));
   for (const char* name : {"--model", "--attention", "--window", "--attention-stages", "--heads", "--width-mult", "--blocks"})
     app.get_option(name)->group("Model");
-  app.add_option("--img-size", cfg.img_size, "input height and width (square)")->capture_default_str()->group("Model");
+  app.add_option("--img-size", cfg.img_size, "input height and width (square), 32 to " + std::to_string(kMaxImgSize))
+      ->capture_default_str()->group("Model");
 
   // Optimisation
   app.add_option("--epochs", cfg.epochs, "training epochs")->capture_default_str()->group("Optimisation");
-  app.add_option("--batch-size,-b", cfg.batch_size, "images per training step")->capture_default_str()->group("Optimisation");
-  app.add_option("--eval-batch-size", cfg.eval_batch_size, "images per validation step")
+  app.add_option("--batch-size,-b", cfg.batch_size, "images per training step, 1 to " + std::to_string(kMaxBatchSize))
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--eval-batch-size", cfg.eval_batch_size, "images per validation step, 1 to " + std::to_string(kMaxBatchSize))
       ->capture_default_str()->group("Optimisation");
   app.add_option("--opt", cfg.opt, "optimiser: sgd (with momentum) | adamw")->capture_default_str()->group("Optimisation");
   app.add_option("--lr", cfg.lr, "base learning rate")->capture_default_str()->group("Optimisation");
@@ -100,8 +104,16 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
   cli::add_attention_device_option(app, cfg.attention_device);
   cli::add_conv_algorithm_option(app, cfg.conv_algorithm);
-  app.add_option("--out,-o", inv.out, "run directory (default: runs/<model>-<date>-<time>)")->group("Run");
+  app.add_option("--out,-o", inv.out,
+                 "run directory: new or empty (default: runs/<model>-<date>-<time>, with -2, -3... if taken)")
+      ->group("Run");
+  app.add_flag("--overwrite", inv.overwrite,
+               "let a new run write into a non-empty --out that holds no checkpoint (default: refuse)")
+      ->group("Run");
   app.add_option("--resume", inv.resume, "continue the run in this directory after its last completed epoch")->group("Run");
+  app.add_option("--allow-change", inv.allow_change,
+                 "with --resume: let this option (e.g. lr, batch-size) differ from the checkpoint's; the change is logged")
+      ->group("Run");
   app.add_option("--init-from", inv.init_from, "start from these weights (safetensors); tensors that do not fit are skipped and listed")
       ->group("Run");
   app.add_option("--config", inv.config_file, "JSON file of options (keys as the flags, e.g. \"batch-size\"); flags override it")
@@ -124,6 +136,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   // Hidden test hooks.
   app.add_option("--stop-after-epoch", inv.stop_after_epoch, "")->group("");
   app.add_option("--fault-nan-step", inv.fault_nan_step, "")->group("");
+  app.add_option("--fault-stop-after-write", inv.stop_after_write, "")->group("");
 
   // A flag given twice takes its last value (scripts append overrides to a base command line).
   for (CLI::Option* o : app.get_options())
@@ -199,7 +212,8 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
   if (!parse_into(scratch, first)) return result;
 
   TrainConfig base;
-  nlohmann::json saved;
+  ResumeBase resume;
+  const std::set<std::string> allowed(first.allow_change.begin(), first.allow_change.end());
   try {
     if (!first.resume.empty()) {
       if (!first.config_file.empty()) return fail("--config cannot be combined with --resume (the run's config.json is used)");
@@ -209,8 +223,9 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
         return fail("--resume: '" + first.resume + "' holds no config.json (not a run directory?)");
       if (!first.out.empty() && fs::path(first.out).lexically_normal() != fs::path(first.resume).lexically_normal())
         return fail("--out cannot differ from --resume (a resumed run stays in its directory)");
-      saved = read_json_file(file);
-      apply_json(saved, base, file);
+      // The checkpoint's configuration is the run's; config.json may only repeat it.
+      resume = resume_base(read_json_file(file), checkpoint_config(first.resume), allowed);
+      apply_json(resume.config, base, file);
     } else if (!first.config_file.empty()) {
       apply_json(read_json_file(first.config_file), base, first.config_file);
     }
@@ -225,17 +240,26 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
 
   if (!inv.resume.empty()) {
     inv.out = inv.resume;
-    const nlohmann::json now = to_json(inv.cfg);
-    std::string refused;
-    for (const std::string& key : inv.given)
-      if (!resume_safe_keys().count(key) && now.at(key) != saved.value(key, nlohmann::json()))
-        refused += (refused.empty() ? "--" : ", --") + key;
-    if (!refused.empty()) {
-      std::string allowed;
-      for (const std::string& key : resume_safe_keys()) allowed += (allowed.empty() ? "--" : ", --") + key;
-      return fail("--resume: " + refused + " would change what the run computes (it was started with " +
-                  "other values); only " + allowed + " may be given on resume");
+    check_resume_flags(resume, to_json(inv.cfg), inv.given, allowed);
+    if (!resume.refused.empty()) {
+      std::string refused, safe;
+      for (const std::string& key : resume.refused) refused += (refused.empty() ? "" : ", ") + key;
+      for (const std::string& key : resume_safe_keys()) safe += (safe.empty() ? "--" : ", --") + key;
+      return fail("--resume: " + refused + " would change what the run computes (its checkpoint has other " +
+                  "values; an edited config.json counts too); only " + safe + " may differ, or name the " +
+                  "option with --allow-change (e.g. --allow-change " + resume.refused.front().substr(2) +
+                  ") and the change is logged");
     }
+    inv.config_changes = resume.changes;
+  } else if (!inv.allow_change.empty()) {
+    return fail("--allow-change needs --resume (a new run has nothing to change)");
+  }
+  {
+    std::set<std::string> known;
+    TrainConfig probe;
+    for_each_field(probe, [&](const char* key, auto&) { known.insert(key); });
+    for (const std::string& key : inv.allow_change)
+      if (!known.count(key)) return fail("--allow-change: '" + key + "' is not an option name (e.g. lr, batch-size)");
   }
   if (inv.cfg.data.empty()) inv.cfg.data = default_data_root();
   if (inv.evaluate_only && inv.resume.empty() && inv.init_from.empty())
@@ -248,6 +272,9 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
   } catch (const std::exception& e) {
     return fail(e.what());
   }
+  if (inv.stop_after_write < 0) return fail("--fault-stop-after-write must be >= 0");
+  if (inv.overwrite && !inv.resume.empty()) return fail("--overwrite starts a new run; it cannot be combined with --resume");
+  inv.out_is_default = inv.out.empty();
   if (inv.out.empty()) inv.out = default_out(inv.cfg);
   result.proceed = true;
   return result;

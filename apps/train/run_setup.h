@@ -7,6 +7,7 @@
 #include <string>
 
 #include "apps/train/train_config.h"
+#include "apps/train/write_points.h"
 #include "data/image_folder.h"
 #include "data/split.h"
 #include "nn/module.h"
@@ -29,13 +30,16 @@ struct RunFiles {
 // Opens (and validates) the data set. Throws data::DataError listing every unusable file.
 data::ImageFolder open_dataset(const TrainConfig& cfg, std::ostream& warn);
 
-// A new run: draws the split and writes config.json, classes.txt and split.csv. Refuses a
-// directory that already holds a run's checkpoint (std::runtime_error).
-data::Split start_run_files(const RunFiles& run, const TrainConfig& cfg, const data::ImageFolder& dataset);
+// A new run (or one resumed before any epoch was completed): draws the split and writes
+// config.json, classes.txt and split.csv, each crash-safely (whether the directory may be used is
+// run_dir.h's question, asked before).
+data::Split start_run_files(const RunFiles& run, const TrainConfig& cfg, const data::ImageFolder& dataset,
+                            WritePoints& points);
 
 // A resumed run: the class list must be the data set's, and the split is read back. config.json
 // is rewritten with the resolved configuration (e.g. more epochs).
-data::Split resume_run_files(const RunFiles& run, const TrainConfig& cfg, const data::ImageFolder& dataset);
+data::Split resume_run_files(const RunFiles& run, const TrainConfig& cfg, const data::ImageFolder& dataset,
+                             WritePoints& points);
 
 // SGD with momentum or AdamW over the model's parameters, at the base learning rate.
 std::unique_ptr<nn::Optimizer> make_optimizer(const TrainConfig& cfg, const nn::Module& model);

@@ -26,7 +26,8 @@ std::string str(T v) {
 }  // namespace
 
 void TrainConfig::validate() const {
-  if (img_size < 32) bad("img-size", "must be at least 32, got " + str(img_size));
+  if (img_size < 32 || img_size > kMaxImgSize)
+    bad("img-size", "must be at least 32 and at most " + str(kMaxImgSize) + ", got " + str(img_size));
   try {
     model_config(1).validate();  // the model name and its options
   } catch (const std::invalid_argument& e) {
@@ -35,10 +36,12 @@ void TrainConfig::validate() const {
   if (data.empty()) bad("data", "no data root given and the bundled data/orl_faces was not found");
   if (!fs::is_directory(data)) bad("data", "'" + data + "' is not a folder");
   if (!(val_fraction > 0 && val_fraction < 1)) bad("val-fraction", "must be in (0, 1), got " + str(val_fraction));
-  if (workers < 0) bad("workers", "must be >= 0, got " + str(workers));
+  if (workers < 0 || workers > kMaxWorkers) bad("workers", "must be 0 to " + str(kMaxWorkers) + ", got " + str(workers));
   if (epochs < 1) bad("epochs", "must be at least 1, got " + str(epochs));
-  if (batch_size < 1) bad("batch-size", "must be at least 1, got " + str(batch_size));
-  if (eval_batch_size < 1) bad("eval-batch-size", "must be at least 1, got " + str(eval_batch_size));
+  if (batch_size < 1 || batch_size > kMaxBatchSize)
+    bad("batch-size", "must be at least 1 and at most " + str(kMaxBatchSize) + ", got " + str(batch_size));
+  if (eval_batch_size < 1 || eval_batch_size > kMaxBatchSize)
+    bad("eval-batch-size", "must be at least 1 and at most " + str(kMaxBatchSize) + ", got " + str(eval_batch_size));
   if (opt != "sgd" && opt != "adamw") bad("opt", "must be sgd or adamw, got '" + opt + "'");
   if (!(lr > 0 && std::isfinite(lr))) bad("lr", "must be positive, got " + str(lr));
   if (!(momentum >= 0 && momentum < 1)) bad("momentum", "must be in [0, 1), got " + str(momentum));

@@ -18,6 +18,12 @@
 
 namespace hsanet::train {
 
+// Upper bounds of the size options, stated in --help: beyond them a run cannot be meant (the
+// paper's inputs are 224; the loader counts in int) and would end in an allocation failure.
+inline constexpr int kMaxImgSize = 1024;
+inline constexpr int kMaxBatchSize = 65536;
+inline constexpr int kMaxWorkers = 64;
+
 struct TrainConfig {
   // ---- data ----
   std::string data;           // image-folder root; empty: the bundled ORL faces

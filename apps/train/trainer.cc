@@ -6,14 +6,19 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 #include "apps/train/checkpoint.h"
 #include "apps/train/epoch_loop.h"
 #include "apps/train/evaluation.h"
+#include "apps/train/memory_estimate.h"
 #include "apps/train/report.h"
+#include "apps/train/resume.h"
+#include "apps/train/run_dir.h"
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
+#include "apps/train/write_points.h"
 #include "autograd/batch_norm_sync.h"
 #include "autograd/random.h"
 #include "data/data_error.h"
@@ -154,19 +159,33 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                              std::to_string(world) + " processes need at least " + std::to_string(2 * world) +
                              " (two samples each, for batch norm)");
 
-  if (resuming && !inv.evaluate_only && !fs::exists(run.last()))
-    throw std::runtime_error("--resume: '" + run.dir + "' has no last.safetensors (no epoch was completed); start it again");
-  if (root && !resuming && !inv.evaluate_only && (fs::exists(run.last()) || fs::exists(run.best())))
-    throw std::runtime_error("'" + run.dir + "' already holds a run (its checkpoints); continue it with --resume " +
-                             run.dir + " or choose another --out");
+  // A configuration that cannot fit in memory is refused with the estimate, before any allocation.
+  if (!inv.evaluate_only) check_fits_in_memory(cfg, physical_memory_bytes(), world);
+  // Where the run writes is settled before any image is read: a refused or unwritable directory
+  // is reported at once, not after the whole data set was decoded.
+  if (root) {
+    if (inv.evaluate_only) check_writable_dir(run.dir, "--out");
+    else if (resuming) check_writable_dir(run.dir, "--resume");
+    else prepare_new_run_dir(run.dir, inv.overwrite);
+  }
+  // Weights to start from are read and checked whole before anything is written.
+  std::optional<SafeTensorsFile> init_file;
+  if (!inv.init_from.empty() && !inv.evaluate_only) {
+    init_file = read_safetensors(inv.init_from);
+    validate_weights_file(*init_file, inv.init_from);
+  }
+  // A resumed run that never completed an epoch starts again, from its config.json.
+  const bool continuing = resuming && inspect_run_dir(run.dir).has_checkpoint;
+  WritePoints points(inv.stop_after_write);
 
   data::ImageFolder dataset = open_dataset(cfg, err);
   // Ranks other than 0 draw the same split (the same seed) or read it back, and write nothing.
-  data::Split split = !root ? (resuming ? data::read_split_csv(run.split(), dataset)
-                                        : data::stratified_split(dataset, cfg.val_fraction, cfg.seed))
-                      : resuming          ? resume_run_files(run, cfg, dataset)
-                      : inv.evaluate_only ? data::stratified_split(dataset, cfg.val_fraction, cfg.seed)
-                                          : start_run_files(run, cfg, dataset);
+  data::Split split = !root ? (continuing ? data::read_split_csv(run.split(), dataset)
+                                          : data::stratified_split(dataset, cfg.val_fraction, cfg.seed))
+                      : inv.evaluate_only ? (resuming ? data::read_split_csv(run.split(), dataset)
+                                                      : data::stratified_split(dataset, cfg.val_fraction, cfg.seed))
+                      : continuing        ? resume_run_files(run, cfg, dataset, points)
+                                          : start_run_files(run, cfg, dataset, points);
   if (root) {
     fs::create_directories(run.dir);
     remove_stale_temp_files(run.last());
@@ -182,19 +201,27 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
 
   TrainingState state;
   std::string resumed;
+  std::string resume_notes;
   if (resuming && !inv.evaluate_only) {
-    state = load_training_checkpoint(run.last(), *model, *opt);
+    Restored restored = restore_run(run, *model, *opt, points, /*repair=*/root);
+    state = restored.state;
+    resume_notes = restored.notes;
     if (state.epoch > cfg.epochs)
       throw std::runtime_error("--epochs " + std::to_string(cfg.epochs) + ": the run has already completed " +
                                std::to_string(state.epoch) + " epochs");
     resumed = strf(" (resumed after epoch %d of %d, global step %lld)", state.epoch, cfg.epochs, state.global_step);
   }
   log.line(banner(inv, identity.model, model->num_parameters(), dataset, split, resumed));
+  if (!resume_notes.empty()) log.line(resume_notes.substr(0, resume_notes.size() - 1));
+  for (const std::string& c : inv.config_changes) {
+    log.line("resume: changed " + c);
+    log.event("config_change", {{"change", c}, {"epoch", state.epoch}});
+  }
   if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
 
-  if (!inv.init_from.empty()) {
-    SafeTensorsFile file = read_safetensors(inv.init_from);
-    log.line(describe_weight_load(load_model_weights(file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+  if (init_file) {
+    log.line(describe_weight_load(load_model_weights(*init_file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+    init_file.reset();
   }
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
@@ -253,13 +280,18 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     log.event("epoch", {{"epoch", epoch + 1}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
                         {"val_loss", last_eval.loss}, {"val_acc", last_eval.accuracy}, {"lr", tr.lr},
                         {"seconds", secs}, {"global_step", state.global_step}, {"wait_seconds", tr.wait_seconds}});
-    // The metrics first, then best, then last: a kill between any two leaves files that a resume
-    // reconciles (metrics.csv is rewritten from the checkpoint's history; an epoch redone after
-    // `last` lags behind `best` computes the same numbers and rewrites `best` with them).
+    // The metrics first, then last, then best: a kill between any two leaves files that a resume
+    // reconciles (resume.h): metrics.csv is rewritten from the checkpoint's history, and a best
+    // that lags behind last is brought up to date from it.
     write_metrics_csv(run.metrics(), state.history);
+    points.wrote(run.metrics());
     try {
-      if (best) save_checkpoint(run.best(), *model, *opt, state, identity);
       save_checkpoint(run.last(), *model, *opt, state, identity);
+      points.wrote(run.last());
+      if (best) {
+        save_checkpoint(run.best(), *model, *opt, state, identity);
+        points.wrote(run.best());
+      }
     } catch (const DivergedWeights& e) {
       log.event("error", {{"kind", "non-finite weights"}, {"epoch", epoch + 1}, {"message", e.what()}});
       throw;
@@ -288,7 +320,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                           {"num_params", model->num_parameters()}, {"config", to_json(cfg)},
                           {"model_config", model_config_json(identity.model)}};
   const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
+  points.wrote(run.file("report.json"));
   write_curves(run.dir, state.history);
+  points.wrote(run.file("loss.svg"));
   log.line("\n" + text);
   log.line("wrote " + run.dir + "/{report.txt, report.json, confusion.csv, predictions.csv, metrics.csv, loss.svg, "
            "accuracy.svg}; checkpoints last.safetensors and best.safetensors (epoch " +
@@ -301,9 +335,14 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
 namespace {
 
 // run_training with its errors turned into messages and exit codes.
-int train_and_report(const TrainInvocation& inv, std::ostream& out, std::ostream& err, bool tty) {
+int train_and_report(TrainInvocation inv, std::ostream& out, std::ostream& err, bool tty) {
   try {
+    // A default name is claimed by creating it (rank 0 alone writes; the others never use it).
+    if (inv.out_is_default && (!inv.comm || inv.comm->rank() == 0)) inv.out = create_unique_dir(inv.out);
     return run_training(inv, out, err, tty);
+  } catch (const SimulatedCrash& e) {
+    err << "cpu_train: " << e.what() << "\n";
+    return 9;
   } catch (const NonFiniteLoss& e) {
     err << "cpu_train: error: " << e.what() << ". Stopped; "
         << (fs::exists(RunFiles{inv.out}.last()) ? "the last good checkpoint, " + RunFiles{inv.out}.last() + ", is untouched"

@@ -23,4 +23,15 @@ inline std::string hex_byte(uint8_t b) {
   return std::string("0x") + digits[b >> 4] + digits[b & 15];
 }
 
+// The decimal product of two non-negative 64-bit numbers, exact even where the product would
+// overflow int64_t (header sizes in error messages: 2^31 x 2^31 x 6 bytes does not fit).
+__extension__ typedef unsigned __int128 uint128_for_messages;  // GCC and Clang; no ISO type
+inline std::string product_str(uint64_t a, uint64_t b) {
+  uint128_for_messages p = static_cast<uint128_for_messages>(a) * b;
+  if (p == 0) return "0";
+  std::string digits;
+  for (; p > 0; p /= 10) digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(p % 10)));
+  return digits;
+}
+
 }  // namespace hsanet::data

@@ -11,6 +11,7 @@
 // byte order and converts 16-bit grey to RGB with its 8-bit routine, and it never scales by
 // maxval. Binary PNM is a header (already parsed by check_pnm) followed by raw samples, so our own
 // reader is a few lines.
+#include "data/decode_memory.h"
 #include "data/decode.h"
 
 #include <algorithm>
@@ -185,6 +186,8 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& n
                          static_cast<size_t>(info.height) * 16;
   budget.max_block = 2 * picture + (size_t{4} << 20);
   budget.max_total = 6 * picture + (size_t{16} << 20);
+  // With several decoding threads the budgets add up: reserve this one from the process's total.
+  const DecodeMemory::Lease lease = DecodeMemory::process().reserve(budget.max_total);
   stb_guard::current = &budget;
   struct Reset {
     ~Reset() { stb_guard::current = nullptr; }

@@ -58,7 +58,7 @@ HeaderInfo check_bmp(const uint8_t* data, size_t size, const std::string& name) 
     throw DataError(name, "corrupt BMP: pixel data offset " + std::to_string(pixel_offset) + " outside the file");
   if (row_bytes > (static_cast<int64_t>(size) - pixel_offset) / height)
     throw DataError(name, "BMP truncated: " + std::to_string(width) + "x" + std::to_string(height) + " at " +
-                              std::to_string(bpp) + " bits needs " + std::to_string(row_bytes * height) +
+                              std::to_string(bpp) + " bits needs " + product_str(row_bytes, height) +
                               " bytes of pixels, the file has " + std::to_string(size - pixel_offset));
   info.width = width;
   info.height = height;

@@ -5,6 +5,7 @@
 // one byte each when maxval < 256, two big-endian bytes otherwise.
 #include <string>
 
+#include "data/bytes.h"
 #include "data/data_error.h"
 #include "data/header_check.h"
 
@@ -66,7 +67,7 @@ HeaderInfo check_pnm(const uint8_t* data, size_t size, const std::string& name) 
   const int64_t row = info.width * info.channels * sample_bytes;  // < 2^31 * 6
   if (row > available / info.height)
     throw DataError(name, "PNM truncated: " + std::to_string(info.width) + "x" + std::to_string(info.height) +
-                              " needs " + std::to_string(row * info.height) + " bytes of samples, the file has " +
+                              " needs " + product_str(row, info.height) + " bytes of samples, the file has " +
                               std::to_string(available));
   return info;
 }

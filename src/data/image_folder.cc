@@ -230,7 +230,7 @@ ImageFolder ImageFolder::open(const std::string& root, ImageFolderOptions option
   if (offenders.empty()) return folder;
   if (!options.skip_bad)
     throw DataError(folder.root(), "the data set has " + format_offenders(offenders) +
-                                       "\n(fix or remove them, or skip them with the skip-bad-files option)");
+                                       "\n(fix or remove them, or skip them with " + options.skip_hint + ")");
   const int classes_before = folder.num_classes();
   for (const Offender& o : offenders) warn << "warning: skipping " << o.file << ": " << o.reason << "\n";
   folder.remove(offenders);

@@ -57,6 +57,8 @@ struct ImageFolderOptions {
   FolderLayout layout = FolderLayout::Auto;
   DecodeLimits limits;       // applied by validate() and load()
   bool skip_bad = false;     // open(): drop offenders with a warning instead of failing
+  // open(): how the caller's user asks for skip_bad (a program's flag), named in the error.
+  std::string skip_hint = "the skip_bad option";
   int validate_threads = 1;  // open(): threads that decode during validation
 };
 

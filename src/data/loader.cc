@@ -34,7 +34,7 @@ DataLoader::~DataLoader() { stop_workers(); }
 
 int DataLoader::batches_per_epoch() const {
   const int n = num_samples(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  return n / b + (!options_.drop_last && n % b != 0 ? 1 : 0);  // no n + b - 1: b may be INT_MAX
 }
 
 void DataLoader::stop_workers() {

@@ -6,8 +6,8 @@
 //   ImageFolder data = ImageFolder::open("data/orl_faces", fo, std::cerr);
 //                                                   // throws DataError listing every bad file
 //   Split split = stratified_split(data, 0.2, seed);   // or read_split_csv(run + "/split.csv", data)
-//   write_split_csv(run + "/split.csv", data, split);
-//   write_class_list(run + "/classes.txt", data.classes());
+//   std::string csv = format_split_csv(data, split);   // the program writes it to run/split.csv
+//   std::string names = format_class_list(data.classes(), run + "/classes.txt");
 //
 //   DataLoader train(data, split.train, Transform(train_transform_config(224)),
 //                    {.batch_size = 4, .shuffle = true, .drop_last = true, .seed = seed, .workers = 1});

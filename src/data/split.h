@@ -28,20 +28,23 @@ struct Split {
 // A data set with an explicit train/ + val/ layout returns that split (val_fraction, seed unused).
 Split stratified_split(const ImageFolder& dataset, double val_fraction = 0.2, uint64_t seed = 1);
 
-// Writes "path,label,subset" rows: the sample's path relative to the data root, its label (class
-// index), and "train" or "val". Fields with commas or quotes are quoted as in RFC 4180.
-void write_split_csv(const std::string& file, const ImageFolder& dataset, const Split& split);
+// The text of split.csv: a "path,label,subset" header, then one row per sample: its path relative
+// to the data root, its label (class index), and "train" or "val". Fields with commas or quotes
+// are quoted as in RFC 4180. (This layer writes no run files: the program writes the text
+// crash-safely.)
+std::string format_split_csv(const ImageFolder& dataset, const Split& split);
 
 // One CSV field as written here: `s` itself, or RFC 4180-quoted (doubled quotes) when it holds
 // a comma, a quote or a line break. The run's other CSV files (predictions, confusion) use it too.
 std::string csv_field(const std::string& s);
 
-// Reads a split written by write_split_csv against `dataset`. Throws DataError(file, reason) when
+// Reads a split in format_split_csv's form against `dataset`. Throws DataError(file, reason) when
 // a row names a path the data set lacks, a label that disagrees with the data set's (the class
 // list changed), an unknown subset, or a path twice.
 Split read_split_csv(const std::string& file, const ImageFolder& dataset);
 
-void write_class_list(const std::string& file, const std::vector<std::string>& classes);
+// The text of classes.txt: one name per line. Throws DataError(file, ...) for a name with a line break.
+std::string format_class_list(const std::vector<std::string>& classes, const std::string& file);
 std::vector<std::string> read_class_list(const std::string& file);
 
 }  // namespace hsanet::data

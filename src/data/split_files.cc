@@ -1,4 +1,5 @@
-// split.csv and classes.txt: reading and writing, with RFC 4180 quoting for odd file names.
+// split.csv and classes.txt: their text and reading them back, with RFC 4180 quoting for odd file
+// names. Writing the text to disk is the caller's (crash-safely: nn/atomic_file.h).
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -59,17 +60,14 @@ bool read_csv_record(std::istream& in, std::vector<std::string>& fields, int& li
 
 }  // namespace
 
-void write_split_csv(const std::string& file, const ImageFolder& dataset, const Split& split) {
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw DataError(file, "cannot create the split file");
-  out << "path,label,subset\n";
+std::string format_split_csv(const ImageFolder& dataset, const Split& split) {
+  std::string out = "path,label,subset\n";
   for (const auto& [indices, subset] : {std::pair{&split.train, "train"}, std::pair{&split.val, "val"}})
     for (int i : *indices) {
       const Sample& s = dataset.samples().at(i);
-      out << csv_field(s.path) << ',' << s.label << ',' << subset << '\n';
+      out += csv_field(s.path) + ',' + std::to_string(s.label) + ',' + subset + '\n';
     }
-  out.flush();
-  if (!out) throw DataError(file, "write failed");
+  return out;
 }
 
 Split read_split_csv(const std::string& file, const ImageFolder& dataset) {
@@ -111,15 +109,13 @@ Split read_split_csv(const std::string& file, const ImageFolder& dataset) {
   return split;
 }
 
-void write_class_list(const std::string& file, const std::vector<std::string>& classes) {
-  std::ofstream out(file, std::ios::binary);
-  if (!out) throw DataError(file, "cannot create the class list");
+std::string format_class_list(const std::vector<std::string>& classes, const std::string& file) {
+  std::string out;
   for (const std::string& c : classes) {
     if (c.find_first_of("\r\n") != std::string::npos) throw DataError(file, "class name with a line break: " + c);
-    out << c << '\n';
+    out += c + '\n';
   }
-  out.flush();
-  if (!out) throw DataError(file, "write failed");
+  return out;
 }
 
 std::vector<std::string> read_class_list(const std::string& file) {

@@ -16,7 +16,28 @@ bool ignored(const std::string& name) {
          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The index of the first NaN or infinity in `t`, or -1.
+int64_t first_non_finite(const Tensor& t) {
+  const float* p = t.data();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (!std::isfinite(p[i])) return i;
+  return -1;
+}
+
+[[noreturn]] void throw_non_finite(const std::string& source, const std::string& name, const Tensor& t, int64_t i) {
+  throw std::domain_error(source + ": tensor '" + name + "' holds " + std::to_string(t.data()[i]) + " at element " +
+                          std::to_string(i) + "; nothing was loaded");
+}
+
 }  // namespace
+
+void require_finite_tensors(const SafeTensorsFile& file, const std::string& source) {
+  for (const auto& [name, record] : file.tensors) {
+    if (ignored(name) || record.dtype.empty() || record.dtype[0] != 'F') continue;  // integers are finite
+    const Tensor t = record.to_float_tensor();
+    if (const int64_t i = first_non_finite(t); i >= 0) throw_non_finite(source, name, t, i);
+  }
+}
 
 std::string LoadReport::summary() const {
   std::string s;
@@ -78,9 +99,17 @@ LoadReport load_state_dict(const SafeTensorsFile& file, const std::string& sourc
   if (strict && !report.complete())
     throw StateDictMismatch(source + ": state dict does not match the model:\n" + report.summary(),
                             report);
-  for (auto [target, record] : matches) {
-    Tensor dst = *target;  // shares the target's storage
-    dst.copy_from(record->to_float_tensor());
+  // Converted and checked before the first copy: a NaN or infinity anywhere loads nothing.
+  std::vector<Tensor> values;
+  values.reserve(matches.size());
+  for (size_t k = 0; k < matches.size(); ++k) {
+    values.push_back(matches[k].second->to_float_tensor());
+    if (const int64_t i = first_non_finite(values.back()); i >= 0)
+      throw_non_finite(source, report.loaded[k], values.back(), i);
+  }
+  for (size_t k = 0; k < matches.size(); ++k) {
+    Tensor dst = *matches[k].first;  // shares the target's storage
+    dst.copy_from(values[k]);
     dst.bump_version();
   }
   return report;

@@ -58,9 +58,15 @@ void save_state_dict(const std::string& path, const StateDict& dict, const Metad
 // to float. Strict: anything missing, unexpected or of the wrong shape throws StateDictMismatch
 // listing all of it, and nothing is copied. Not strict: the matching tensors are copied and the
 // report says what was not (e.g. a torchvision ResNet-50 into a 26-class head: all but fc.*).
+// Strict or not, a NaN or an infinity in a tensor to be copied throws std::domain_error naming
+// the file, the tensor and the element, and nothing is copied.
 LoadReport load_state_dict(const std::string& path, const StateDict& targets, bool strict = true);
 // The same from a file already read (metadata alongside, e.g. a training checkpoint's step).
 LoadReport load_state_dict(const SafeTensorsFile& file, const std::string& source,
                            const StateDict& targets, bool strict = true);
+
+// Throws std::domain_error naming the file and the tensor when any floating-point tensor of the
+// file (whether a model would load it or not: optimiser state too) holds a NaN or an infinity.
+void require_finite_tensors(const SafeTensorsFile& file, const std::string& source);
 
 }  // namespace hsanet

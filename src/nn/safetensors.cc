@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/atomic_file.h"
+#include "nn/safetensors_header.h"
 
 // Tensor bytes are copied to and from memory as they are; that is the file's byte order only on
 // little-endian hosts (every machine this engine targets).
@@ -147,44 +148,6 @@ struct Entry {
   Shape shape;
   uint64_t begin = 0, end = 0;  // into the data section
 };
-
-// Thrown from inside the JSON parser's callback; turned into a SafetensorsError outside.
-struct HeaderProblem {
-  std::string message;
-};
-
-// Parses the header text, refusing duplicate keys at any level (nlohmann::json would silently
-// keep the last one, so a file could name a tensor twice and we would load whichever it kept) and
-// nesting deeper than any valid header has.
-json parse_header_json(const std::string& text, const std::string& source) {
-  std::vector<std::set<std::string>> open_objects;  // keys seen, one set per open object
-  std::string entry;                                // the top-level key we are inside
-  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-    using E = json::parse_event_t;
-    if ((event == E::object_start || event == E::array_start) && depth > 4)
-      throw HeaderProblem{"header is nested deeper than a safetensors header can be"};
-    if (event == E::object_start) {
-      open_objects.emplace_back();
-    } else if (event == E::object_end) {
-      open_objects.pop_back();
-    } else if (event == E::key) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (depth == 1) entry = key;
-      if (!open_objects.back().insert(key).second) {
-        if (depth == 1) throw HeaderProblem{"duplicate tensor name '" + key + "'"};
-        throw HeaderProblem{"duplicate key '" + key + "' inside '" + entry + "'"};
-      }
-    }
-    return true;
-  };
-  try {
-    return json::parse(text, callback);
-  } catch (const HeaderProblem& p) {
-    throw SafetensorsError(source + ": " + p.message);
-  } catch (const json::exception& e) {
-    throw SafetensorsError(source + ": header is not valid JSON (" + e.what() + ")");
-  }
-}
 
 std::string describe(const json& j) {
   std::string s = j.dump();
