@@ -67,6 +67,12 @@ printf '%s\n' '"\xFF\xD8"' '"\xFF\xD9"' '"\xFF\xC0"' '"\xFF\xC2"' '"\xFF\xC4"' '
   '"\xFF\xDD"' '"\xFF\xEE"' '"Adobe"' '"\x89PNG\x0D\x0A\x1A\x0A"' '"IHDR"' '"PLTE"' '"IDAT"' '"IEND"' \
   '"tRNS"' '"BM"' '"P5"' '"P6"' '"65535"' '"255"' > "$dict"
 
+# First the known inputs: the fuzzer's past findings and the stb_image CVE regression files
+# (tests/data_fixtures/cve/) must all pass the instrumented decode path; undefined behaviour stops
+# the script here.
+"$build/bin/fuzz_decode" tests/data_fixtures/fuzz_regressions/* tests/data_fixtures/cve/*.jpg
+echo "fuzz_decode: every regression file passed the instrumented decode path"
+
 cd "$build"
 exec ./bin/fuzz_decode -dict=decode.dict -max_total_time="$seconds" -max_len=65536 \
   -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$@" corpus_decode

@@ -469,6 +469,26 @@ TEST(DataDecode, ScanParametersAndHuffmanCountsNearTheCvesAreRefused) {
                     "oversubscribed.jpg", "Huffman table has more codes of length 1");
 }
 
+// Regression files for stb_image 2.27's reports (tests/data_fixtures/cve/, written by
+// make_cve_files.py; docs/data.md, section 7). Under clang's UBSan, stb 2.27 alone reports on both.
+//  - CVE-2022-28042: a DHT table of 400 symbols overruns stb's 257-entry tables ("index 257 out of
+//    bounds" in stbi__jpeg_huff_decode). Our check refuses the table before stb sees it.
+//  - CVE-2022-28041: the DC values of a progressive scan with Al 13 overflow int. The trigger is in
+//    the entropy-coded data, which no header check reads; decode.cc is compiled with -fwrapv, so
+//    the file decodes to a garbage picture with defined arithmetic. Only the sanitizer build can
+//    tell the difference: scripts/fuzz_decode.sh replays these files first, and stops on any
+//    undefined behaviour.
+TEST(DataDecode, StbCveRegressionFiles) {
+  const std::string dir = testing::source_dir() + "/tests/data_fixtures/cve";
+  const std::string dht = dir + "/cve_2022_28042_dht.jpg";
+  expect_data_error([&] { (void)decode_image_file(dht); }, dht, "Huffman table with 400 symbols");
+
+  const std::string prog_dc = dir + "/cve_2022_28041_prog_dc.jpg";
+  const Image image = decode_image_file(prog_dc);  // 80x8, at the minimum side
+  EXPECT_EQ(image.width, 80);
+  EXPECT_EQ(image.height, 8);
+}
+
 // Headers claiming 2^31 - 1 pixels a side: the size in the message is exact, not an overflowed
 // 64-bit product (2147483647 x 3 x 2147483647 bytes, and 8589934588-byte rows x 2147483647).
 TEST(DataDecode, HugeHeaderSizesAreReportedExactly) {
