@@ -31,6 +31,12 @@ std::vector<std::string> args(const TempDir& tmp, const std::string& run, std::v
   return testing::concat(a, extra);
 }
 
+// Four identities copied into tmp/faces, and args()'s run stopped after its first epoch.
+testing::RunResult run_first_epoch(const TempDir& tmp, const std::string& run) {
+  testing::copy_faces(tmp / "faces", 4);
+  return testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+}
+
 void expect_same_tensors(const std::string& a, const std::string& b) {
   const SafeTensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
   ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
@@ -100,9 +106,8 @@ TEST(TrainResume, StoppedAndResumedEqualsUninterrupted) {
 
 TEST(TrainResume, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   TempDir tmp;
-  testing::copy_faces(tmp / "faces", 4);
   const std::string run = tmp / "run";
-  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string before = testing::slurp(run + "/last.safetensors");
   const std::string best_before = testing::slurp(run + "/best.safetensors");
@@ -166,9 +171,8 @@ TEST(TrainResume, InitFromSkipsAHeadOfAnotherShape) {
 // tensor, before the run writes anything.
 TEST(TrainResume, InitFromRefusesNonFiniteTensorsBeforeWritingAnything) {
   TempDir tmp;
-  testing::copy_faces(tmp / "faces", 4);
   const std::string run = tmp / "run";
-  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
   const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
   for (const std::string bad : {"layer1.0.conv2.weight", "optimizer.momentum_buffer.fc.weight"}) {
@@ -194,9 +198,8 @@ TEST(TrainResume, InitFromRefusesNonFiniteTensorsBeforeWritingAnything) {
 // A checkpoint whose momentum buffers are gone would restart the momentum silently: refused.
 TEST(TrainResume, ACheckpointWithoutMomentumIsNotResumed) {
   TempDir tmp;
-  testing::copy_faces(tmp / "faces", 4);
   const std::string run = tmp / "run";
-  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
   const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
   std::vector<std::pair<std::string, TensorRecord>> records;
@@ -216,9 +219,8 @@ TEST(TrainResume, ACheckpointWithoutMomentumIsNotResumed) {
 // and recorded in the next checkpoint.
 TEST(TrainResume, ChangesToTheRunMustBeAllowedAndAreLogged) {
   TempDir tmp;
-  testing::copy_faces(tmp / "faces", 4);
   const std::string run = tmp / "run";
-  testing::RunResult r = testing::run_cpu_train(args(tmp, run, {"--stop-after-epoch", "1"}));
+  testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
   nlohmann::json config = nlohmann::json::parse(testing::slurp(run + "/config.json"));
   ASSERT_EQ(config["lr"], 0.02);
