@@ -16,13 +16,13 @@ std::string svg_confusion_matrix(const std::vector<std::string>& classes,
   for (const std::string& c : classes) longest = std::max(longest, c.size());
   const int label = names ? static_cast<int>(std::min<size_t>(longest, 16)) * 7 + 10 : 10;
   const int left = label + 30, top = label + 50;
-  const int W = left + n * cell + 20, H = top + n * cell + 20;
+  // At least wide enough for the title, however few the classes.
+  const int W = std::max(left + n * cell + 20, 460), H = top + n * cell + 20;
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{2}\" y=\"16\" font-size=\"14\" text-anchor=\"middle\">Confusion matrix (rows: true, columns: "
-      "predicted)</text>\n",
-      W, H, left + n * cell / 2);
+      "<text x=\"10\" y=\"18\" font-size=\"14\">Confusion matrix (rows: true, columns: predicted)</text>\n",
+      W, H);
   auto short_name = [](const std::string& s) { return s.size() > 16 ? s.substr(0, 15) + "~" : s; };
   for (int t = 0; t < n; ++t) {
     const auto& row = t < static_cast<int>(confusion.size()) ? confusion[t] : std::vector<int>{};

@@ -57,9 +57,9 @@ std::string curves_section(const History& h) {
     va.y.push_back(r.val_acc), v5.y.push_back(r.val_top5), lr.y.push_back(r.lr);
   }
   return "<div class=\"figures\">\n" +
-         svg_line_plot({tl, vl}, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .width = 560, .height = 340, .log_y = true}) +
-         svg_line_plot({ta, va, v5}, {.title = "Accuracy per epoch", .y_label = "accuracy", .width = 560, .height = 340}) +
-         svg_line_plot({lr}, {.title = "Learning rate", .y_label = "learning rate", .width = 560, .height = 340}) + "</div>\n";
+         svg_line_plot({tl, vl}, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .width = 540, .height = 330, .log_y = true}) +
+         svg_line_plot({ta, va, v5}, {.title = "Accuracy per epoch", .y_label = "accuracy", .width = 540, .height = 330}) +
+         svg_line_plot({lr}, {.title = "Learning rate", .y_label = "learning rate", .width = 540, .height = 330}) + "</div>\n";
 }
 
 std::string number(const nlohmann::json& j, const char* key, const char* format = "{:.4f}") {
