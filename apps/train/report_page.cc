@@ -17,6 +17,8 @@ const char* kStyle =
     ".gallery{display:flex;flex-wrap:wrap;gap:8px}"
     ".tile{width:130px;border:2px solid #2ca02c;padding:4px;font-size:11px;text-align:center;word-wrap:break-word}"
     ".tile.wrong{border-color:#d62728;background:#fff3f3}.tile img{width:96px;height:auto;image-rendering:auto}"
+    ".side{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}"
+    ".scroll{max-height:420px;overflow-y:auto;display:inline-block;border:1px solid #eee}"
     ".explain img{max-width:360px;margin:6px;border:1px solid #ccc}";
 }  // namespace
 

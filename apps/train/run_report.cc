@@ -42,9 +42,14 @@ std::string value_text(const nlohmann::json& v) { return v.is_string() ? v.get<s
 
 std::string config_section(const nlohmann::json& config) {
   if (!config.is_object()) return missing("config.json", "cpu_train writes it when a run starts.");
+  // Three tables side by side: a full configuration is some forty short rows.
   std::vector<std::vector<std::string>> rows;
   for (auto it = config.begin(); it != config.end(); ++it) rows.push_back({it.key(), value_text(it.value())});
-  return html_table({"option", "value"}, rows);
+  const size_t per = (rows.size() + 2) / 3;
+  std::string html = "<div class=\"side\">\n";
+  for (size_t start = 0; start < rows.size(); start += per)
+    html += html_table({"option", "value"}, {rows.begin() + start, rows.begin() + std::min(rows.size(), start + per)});
+  return html + "</div>\n";
 }
 
 std::string curves_section(const History& h) {
@@ -97,7 +102,8 @@ std::string classification_section(const nlohmann::json& report) {
     if (per.contains(c)) rows.push_back(row(c, per.at(c)));
   if (report.contains("macro_avg")) rows.push_back(row("macro avg", report.at("macro_avg")));
   if (report.contains("weighted_avg")) rows.push_back(row("weighted avg", report.at("weighted_avg")));
-  return html_table({"class", "precision", "recall", "f1", "support"}, rows);
+  // Many identities make a long table: it scrolls in a box of its own.
+  return "<div class=\"scroll\">\n" + html_table({"class", "precision", "recall", "f1", "support"}, rows) + "</div>\n";
 }
 
 struct Confusion {
