@@ -9,7 +9,7 @@ std::string comparison_html(const std::vector<std::string>& run_labels, const st
                             const std::vector<std::string>& figures) {
   std::string runs;
   for (const std::string& l : run_labels) runs += (runs.empty() ? "" : ", ") + l;
-  std::string svgs = "<div class=\"figures\">\n";
+  std::string svgs = "<div class=\"figures two\">\n";  // two to a row, scaled by their viewBox
   for (const std::string& f : figures) svgs += f;
   svgs += "</div>\n";
   return html_page("Run comparison", runs,

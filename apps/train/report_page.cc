@@ -13,6 +13,7 @@ const char* kStyle =
     "tr:nth-child(even) td{background:#fafafa}.note{color:#666;font-style:italic}"
     ".subtitle{color:#555;margin-top:0}.caption{font-weight:bold}nav a{margin-right:12px}"
     ".figures svg{margin:6px;border:1px solid #eee;max-width:100%;height:auto}"
+    ".figures.two svg{width:48%}"
     ".big{font-size:22px;font-weight:bold;margin-right:28px}"
     ".gallery{display:flex;flex-wrap:wrap;gap:8px}"
     ".tile{width:130px;border:2px solid #2ca02c;padding:4px;font-size:11px;text-align:center;word-wrap:break-word}"
