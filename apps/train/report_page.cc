@@ -20,7 +20,7 @@ const char* kStyle =
     ".tile.wrong{border-color:#d62728;background:#fff3f3}.tile img{width:96px;height:auto;image-rendering:auto}"
     ".side{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}"
     ".scroll{max-height:420px;overflow-y:auto;display:inline-block;border:1px solid #eee}"
-    ".explain img{max-width:360px;margin:6px;border:1px solid #ccc}";
+    ".explain{display:flex;flex-wrap:wrap;gap:8px}.explain img{max-width:360px;margin:6px;border:1px solid #ccc}";
 }  // namespace
 
 std::string html_note(const std::string& text) { return "<p class=\"note\">" + html_escape(text) + "</p>\n"; }
