@@ -4,7 +4,8 @@
 //   hsanet evaluate CHECKPOINT [--data DIR] [--subset val|train|all] [--out DIR]
 //   hsanet predict CHECKPOINT IMAGE_OR_FOLDER... [--top-k K] [--json] [--out P.csv] [--embeddings E.npy]
 //   hsanet verify CHECKPOINT A B [--threshold T] | CHECKPOINT --pairs-from-split RUN_DIR [--out DIR]
-//   hsanet compare RUN_DIR... [--out DIR]
+//   hsanet compare RUN_DIR... [--out DIR] [--html]
+//   hsanet report RUN_DIR [--data DIR]
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -173,6 +174,14 @@ int main(int argc, char** argv) {
   compare->add_option("runs", cmp.runs, "run directories")->required()->check(CLI::ExistingDirectory);
   compare->add_option("--out", cmp.out, "folder for compare_*.svg and comparison.md")->capture_default_str();
   compare->add_flag("!--no-model-table", cmp.model_tables, "skip Table 2 (it builds each run's model once)");
+  compare->add_flag("--html", cmp.html,
+                    "also write comparison.html: Tables 1-2 and Figures 5-8 on one self-contained page");
+
+  tools::ReportOptions rep;
+  auto* report = app.add_subcommand("report", "rebuild RUN_DIR/report.html: config, curves, top-1/top-5, "
+                                              "classification report, confusion matrix, image gallery, explain images");
+  report->add_option("run_dir", rep.run_dir, "a cpu_train run directory")->required()->check(CLI::ExistingDirectory);
+  report->add_option("--data", rep.data, "image folder for the gallery (default: the one the run used)");
 
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) ops::set_num_threads(threads);
@@ -188,6 +197,7 @@ int main(int argc, char** argv) {
     if (predict->parsed()) return tools::predict_command(pr, std::cout, std::cerr);
     if (verify->parsed()) return tools::verify_command(vf, std::cout, std::cerr);
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
+    if (report->parsed()) return tools::report_command(rep, std::cout, std::cerr);
     cli::apply_attention_device(device);
     cli::apply_conv_algorithm(conv_algorithm);
     return run_model(cfg, weights, input, out, train);

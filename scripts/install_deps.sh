@@ -3,18 +3,22 @@
 # Starts from a bare Debian 12 root: scripts/check_fresh_machine.sh proves it in a clean chroot.
 # Run as root (or with sudo).
 #
-# Usage: scripts/install_deps.sh [--no-mpi]
+# Usage: scripts/install_deps.sh [--no-mpi] [--with-chromium]
 #   --no-mpi   leave out Open MPI: CMake then builds without data-parallel training
 #              (HSANET_MPI=AUTO) and its 2-process test reports itself skipped. By default it is
 #              installed, so that the README's two commands configure the same build and the
 #              second does not rebuild the first's.
+#   --with-chromium  also Chromium (about 300 MB), for scripts/check_report.sh, which renders a
+#              run's report.html headless; without it that check reports itself skipped.
 set -euo pipefail
 
 with_mpi=1
+with_chromium=0
 for arg in "$@"; do
   case "$arg" in
     --no-mpi) with_mpi=0 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --with-chromium) with_chromium=1 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install_deps: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +41,9 @@ packages=(
 )
 if [ "$with_mpi" -eq 1 ]; then
   packages+=(libopenmpi-dev openmpi-bin)   # data-parallel training (optional: HSANET_MPI=AUTO)
+fi
+if [ "$with_chromium" -eq 1 ]; then
+  packages+=(chromium)   # scripts/check_report.sh: report.html in a real browser (optional)
 fi
 
 missing=()

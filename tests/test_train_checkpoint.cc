@@ -164,7 +164,7 @@ TEST(TrainCheckpoint, MetricsCsvRoundTripsAndRejectsDamage) {
   TempDir tmp;
   const History h = {{1, 3.25, 0.125, 3.5, 0.1, 0.005, 12.5}, {2, 2.5, 0.25, 2.75, 0.3, 0.004, 11.25}};
   write_metrics_csv(tmp / "m.csv", h);
-  EXPECT_EQ(testing::slurp(tmp / "m.csv").substr(0, 55), "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n");
+  EXPECT_EQ(testing::slurp(tmp / "m.csv").substr(0, 64), "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,val_top5\n");
   const History back = read_metrics_csv(tmp / "m.csv");
   ASSERT_EQ(back.size(), 2u);
   EXPECT_EQ(back[1].epoch, 2);

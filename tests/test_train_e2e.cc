@@ -36,16 +36,18 @@ TEST(TrainEndToEnd, LearnsFiveFacesAndWritesTheRunFiles) {
   // The banner, the epoch lines and the paper's figures on the console.
   EXPECT_NE(r.out.find("5 classes, 50 images; split 40 train / 10 val"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("epoch 30/30  train loss"), std::string::npos);
+  EXPECT_NE(r.out.find(" top5 1.0000 | lr"), std::string::npos) << r.out;  // 5 identities: always in the top 5
   EXPECT_NE(r.out.find("validation accuracy over 30 epochs: average"), std::string::npos);
   EXPECT_NE(r.out.find("weighted avg"), std::string::npos);
 
   for (const char* f : {"config.json", "classes.txt", "split.csv", "metrics.csv", "log.jsonl", "train.log",
                         "last.safetensors", "best.safetensors", "report.txt", "report.json", "confusion.csv",
-                        "predictions.csv", "loss.svg", "accuracy.svg"})
+                        "predictions.csv", "loss.svg", "accuracy.svg", "confusion.svg", "report.html"})
     EXPECT_TRUE(fs::exists(run + "/" + f)) << f;
 
   const nlohmann::json rep = nlohmann::json::parse(testing::slurp(run + "/report.json"));
-  for (const char* k : {"val_acc_avg", "val_acc_max", "accuracy"}) ASSERT_TRUE(rep.at(k).is_number()) << k;
+  for (const char* k : {"val_acc_avg", "val_acc_max", "accuracy", "top5_accuracy"}) ASSERT_TRUE(rep.at(k).is_number()) << k;
+  EXPECT_EQ(rep["top5_accuracy"].get<double>(), 1.0);
   for (const char* avg : {"macro_avg", "weighted_avg"})
     for (const char* k : {"precision", "recall", "f1"}) ASSERT_TRUE(rep.at(avg).at(k).is_number()) << avg << k;
   // Chance is 0.2: the tiny network must do far better. Over seeds 1-26 its last-epoch accuracy
@@ -64,6 +66,15 @@ TEST(TrainEndToEnd, LearnsFiveFacesAndWritesTheRunFiles) {
   EXPECT_NEAR(h.front().lr, 0.02, 1e-9);   // cosine: first epoch at lr,
   EXPECT_NEAR(h.back().lr, 0.005, 1e-9);   // last at alpha * lr
   EXPECT_NEAR(rep["val_acc_avg"].get<double>(), summarize_val(h).avg, 1e-6);
+  EXPECT_EQ(h.back().val_top5, 1.0);
+
+  // report.html: the 10 validation faces as embedded thumbnails, found through config.json's data.
+  const std::string page = testing::slurp(run + "/report.html");
+  int thumbnails = 0;
+  for (size_t at = page.find("src=\"data:image/png;base64,"); at != std::string::npos;
+       at = page.find("src=\"data:image/png;base64,", at + 1))
+    ++thumbnails;
+  EXPECT_EQ(thumbnails, 10);
 
   // The confusion matrix: a header and one row per class, counts summing to the 10 images.
   std::istringstream conf(testing::slurp(run + "/confusion.csv"));

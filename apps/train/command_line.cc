@@ -36,8 +36,9 @@ Examples:
   cpu_train --resume runs/h3 --evaluate      report of runs/h3/best.safetensors on its split
   cpu_train --init-from resnet50.safetensors --data DIR --out runs/ft   (fc.* skipped if shaped differently)
 A run directory holds config.json, classes.txt, split.csv, metrics.csv, log.jsonl, train.log,
-last.safetensors, best.safetensors, report.txt, report.json, confusion.csv, predictions.csv,
-loss.svg and accuracy.svg. See docs/training.md.)";
+last.safetensors, best.safetensors, report.txt, report.json, confusion.csv, confusion.svg,
+predictions.csv, loss.svg, accuracy.svg and report.html (one page; hsanet report RUN rebuilds it).
+See docs/training.md.)";
 
 // Registers every flag, bound to `cfg` and `inv`.
 void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {

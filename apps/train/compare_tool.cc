@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/train/comparison_page.h"
 #include "apps/train/history.h"
 #include "apps/train/svg_plot.h"
 #include "apps/train/tools.h"
@@ -112,8 +113,8 @@ std::string table2(const std::vector<RunSummary>& runs) {
   return t;
 }
 
-void figure(const std::vector<RunSummary>& runs, const std::string& path, const std::string& title,
-            const std::string& y_label, double EpochRecord::*field, bool log_y = false) {
+std::string figure(const std::vector<RunSummary>& runs, const std::string& path, const std::string& title,
+                   const std::string& y_label, double EpochRecord::*field, bool log_y = false) {
   std::vector<Series> series;
   for (const RunSummary& r : runs) {
     Series s{r.label, {}, {}};
@@ -123,7 +124,9 @@ void figure(const std::vector<RunSummary>& runs, const std::string& path, const 
     }
     series.push_back(std::move(s));
   }
-  write_file_atomically(path, svg_line_plot(series, {.title = title, .y_label = y_label, .log_y = log_y}));
+  std::string svg = svg_line_plot(series, {.title = title, .y_label = y_label, .log_y = log_y});
+  write_file_atomically(path, svg);
+  return svg;
 }
 
 }  // namespace
@@ -135,10 +138,11 @@ int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& 
   fs::create_directories(opt.out);
   std::string d = opt.out;
   d += '/';
-  figure(runs, d + "compare_train_loss.svg", "Training loss", "cross-entropy (log scale)", &EpochRecord::train_loss, true);
-  figure(runs, d + "compare_train_acc.svg", "Training accuracy", "top-1 accuracy", &EpochRecord::train_acc);
-  figure(runs, d + "compare_val_loss.svg", "Validation loss", "cross-entropy (log scale)", &EpochRecord::val_loss, true);
-  figure(runs, d + "compare_val_acc.svg", "Validation accuracy", "top-1 accuracy", &EpochRecord::val_acc);
+  const std::vector<std::string> figures = {
+      figure(runs, d + "compare_train_loss.svg", "Figure 5: training loss", "cross-entropy (log scale)", &EpochRecord::train_loss, true),
+      figure(runs, d + "compare_train_acc.svg", "Figure 6: training accuracy", "top-1 accuracy", &EpochRecord::train_acc),
+      figure(runs, d + "compare_val_loss.svg", "Figure 7: validation loss", "cross-entropy (log scale)", &EpochRecord::val_loss, true),
+      figure(runs, d + "compare_val_acc.svg", "Figure 8: validation accuracy", "top-1 accuracy", &EpochRecord::val_acc)};
   std::string text = table1(runs);
   if (opt.model_tables) {
     text += '\n';
@@ -147,6 +151,12 @@ int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& 
   write_file_atomically(d + "comparison.md", text);
   out << text << "\nwrote " << d << "compare_train_loss.svg, compare_train_acc.svg, compare_val_loss.svg, "
       << "compare_val_acc.svg and comparison.md\n";
+  if (opt.html) {
+    std::vector<std::string> labels;
+    for (const RunSummary& r : runs) labels.push_back(r.label);
+    write_file_atomically(d + "comparison.html", comparison_html(labels, text, figures));
+    out << "wrote " << d << "comparison.html\n";
+  }
   for (const RunSummary& r : runs)
     if (r.report.is_null()) err << "hsanet compare: note: " << r.dir << " has no report.json yet (unfinished run)\n";
   return 0;

@@ -1,5 +1,6 @@
 #include "apps/train/history.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -10,16 +11,24 @@
 namespace hsanet::train {
 
 namespace {
-const char* kHeader = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds";
+const char* kHeader = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,val_top5";
+const size_t kOldColumns = 7;  // before val_top5 (and the PyTorch peer's)
 }
 
 void write_metrics_csv(const std::string& path, const History& history) {
   std::string text = std::string(kHeader) + "\n";
   char line[256];
   for (const EpochRecord& r : history) {
-    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f\n", r.epoch, r.train_loss,
+    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f,", r.epoch, r.train_loss,
                   r.train_acc, r.val_loss, r.val_acc, r.lr, r.seconds);
     text += line;
+    if (std::isfinite(r.val_top5)) {
+      std::snprintf(line, sizeof line, "%.6f", r.val_top5);
+      text += line;
+    } else {
+      text += "nan";
+    }
+    text += '\n';
   }
   write_file_atomically(path, text);
 }
@@ -30,6 +39,8 @@ History read_metrics_csv(const std::string& path) {
   std::string line;
   if (!std::getline(in, line) || line.rfind("epoch,train_loss,train_acc,val_loss,val_acc", 0) != 0)
     throw std::runtime_error(path + ": line 1 is not the header '" + kHeader + "'");
+  // The header says how many columns every row has: 7 (older files, the peer's) or 8.
+  const size_t columns = line.find(",val_top5") != std::string::npos ? kOldColumns + 1 : kOldColumns;
   History h;
   int number = 1;
   while (std::getline(in, line)) {
@@ -46,10 +57,12 @@ History read_metrics_csv(const std::string& path) {
         throw std::runtime_error(path + ":" + std::to_string(number) + ": '" + cell + "' is not a number");
       }
     }
-    if (v.size() != 7)
-      throw std::runtime_error(path + ":" + std::to_string(number) + ": expected 7 columns, found " +
-                               std::to_string(v.size()));
-    h.push_back({static_cast<int>(v[0]), v[1], v[2], v[3], v[4], v[5], v[6]});
+    if (v.size() != columns)
+      throw std::runtime_error(path + ":" + std::to_string(number) + ": expected " + std::to_string(columns) +
+                               " columns (as the header), found " + std::to_string(v.size()));
+    EpochRecord r{static_cast<int>(v[0]), v[1], v[2], v[3], v[4], v[5], v[6]};
+    if (columns > kOldColumns) r.val_top5 = v[7];
+    h.push_back(r);
   }
   return h;
 }
@@ -57,16 +70,21 @@ History read_metrics_csv(const std::string& path) {
 nlohmann::json history_to_json(const History& history) {
   nlohmann::json j = nlohmann::json::array();
   for (const EpochRecord& r : history)
-    j.push_back({r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr, r.seconds});
+    j.push_back({r.epoch, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr, r.seconds,
+                 std::isfinite(r.val_top5) ? nlohmann::json(r.val_top5) : nlohmann::json(nullptr)});
   return j;
 }
 
 History history_from_json(const nlohmann::json& j) {
   History h;
   for (const auto& row : j) {
-    if (!row.is_array() || row.size() != 7) throw std::runtime_error("history rows must hold 7 numbers");
-    h.push_back({row[0].get<int>(), row[1].get<double>(), row[2].get<double>(), row[3].get<double>(),
-                 row[4].get<double>(), row[5].get<double>(), row[6].get<double>()});
+    // 7 numbers (checkpoints written before val_top5), or 8 with val_top5 null when unknown.
+    if (!row.is_array() || (row.size() != kOldColumns && row.size() != kOldColumns + 1))
+      throw std::runtime_error("history rows must hold 7 or 8 numbers");
+    EpochRecord r{row[0].get<int>(), row[1].get<double>(), row[2].get<double>(), row[3].get<double>(),
+                  row[4].get<double>(), row[5].get<double>(), row[6].get<double>()};
+    if (row.size() > kOldColumns && row[7].is_number()) r.val_top5 = row[7].get<double>();
+    h.push_back(r);
   }
   return h;
 }

@@ -4,6 +4,7 @@
 // completed epochs: no duplicate rows after a resume.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -17,14 +18,18 @@ struct EpochRecord {
   double val_loss = 0, val_acc = 0;
   double lr = 0;       // the epoch's learning rate (after warm-up)
   double seconds = 0;  // wall time of the epoch: training and validation
+  // Share of validation images whose true identity is among the five highest logits. NaN when
+  // unknown: epochs recorded before the column existed (an older metrics.csv or checkpoint).
+  double val_top5 = std::numeric_limits<double>::quiet_NaN();
 };
 
 using History = std::vector<EpochRecord>;
 
-// "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" (the PyTorch peer's columns), written
-// crash-safely.
+// "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,val_top5": the PyTorch peer's seven
+// columns, then top-5 validation accuracy ("nan" when unknown), written crash-safely.
 void write_metrics_csv(const std::string& path, const History& history);
-// Reads a metrics.csv (ours or the peer's); throws std::runtime_error naming the file and line.
+// Reads a metrics.csv: ours, an older one of ours or the peer's (seven columns: val_top5 is then
+// NaN); throws std::runtime_error naming the file and line.
 History read_metrics_csv(const std::string& path);
 
 nlohmann::json history_to_json(const History& history);

@@ -3,6 +3,8 @@
 #include <fmt/printf.h>
 #include <cstdio>
 
+#include "apps/train/confusion_svg.h"
+#include "apps/train/run_report.h"
 #include "apps/train/svg_plot.h"
 #include "nn/atomic_file.h"
 
@@ -12,13 +14,17 @@ std::string write_evaluation_files(const std::string& dir, const std::string& pr
                                    const std::string& heading, const data::ImageFolder& dataset,
                                    const EvalResult& result, const nlohmann::json& extra) {
   ClassificationReport rep = classification_report(result.truth, result.predicted, dataset.classes());
-  const std::string text = heading + "\n" + rep.to_text();
+  const std::string text =
+      heading + "\n" + rep.to_text() + fmt::sprintf("\ntop-5 accuracy %.4f\n", result.top5);
   write_file_atomically(dir + "/" + prefix + "report.txt", text);
   nlohmann::json j = nlohmann::json::parse(rep.to_json());
   j["loss"] = result.loss;
+  j["top1_accuracy"] = result.accuracy;
+  j["top5_accuracy"] = result.top5;
   j.update(extra);
   write_file_atomically(dir + "/" + prefix + "report.json", j.dump(1) + "\n");
   write_confusion_csv(dir + "/" + prefix + "confusion.csv", rep);
+  write_file_atomically(dir + "/" + prefix + "confusion.svg", svg_confusion_matrix(rep.classes, rep.confusion));
   write_predictions_csv(dir + "/" + prefix + "predictions.csv", dataset, result);
   return text;
 }
@@ -29,6 +35,19 @@ std::string val_summary_line(const History& history) {
   buf = fmt::sprintf("validation accuracy over %zu epochs: average %.4f, best %.4f (epoch %d), final %.4f",
                 history.size(), s.avg, s.max, s.max_epoch, history.empty() ? 0.0 : history.back().val_acc);
   return buf;
+}
+
+void write_report_page(const std::string& run_dir, const std::string& data, RunLog& log) {
+  RunReportOptions opt;
+  opt.data = data;
+  std::vector<std::string> notes;
+  try {
+    write_run_report(run_dir, opt, &notes);
+  } catch (const std::exception& e) {
+    log.line(std::string("report.html not written: ") + e.what() + " (hsanet report RUN_DIR retries)");
+    return;
+  }
+  for (const std::string& n : notes) log.file_line("report.html: " + n);
 }
 
 void write_curves(const std::string& dir, const History& history) {

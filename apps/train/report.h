@@ -10,6 +10,7 @@
 #include "apps/train/evaluation.h"
 #include "apps/train/history.h"
 #include "apps/train/metrics.h"
+#include "apps/train/run_log.h"
 
 namespace hsanet::train {
 
@@ -23,6 +24,11 @@ std::string write_evaluation_files(const std::string& dir, const std::string& pr
 
 // "validation accuracy over 30 epochs: average 0.8123, best 0.9103 (epoch 27), final 0.8974"
 std::string val_summary_line(const History& history);
+
+// report.html (apps/train/run_report.h) at the end of a run. A page that cannot be built does not
+// fail the run, whose results are already written: the reason goes to the log, and
+// `hsanet report RUN_DIR` rebuilds it later. `data` is the run's image folder.
+void write_report_page(const std::string& run_dir, const std::string& data, RunLog& log);
 
 // loss.svg (train and validation loss per epoch) and accuracy.svg (the same for accuracy).
 void write_curves(const std::string& dir, const History& history);

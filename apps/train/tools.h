@@ -3,6 +3,7 @@
 //   hsanet predict CHECKPOINT IMAGE_OR_FOLDER...   top-k identities with probabilities
 //   hsanet verify CHECKPOINT A B  cosine similarity of two faces (or ROC/EER over a run's pairs)
 //   hsanet compare RUN_DIR...    several runs' curves overlaid, and the paper's Tables 1 and 2
+//   hsanet report RUN_DIR        rebuild the run's report.html (apps/train/run_report.h)
 // Each takes an options struct (filled by the command line in apps/hsanet.cc) and streams.
 #pragma once
 
@@ -60,7 +61,15 @@ struct CompareOptions {
   std::vector<std::string> runs;  // run directories
   std::string out = ".";          // where the compare_*.svg figures and comparison.md go
   bool model_tables = true;       // Table 2 builds each model once (seconds for ResNet-50 at 224)
+  bool html = false;              // also comparison.html: the tables and figures on one page
 };
 int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& err);
+
+struct ReportOptions {
+  std::string run_dir;
+  std::string data;  // image folder for the gallery (default: the one the run used)
+};
+// Writes RUN_DIR/report.html; prints its path and, on `err`, what it had to leave out.
+int report_command(const ReportOptions& opt, std::ostream& out, std::ostream& err);
 
 }  // namespace hsanet::train

@@ -271,14 +271,15 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     state.epoch = epoch + 1;
-    state.history.push_back({epoch + 1, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs});
+    state.history.push_back({epoch + 1, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs,
+                             last_eval.top5});
     const bool best = last_eval.accuracy > state.best_val_acc;
     if (best) state.best_val_acc = last_eval.accuracy, state.best_epoch = epoch + 1;
-    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %.6f | %.1f s%s", epoch + 1,
-                 cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs,
+    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f top5 %.4f | lr %.6f | %.1f s%s",
+                 epoch + 1, cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, last_eval.top5, tr.lr, secs,
                  best ? "  (best)" : ""));
     log.event("epoch", {{"epoch", epoch + 1}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
-                        {"val_loss", last_eval.loss}, {"val_acc", last_eval.accuracy}, {"lr", tr.lr},
+                        {"val_loss", last_eval.loss}, {"val_acc", last_eval.accuracy}, {"val_top5", last_eval.top5}, {"lr", tr.lr},
                         {"seconds", secs}, {"global_step", state.global_step}, {"wait_seconds", tr.wait_seconds}});
     // The metrics first, then last, then best: a kill between any two leaves files that a resume
     // reconciles (resume.h): metrics.csv is rewritten from the checkpoint's history, and a best
@@ -324,8 +325,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   write_curves(run.dir, state.history);
   points.wrote(run.file("loss.svg"));
   log.line("\n" + text);
-  log.line("wrote " + run.dir + "/{report.txt, report.json, confusion.csv, predictions.csv, metrics.csv, loss.svg, "
-           "accuracy.svg}; checkpoints last.safetensors and best.safetensors (epoch " +
+  write_report_page(run.dir, cfg.data, log);
+  log.line("wrote " + run.dir + "/{report.html, report.txt, report.json, confusion.csv, confusion.svg, predictions.csv, "
+           "metrics.csv, loss.svg, accuracy.svg}; checkpoints last.safetensors and best.safetensors (epoch " +
            std::to_string(state.best_epoch) + ")");
   log.event("end", {{"val_acc_avg", vs.avg}, {"val_acc_max", vs.max}, {"accuracy", last_eval.accuracy},
                     {"seconds", seconds}});
