@@ -233,6 +233,11 @@ TEST(ExplainGradCam, UnknownLayerListsValidNames) {
   EXPECT_NE(std::find(names.begin(), names.end(), "layer4"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "layer3.0.conv2"), names.end());
   EXPECT_EQ(std::find(names.begin(), names.end(), "fc"), names.end());  // not a feature map
+  // Fused into batch norm + ReLU (their hooks never fire), or called three times per block.
+  EXPECT_EQ(std::find(names.begin(), names.end(), "layer4.0.bn1"), names.end());
+  EXPECT_EQ(std::find(names.begin(), names.end(), "layer4.0.relu"), names.end());
+  // Every listed name gives a map.
+  for (const std::string& n : names) EXPECT_GT(grad_cam(*model, test_input({1, 64, 64, 3}, 0), n, -1).map.rows, 0) << n;
   try {
     grad_cam(*model, test_input({1, 64, 64, 3}, 0), "layer9", -1);
     FAIL();

@@ -81,16 +81,33 @@ MapGrid AttentionMaps::mean_map(int head) const {
 }
 
 std::vector<std::string> map_layer_names(models::ResNet& model) {
+  // The modules whose output hook fires in a plain forward (a fused BN + ReLU bypasses its
+  // modules' calls, so the summary's trace is not the list) once, with a feature map: a module
+  // called several times (a block's shared ReLU) has no single output to explain.
   const auto& cfg = model.config();
   Tensor x = Tensor::zeros({1, cfg.height, cfg.width, 3});  // [1, H, W, 3]
+  std::vector<nn::Module*> modules;
+  walk(model, [&](const nn::Module& m) { modules.push_back(const_cast<nn::Module*>(&m)); });
+  std::vector<std::string> order;
+  std::vector<std::pair<int, bool>> calls(modules.size(), {0, false});  // (calls, 4-D output)
+  for (size_t i = 0; i < modules.size(); ++i)
+    modules[i]->output_hook = [&, i](const Tensor& y) {
+      if (calls[i].first++ == 0) order.push_back(modules[i]->path());
+      calls[i].second = y.ndim() == 4;
+      return y;
+    };
+  try {
+    NoGradGuard no_grad;
+    model(x);
+  } catch (...) {
+    for (auto* m : modules) m->output_hook = nullptr;
+    throw;
+  }
+  for (auto* m : modules) m->output_hook = nullptr;
   std::vector<std::string> names;
-  NoGradGuard no_grad;
-  nn::ModuleTrace trace;
-  model(x);
-  for (const auto& e : trace.entries())
-    if (!e.hidden && !e.path.empty() && e.output.size() == 4 &&
-        std::find(names.begin(), names.end(), e.path) == names.end())
-      names.push_back(e.path);
+  for (const std::string& path : order)
+    for (size_t i = 0; i < modules.size(); ++i)
+      if (modules[i]->path() == path && !path.empty() && calls[i].first == 1 && calls[i].second) names.push_back(path);
   return names;
 }
 
@@ -138,9 +155,10 @@ AttentionMaps attention_maps(models::ResNet& model, const Tensor& image, const s
 GradCam grad_cam(models::ResNet& model, const Tensor& image, const std::string& layer, int class_index) {
   check_image(model, image);
   nn::Module* target = find_module(model, layer);
-  if (!target || layer.empty()) {
+  const std::vector<std::string> valid = map_layer_names(model);
+  if (!target || std::find(valid.begin(), valid.end(), layer) == valid.end()) {
     throw std::invalid_argument("no layer named '" + layer + "' with a feature-map output in " + model.config().name +
-                                "; valid: " + joined(map_layer_names(model)));
+                                "; valid: " + joined(valid));
   }
   // The parameters need no gradient here: switch them off for the pass, and back on after.
   std::vector<Tensor> params = model.parameters();

@@ -43,8 +43,10 @@ struct GradCam {
   std::vector<float> logits;  // [classes] of the forward
 };
 
-// Module paths whose output is a feature map [1, h, w, C], in the order the forward calls them
-// (the names --layer accepts for Grad-CAM). One traced forward at the model's input size.
+// Module paths whose output is a feature map [1, h, w, C], in the order the forward computes
+// them (the names --layer accepts for Grad-CAM): those whose output hook fires exactly once in a
+// plain forward at the model's input size. Not a fused batch norm + ReLU (it bypasses both
+// modules' calls), nor a ReLU module a block calls more than once.
 std::vector<std::string> map_layer_names(models::ResNet& model);
 // Paths of the model's MHSA modules ("layer4.0.mhsa", ...); empty for ResNet-50.
 std::vector<std::string> attention_layer_names(const models::ResNet& model);
