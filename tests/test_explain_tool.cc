@@ -134,6 +134,23 @@ TEST_F(ExplainTool, BadChoicesAreNamed) {
   EXPECT_NE(err.str().find("missing.png"), std::string::npos) << err.str();
 }
 
+// The command line: repeated --query and --class take one value each, so an image may follow.
+TEST_F(ExplainTool, CommandLineTakesRepeatedChoices) {
+  const std::string tool = std::string(HSANET_BIN_DIR) + "/hsanet";
+  const std::string cmd = tool + " --threads 1 explain " + path("run/best.safetensors") +
+                          " --head 2 --query 0,1 --query mean --class pred " + path("faces/s1/1.pgm") + " --out " +
+                          path("cli") + " > " + path("cli.txt") + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::slurp(path("cli.txt"));
+  EXPECT_TRUE(fs::exists(path("cli/s1_1_attention_layer4.0.mhsa_head2_query0-1.png")));
+  EXPECT_TRUE(fs::exists(path("cli/s1_1_attention_layer4.0.mhsa_head2_querymean.png")));
+  EXPECT_NE(testing::slurp(path("cli.txt")).find("wrote 3 maps"), std::string::npos) << testing::slurp(path("cli.txt"));
+  const std::string bad = tool + " explain " + path("run/best.safetensors") + " " + path("faces/s1/1.pgm") +
+                          " --out " + path("cli") + " --layer layer4.0.bn1 > " + path("bad.txt") + " 2>&1";
+  EXPECT_NE(std::system(bad.c_str()), 0);
+  EXPECT_NE(testing::slurp(path("bad.txt")).find("hsanet: error: --layer layer4.0.bn1:"), std::string::npos)
+      << testing::slurp(path("bad.txt"));
+}
+
 // Every option is in --help and in docs/explain.md.
 TEST(ExplainDocs, OptionsAreInHelpAndDocs) {
   const std::string tool = std::string(HSANET_BIN_DIR) + "/hsanet";
