@@ -6,6 +6,8 @@
 //   hsanet verify CHECKPOINT A B [--threshold T] | CHECKPOINT --pairs-from-split RUN_DIR [--out DIR]
 //   hsanet compare RUN_DIR... [--out DIR] [--html]
 //   hsanet report RUN_DIR [--data DIR]
+//   hsanet explain CHECKPOINT IMAGE_OR_FOLDER... --out DIR [--layer NAME] [--head H|all] [--query Y,X|mean]
+//                  [--class C|pred|true]
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "cli/model_options.h"
 #include "cli/openmp_policy.h"
 #include "apps/train/checkpoint.h"
+#include "apps/train/explain_tool.h"
 #include "apps/train/tools.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
@@ -183,6 +186,31 @@ int main(int argc, char** argv) {
   report->add_option("run_dir", rep.run_dir, "a cpu_train run directory")->required()->check(CLI::ExistingDirectory);
   report->add_option("--data", rep.data, "image folder for the gallery (default: the one the run used)");
 
+  tools::ExplainOptions ex;
+  auto* explain = app.add_subcommand("explain", "attention maps and Grad-CAM drawn over faces (PNG), with the raw "
+                                                "maps (CSV); docs/explain.md tells how to read them");
+  explain->add_option("checkpoint", ex.checkpoint, "a cpu_train checkpoint (RUN/best.safetensors)")->required()->check(CLI::ExistingFile);
+  explain->add_option("images", ex.images,
+                      "image files, and folders walked recursively for image files (sorted); an image whose "
+                      "parent folder names one of the checkpoint's identities gets that as its true class")
+      ->required();
+  explain->add_option("--out", ex.out, "folder for NAME_attention_*.png/.csv, NAME_gradcam_*.png/.csv and maps.csv (created)")
+      ->required();
+  explain->add_option("--layer", ex.layer,
+                      "Grad-CAM's layer, a module path with a feature-map output (layer4: the last stage before "
+                      "the pool; or e.g. layer3, layer4.2, layer4.0.mhsa); the attention maps come from the MHSA "
+                      "it names or holds (the last one inside it), else from the model's last MHSA")
+      ->capture_default_str();
+  explain->add_option("--head", ex.head, "attention head to draw: all, or an index from 0")->capture_default_str();
+  explain->add_option("--query", ex.queries,
+                      "attention query cell Y,X (row, column of the attention's map, from 0) or mean (the mean "
+                      "over all queries); repeatable (default: the centre cell and mean)")
+      ->allow_extra_args(false);
+  explain->add_option("--class", ex.classes,
+                      "Grad-CAM's class: pred (the predicted identity), true (the folder's identity, when the "
+                      "checkpoint knows it), an identity name or a class index; repeatable (default: pred and true)")
+      ->allow_extra_args(false);
+
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) ops::set_num_threads(threads);
   ops::flush_denormals(true);
@@ -198,6 +226,7 @@ int main(int argc, char** argv) {
     if (verify->parsed()) return tools::verify_command(vf, std::cout, std::cerr);
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
     if (report->parsed()) return tools::report_command(rep, std::cout, std::cerr);
+    if (explain->parsed()) return tools::explain_command(ex, std::cout, std::cerr);
     cli::apply_attention_device(device);
     cli::apply_conv_algorithm(conv_algorithm);
     return run_model(cfg, weights, input, out, train);

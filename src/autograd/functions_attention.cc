@@ -14,7 +14,7 @@
 namespace hsanet {
 
 Tensor mhsa(const Tensor& qkv, const Tensor& rel_height, const Tensor& rel_width, int heads,
-            int window) {
+            int window, Tensor* probs_out) {
   if (!qkv.defined() || !rel_height.defined() || !rel_width.defined())
     throw std::invalid_argument("mhsa: undefined input");
   if (qkv.ndim() != 4 || qkv.size(3) % 3 != 0)
@@ -44,12 +44,15 @@ Tensor mhsa(const Tensor& qkv, const Tensor& rel_height, const Tensor& rel_width
 
   const ops::Device device = ops::attention_device();
   Tensor out = Tensor::empty({qkv.size(0), qkv.size(1), qkv.size(2), C});  // [B, H, W, C]
-  // P is only kept when a backward can follow; inference skips writing it.
+  // P is only kept when a backward can follow or the caller asks for it; inference skips it.
   const bool training = needs_record({&qkv, &rel_height, &rel_width});
-  Tensor probs = training ? Tensor::empty({dims.probs_size()}) : Tensor();  // [B, heads, N, keys]
+  const bool keep = training || probs_out;
+  Tensor probs = keep ? Tensor::empty({dims.probs_size()}) : Tensor();  // [B, heads, N, keys]
   const float* q = qkv.data();
   ops::attention_forward_on(device, dims, q, q + C, q + 2 * C, rel_height.data(), rel_width.data(),
-                            out.data(), training ? probs.data() : nullptr);
+                            out.data(), keep ? probs.data() : nullptr);
+  if (probs_out)  // [B, heads, N, keys], sharing P's storage (nobody writes it afterwards)
+    *probs_out = probs.view({dims.batch, dims.heads, dims.positions(), dims.keys()});
   // Saved for backward: the inputs (through detach: no history, no cycle) and P.
   Tensor qs = qkv.detach(), hs = rel_height.detach(), ws = rel_width.detach();
   return record(

@@ -12,7 +12,10 @@ namespace hsanet {
 // Returns [B, H, W, C]. Gradients flow to qkv and both tables. Runs on the device chosen by
 // ops::set_attention_device (cpu by default). Saves the probabilities P for backward (not the
 // logits), and nothing when no input requires grad.
+// probs_out, when given, receives those probabilities as [B, heads, H*W, keys] (the softmax rows
+// the forward computed; see ops/attention.h for the key order), also under NoGradGuard. Null
+// (the default) changes nothing: training passes none.
 Tensor mhsa(const Tensor& qkv, const Tensor& rel_height, const Tensor& rel_width, int heads,
-            int window = 0);
+            int window = 0, Tensor* probs_out = nullptr);
 
 }  // namespace hsanet

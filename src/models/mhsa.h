@@ -7,6 +7,8 @@
 // docs/attention.md derives forward and backward; src/ops/attention.* holds the kernels.
 #pragma once
 
+#include <functional>
+
 #include "nn/layers.h"
 
 namespace hsanet::models {
@@ -30,6 +32,11 @@ class MHSA : public nn::Module {
   // PyTorch computes the logits (RelPosEmb2d) and the probabilities (Softmax) as module outputs.
   std::vector<std::pair<std::string, Shape>> hidden_outputs(const Shape& in) const override;
   std::string type_name() const override { return "MHSA2d"; }
+
+  // Called by each forward with the attention probabilities P [N, heads, H*W, keys] (softmax rows
+  // over the keys, ops/attention.h's key order), for tools that draw attention maps. Empty by
+  // default, and then the forward is exactly the training one.
+  std::function<void(const Tensor& probs)> probs_hook;
 
   std::shared_ptr<nn::Conv2d> qkv;       // 1x1, C -> 3C, no bias
   std::shared_ptr<RelPosEmb2d> rel_pos;

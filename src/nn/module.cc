@@ -21,12 +21,18 @@ ModuleTrace* ModuleTrace::active() { return g_trace; }
 Tensor Module::operator()(const Tensor& x) {
   ModuleTrace* trace = g_trace;
   if (!trace) {
-    if (!Profiler::active()) return forward(x);
-    ProfileRegion region("forward", type_name());
-    return forward(x);
+    Tensor y;
+    if (!Profiler::active()) {
+      y = forward(x);
+    } else {
+      ProfileRegion region("forward", type_name());
+      y = forward(x);
+    }
+    return output_hook ? output_hook(y) : y;
   }
   const Shape in = x.shape();
   Tensor y = forward(x);
+  if (output_hook) y = output_hook(y);
   // Hidden intermediates first: in PyTorch they are computed (and hooked) before the output.
   for (auto& [type, shape] : hidden_outputs(in))
     trace->add({path_ + "." + type, type, shape, 0, 0, true});

@@ -3,6 +3,7 @@
 // the names PyTorch uses, which is what makes weights portable between the two.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -34,6 +35,11 @@ class Module {
   virtual std::vector<std::pair<std::string, Shape>> hidden_outputs(const Shape& input) const {
     return {};
   }
+
+  // Called by operator() with each forward's output, which it may replace: an explaining tool
+  // turns a layer's output into a leaf to read the gradient a score sends it (Grad-CAM). Empty
+  // by default, and then a call pays one test of an empty std::function.
+  std::function<Tensor(const Tensor& output)> output_hook;
 
   // Recursive, in registration order, with dotted names.
   NamedTensors named_parameters() const;
