@@ -6,10 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/train/checkpoint.h"
+#include "apps/train/inference_model.h"
 #include "autograd/tensor.h"
-#include "data/transforms.h"
-#include "models/resnet.h"
 
 namespace hsanet::train {
 
@@ -25,18 +23,13 @@ class Embedder {
   Tensor probabilities(const Tensor& features) const;
 
   int dim() const;  // 2048 at --width-mult 1, proportionally fewer below
-  const RunIdentity& run() const { return run_; }
-  const std::vector<std::string>& classes() const { return run_.classes; }
+  const RunIdentity& run() const { return loaded_.run(); }
+  const std::vector<std::string>& classes() const { return loaded_.classes(); }
   // The label index of an identity name, or -1 when the checkpoint does not know it.
-  int label_of(const std::string& name) const;
+  int label_of(const std::string& name) const { return loaded_.label_of(name); }
 
  private:
-  Embedder(const std::string& checkpoint, const SafeTensorsFile& file);
-
-  std::string source_;
-  RunIdentity run_;
-  std::shared_ptr<models::ResNet> model_;
-  data::Transform transform_;
+  InferenceModel loaded_;
 };
 
 // Cosine similarity of two equally long vectors (0 when either is all zeros).

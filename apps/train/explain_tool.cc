@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "apps/train/explain.h"
-#include "apps/train/explain_model.h"
+#include "apps/train/inference_model.h"
 #include "apps/train/explain_render.h"
 #include "apps/train/image_list.h"
 #include "data/data_error.h"
@@ -74,7 +74,7 @@ std::vector<int> parse_heads(const std::string& spec, int heads) {
 }
 
 // The class a --class choice names for one image: -1 for "true" when the label is unknown.
-int class_of(const std::string& choice, const ExplainModel& em, int predicted, int truth) {
+int class_of(const std::string& choice, const InferenceModel& em, int predicted, int truth) {
   if (choice == "pred") return predicted;
   if (choice == "true") return truth;
   const int named = em.label_of(choice);
@@ -120,7 +120,7 @@ struct Writer {
 
 int explain_command(const ExplainOptions& opt, std::ostream& out, std::ostream& err) {
   if (opt.out.empty()) throw std::invalid_argument("--out: a folder for the maps is needed");
-  ExplainModel em(opt.checkpoint);
+  InferenceModel em(opt.checkpoint);
   models::ResNet& model = em.model();
   const std::vector<std::string> layers = map_layer_names(model);
   if (std::find(layers.begin(), layers.end(), opt.layer) == layers.end()) {

@@ -1,5 +1,5 @@
-// A cpu_train checkpoint opened for explaining: the model (eval mode), the run's evaluation
-// transform and identity names. Shared by `hsanet explain` and anything else that draws maps.
+// A cpu_train checkpoint opened for inference: the model (eval mode), the run's evaluation
+// transform and identity names. Shared by predict, verify (through Embedder) and explain.
 #pragma once
 
 #include <memory>
@@ -13,10 +13,10 @@
 
 namespace hsanet::train {
 
-class ExplainModel {
+class InferenceModel {
  public:
   // Throws std::runtime_error naming the file when it is not a cpu_train checkpoint.
-  explicit ExplainModel(const std::string& checkpoint);
+  explicit InferenceModel(const std::string& checkpoint);
 
   // The network's input for one image file: [1, H, W, 3] NHWC, the run's evaluation transform.
   // Throws data::DataError naming the file when it does not decode.
@@ -29,7 +29,7 @@ class ExplainModel {
   int label_of(const std::string& name) const;
 
  private:
-  ExplainModel(const std::string& checkpoint, const SafeTensorsFile& file);
+  InferenceModel(const std::string& checkpoint, const SafeTensorsFile& file);
   RunIdentity run_;
   std::shared_ptr<models::ResNet> model_;
   data::Transform transform_;

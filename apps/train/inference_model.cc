@@ -1,4 +1,4 @@
-#include "apps/train/explain_model.h"
+#include "apps/train/inference_model.h"
 
 #include <stdexcept>
 
@@ -18,23 +18,23 @@ RunIdentity identity_of(const SafeTensorsFile& file, const std::string& path) {
 
 }  // namespace
 
-ExplainModel::ExplainModel(const std::string& checkpoint) : ExplainModel(checkpoint, read_safetensors(checkpoint)) {}
+InferenceModel::InferenceModel(const std::string& checkpoint) : InferenceModel(checkpoint, read_safetensors(checkpoint)) {}
 
-ExplainModel::ExplainModel(const std::string& checkpoint, const SafeTensorsFile& file)
+InferenceModel::InferenceModel(const std::string& checkpoint, const SafeTensorsFile& file)
     : run_(identity_of(file, checkpoint)), model_(models::build_model(run_.model)),
       transform_(run_.config.eval_transform()) {
   load_model_weights(file, checkpoint, *model_, /*strict=*/true);
   model_->eval();
 }
 
-Tensor ExplainModel::input(const std::string& image_path) const {
+Tensor InferenceModel::input(const std::string& image_path) const {
   Tensor x = Tensor::empty({1, transform_.out_height(), transform_.out_width(), 3});  // [1, H, W, 3] NHWC
   Rng unused(0);  // the evaluation transform draws nothing
   transform_.apply(data::decode_image_file(image_path), unused, x.data());
   return x;
 }
 
-int ExplainModel::label_of(const std::string& name) const {
+int InferenceModel::label_of(const std::string& name) const {
   for (size_t i = 0; i < run_.classes.size(); ++i)
     if (run_.classes[i] == name) return static_cast<int>(i);
   return -1;
