@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "apps/train/json_file.h"
 #include "apps/train/resume_config.h"
 #include "cli/model_options.h"
 
@@ -153,16 +154,6 @@ std::string default_out(const TrainConfig& cfg) {
   return "runs/" + cfg.model.name + "-" + stamp;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument("cannot read '" + path + "'");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(path + ": not valid JSON (" + e.what() + ")");
-  }
-}
-
 // Keys of the config options given on the command line.
 std::vector<std::string> given_keys(const CLI::App& app) {
   std::set<std::string> known;
@@ -225,10 +216,10 @@ ParseResult parse_train_command_line(int argc, const char* const* argv, std::ost
       if (!first.out.empty() && fs::path(first.out).lexically_normal() != fs::path(first.resume).lexically_normal())
         return fail("--out cannot differ from --resume (a resumed run stays in its directory)");
       // The checkpoint's configuration is the run's; config.json may only repeat it.
-      resume = resume_base(read_json_file(file), checkpoint_config(first.resume), allowed);
+      resume = resume_base(read_json_file<std::invalid_argument>(file), checkpoint_config(first.resume), allowed);
       apply_json(resume.config, base, file);
     } else if (!first.config_file.empty()) {
-      apply_json(read_json_file(first.config_file), base, first.config_file);
+      apply_json(read_json_file<std::invalid_argument>(first.config_file), base, first.config_file);
     }
   } catch (const std::exception& e) {
     return fail(e.what());

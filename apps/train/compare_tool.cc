@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "apps/train/json_file.h"
 #include "apps/train/comparison_page.h"
 #include "apps/train/history.h"
 #include "apps/train/svg_plot.h"
@@ -38,16 +39,6 @@ struct RunSummary {
   int classes = 0;
 };
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read '" + path + "'");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path + ": not valid JSON (" + e.what() + ")");
-  }
-}
-
 RunSummary read_run(const std::string& dir) {
   RunSummary r;
   r.dir = dir;
@@ -55,9 +46,9 @@ RunSummary read_run(const std::string& dir) {
   if (r.label.empty()) r.label = fs::path(dir).lexically_normal().parent_path().filename().string();
   if (!fs::exists(dir + "/metrics.csv")) throw std::runtime_error("'" + dir + "' holds no metrics.csv (not a run directory?)");
   r.history = read_metrics_csv(dir + "/metrics.csv");
-  if (fs::exists(dir + "/report.json")) r.report = read_json(dir + "/report.json");
+  if (fs::exists(dir + "/report.json")) r.report = read_json_file(dir + "/report.json");
   if (fs::exists(dir + "/config.json")) {
-    apply_json(read_json(dir + "/config.json"), r.config, dir + "/config.json");
+    apply_json(read_json_file(dir + "/config.json"), r.config, dir + "/config.json");
   } else if (r.report.is_object()) {
     // A run of the PyTorch peer (train_torch.py): its report names the model and the input size.
     r.config.model.name = r.report.value("model", r.config.model.name);

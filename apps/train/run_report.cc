@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "apps/train/json_file.h"
 #include "apps/train/confusion_svg.h"
 #include "apps/train/csv_table.h"
 #include "apps/train/history.h"
@@ -23,16 +24,6 @@ namespace hsanet::train {
 namespace fs = std::filesystem;
 
 namespace {
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read '" + path + "'");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw std::runtime_error(path + ": not valid JSON (" + e.what() + ")");
-  }
-}
 
 std::string missing(const std::string& file, const std::string& how) {
   return html_note(file + " is not in this run directory; " + how);
