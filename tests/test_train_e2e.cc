@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -68,13 +69,27 @@ TEST(TrainEndToEnd, LearnsFiveFacesAndWritesTheRunFiles) {
   EXPECT_NEAR(rep["val_acc_avg"].get<double>(), summarize_val(h).avg, 1e-6);
   EXPECT_EQ(h.back().val_top5, 1.0);
 
-  // report.html: the 10 validation faces as embedded thumbnails, found through config.json's data.
+  // explain/: two validation faces of different identities, each with the Grad-CAM of the
+  // predicted and of the true identity (ResNet-50: no attention maps), made from best.
+  int explain_pngs = 0;
+  std::set<std::string> faces;
+  for (const auto& entry : fs::directory_iterator(run + "/explain"))
+    if (entry.path().extension() == ".png") {
+      ++explain_pngs;
+      EXPECT_NE(entry.path().filename().string().find("_gradcam_layer4_"), std::string::npos) << entry.path();
+      faces.insert(entry.path().filename().string().substr(0, entry.path().filename().string().find("_gradcam")));
+    }
+  EXPECT_EQ(explain_pngs, 4);
+  EXPECT_EQ(faces.size(), 2u);
+
+  // report.html: the 10 validation faces as embedded thumbnails, found through config.json's data,
+  // and the explain/ images.
   const std::string page = testing::slurp(run + "/report.html");
-  int thumbnails = 0;
+  int images = 0;
   for (size_t at = page.find("src=\"data:image/png;base64,"); at != std::string::npos;
        at = page.find("src=\"data:image/png;base64,", at + 1))
-    ++thumbnails;
-  EXPECT_EQ(thumbnails, 10);
+    ++images;
+  EXPECT_EQ(images, 10 + explain_pngs);
 
   // The confusion matrix: a header and one row per class, counts summing to the 10 images.
   std::istringstream conf(testing::slurp(run + "/confusion.csv"));

@@ -14,6 +14,7 @@
 #include "apps/train/evaluation.h"
 #include "apps/train/memory_estimate.h"
 #include "apps/train/report.h"
+#include "apps/train/report_explain.h"
 #include "apps/train/resume.h"
 #include "apps/train/run_dir.h"
 #include "apps/train/run_log.h"
@@ -325,6 +326,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   write_curves(run.dir, state.history);
   points.wrote(run.file("loss.svg"));
   log.line("\n" + text);
+  write_explain_samples(run.dir, explain_sample_images(dataset, split, 2), log);  // for report.html
   write_report_page(run.dir, cfg.data, log);
   log.line("wrote " + run.dir + "/{report.html, report.txt, report.json, confusion.csv, confusion.svg, predictions.csv, "
            "metrics.csv, loss.svg, accuracy.svg}; checkpoints last.safetensors and best.safetensors (epoch " +
