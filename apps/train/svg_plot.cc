@@ -7,23 +7,11 @@
 #include <limits>
 #include <utility>
 
+#include "apps/train/html_text.h"
+
 namespace hsanet::train {
 
 namespace {
-
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // A "nice" tick step (1, 2 or 5 times a power of ten) giving about n ticks over the span.
 double nice_step(double span, int n) {
@@ -78,7 +66,7 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
                 W, H, W, H);
   svg += buf;
   buf = fmt::sprintf("<text x=\"%d\" y=\"22\" font-size=\"15\" text-anchor=\"middle\">%s</text>\n",
-                (W - R + L) / 2, escape(opt.title).c_str());
+                (W - R + L) / 2, html_escape(opt.title).c_str());
   svg += buf;
   for (const auto& [y, label] : yticks) {
     buf = fmt::sprintf("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
@@ -95,8 +83,8 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
   buf = fmt::sprintf("<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#333\"/>\n"
                 "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n"
                 "<text x=\"16\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 16 %d)\">%s</text>\n",
-                L, T, W - L - R, H - T - B, (W - R + L) / 2, H - 12, escape(opt.x_label).c_str(),
-                (H - B + T) / 2, (H - B + T) / 2, escape(opt.y_label).c_str());
+                L, T, W - L - R, H - T - B, (W - R + L) / 2, H - 12, html_escape(opt.x_label).c_str(),
+                (H - B + T) / 2, (H - B + T) / 2, html_escape(opt.y_label).c_str());
   svg += buf;
   for (size_t s = 0; s < series.size(); ++s) {
     const char* colour = colours[s % 8];
@@ -111,7 +99,7 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
     buf = fmt::sprintf("<line x1=\"%d\" y1=\"%zu\" x2=\"%d\" y2=\"%zu\" stroke=\"%s\" stroke-width=\"2\"/>"
                   "<text x=\"%d\" y=\"%zu\">%s</text>\n",
                   W - R + 10, T + 10 + 18 * s, W - R + 30, T + 10 + 18 * s, colour, W - R + 36,
-                  T + 14 + 18 * s, escape(series[s].label).c_str());
+                  T + 14 + 18 * s, html_escape(series[s].label).c_str());
     svg += buf;
   }
   return svg + "</svg>\n";
