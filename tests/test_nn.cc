@@ -6,6 +6,7 @@
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
 #include "autograd/random.h"
+#include "nn/clip_grad.h"
 #include "nn/linear.h"
 #include "nn/optimizer.h"
 
@@ -115,6 +116,48 @@ TEST(Training, TinyMlpFitsSpiralsDeterministically) {
   const float a = run(), b = run();
   EXPECT_LT(a, 0.02f);
   EXPECT_EQ(a, b) << "same seed, same result";
+}
+
+}  // namespace
+}  // namespace hsanet
+
+namespace hsanet {
+namespace {
+
+// Gradients 3,4 and 12 (one parameter without a gradient): total norm 13, as
+// torch.nn.utils.clip_grad_norm_ computes it over all of them together.
+struct ClipFixture {
+  Tensor a = Tensor::from_vector({0.f, 0.f}, {2});
+  Tensor b = Tensor::from_vector({0.f}, {1});
+  Tensor none = Tensor::from_vector({0.f}, {1});
+  nn::NamedTensors params{{"a", a}, {"b", b}, {"none", none}};
+  ClipFixture() {
+    for (Tensor* t : {&a, &b, &none}) t->set_requires_grad(true);
+    a.set_grad(Tensor::from_vector({3.f, -4.f}, {2}));
+    b.set_grad(Tensor::from_vector({12.f}, {1}));
+  }
+};
+
+TEST(ClipGrad, NormScalesEveryGradientByOneGlobalFactor) {
+  ClipFixture f;
+  EXPECT_DOUBLE_EQ(nn::clip_grad_norm(f.params, 6.5), 13.0);
+  const float coef = static_cast<float>(6.5 / (13.0 + 1e-6));  // PyTorch's max_norm / (total + 1e-6)
+  EXPECT_FLOAT_EQ(f.a.grad().data()[0], 3.f * coef);
+  EXPECT_FLOAT_EQ(f.a.grad().data()[1], -4.f * coef);
+  EXPECT_FLOAT_EQ(f.b.grad().data()[0], 12.f * coef);
+  EXPECT_FALSE(f.none.grad().defined());
+  // Within the bound nothing changes, and the norm is still reported.
+  ClipFixture g;
+  EXPECT_DOUBLE_EQ(nn::clip_grad_norm(g.params, 20.0), 13.0);
+  EXPECT_EQ(g.b.grad().data()[0], 12.f);
+}
+
+TEST(ClipGrad, ValueClampsEachElement) {
+  ClipFixture f;
+  nn::clip_grad_value(f.params, 3.5);
+  EXPECT_EQ(f.a.grad().data()[0], 3.f);
+  EXPECT_EQ(f.a.grad().data()[1], -3.5f);
+  EXPECT_EQ(f.b.grad().data()[0], 3.5f);
 }
 
 }  // namespace

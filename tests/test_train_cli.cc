@@ -54,6 +54,8 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--sched", "linear"}, "--sched"},
       {{"--alpha", "1.5"}, "--alpha"},
       {{"--label-smoothing", "1"}, "--label-smoothing"},
+      {{"--clip-grad", "-1"}, "--clip-grad: must be 0 (off) or a positive bound"},
+      {{"--clip-mode", "global"}, "--clip-mode: must be norm or value, got 'global'"},
       {{"--center-crop", "0"}, "--center-crop"},
       {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
       {{"--hflip", "2"}, "--hflip"},

@@ -209,3 +209,47 @@ TEST(TrainEndToEnd, CompanionToolsReadTheRun) {
 
 }  // namespace
 }  // namespace hsanet::train
+
+namespace hsanet::train {
+namespace {
+
+// --clip-grad: the epoch line and log.jsonl carry the gradient's global norm before clipping,
+// and a tiny bound changes the weights less than no clipping does.
+TEST(TrainEndToEnd, ClipGradLogsTheNormAndBoundsTheUpdate) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 3);
+  const std::string free_run = tmp / "free", clipped = tmp / "clipped";
+  testing::RunResult r = testing::run_cpu_train(run_args(tmp, free_run, 1));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("grad norm"), std::string::npos);
+  r = testing::run_cpu_train(testing::concat(run_args(tmp, clipped, 1), {"--clip-grad", "1e-4"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| grad norm "), std::string::npos) << r.out;
+
+  int batch_events = 0;
+  std::istringstream log(testing::slurp(clipped + "/log.jsonl"));
+  for (std::string line; std::getline(log, line);) {
+    const nlohmann::json e = nlohmann::json::parse(line);
+    if (e["event"] == "batch" || e["event"] == "epoch") {
+      ASSERT_TRUE(e.contains("grad_norm")) << line;
+      EXPECT_GT(e["grad_norm"].get<double>(), 1e-4) << line;  // the norm before clipping
+      batch_events += e["event"] == "batch";
+    }
+  }
+  EXPECT_GT(batch_events, 0);
+
+  // The momentum buffers hold the running sum of the (clipped) gradients plus weight decay: with
+  // a bound of 1e-4 on the global norm they are far smaller than an unclipped run's.
+  auto buffer_size = [](const std::string& run) {
+    const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
+    const Tensor m = ck.at("optimizer.momentum_buffer.fc.weight").to_float_tensor();
+    double sum = 0;
+    for (int64_t i = 0; i < m.numel(); ++i) sum += std::abs(m.data()[i]);
+    return sum;
+  };
+  const double free_size = buffer_size(free_run), clipped_size = buffer_size(clipped);
+  EXPECT_LT(clipped_size, 0.1 * free_size) << clipped_size << " vs " << free_size;
+}
+
+}  // namespace
+}  // namespace hsanet::train

@@ -87,6 +87,12 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Optimisation");
   app.add_option("--label-smoothing", cfg.label_smoothing, "cross-entropy label smoothing in [0, 1)")
       ->capture_default_str()->group("Optimisation");
+  app.add_option("--clip-grad", cfg.clip_grad,
+                 "clip gradients before each step at this bound (0: off); the norm is logged")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--clip-mode", cfg.clip_mode,
+                 "norm: one global L2 norm, as torch.nn.utils.clip_grad_norm_ | value: each element")
+      ->capture_default_str()->group("Optimisation");
 
   // Augmentation
   app.add_option("--center-crop", cfg.center_crop, "keep the central fraction of each side first, train and eval (1: off)")

@@ -7,6 +7,7 @@
 
 #include "apps/train/evaluation.h"
 #include "autograd/functions_loss.h"
+#include "nn/clip_grad.h"
 
 namespace hsanet::train {
 
@@ -20,6 +21,7 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
   ctx.loader.start_epoch(epoch);
   EpochResult r;
   double loss_sum = 0;
+  double grad_norm_sum = 0;  // with --clip-grad: the steps' norms before clipping
   long long correct = 0;
   const auto t0 = clock::now();
   data::Batch b;
@@ -50,6 +52,13 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
     if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
     loss.backward();
     if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
+    double grad_norm = 0;  // the global L2 norm before clipping, logged when clipping is on
+    if (cfg.clip_grad > 0) {
+      const bool by_norm = cfg.clip_mode == "norm";
+      grad_norm = nn::clip_grad_norm(ctx.optimizer.params(), by_norm ? cfg.clip_grad : HUGE_VAL);
+      if (!by_norm) nn::clip_grad_value(ctx.optimizer.params(), cfg.clip_grad);
+      grad_norm_sum += grad_norm;
+    }
     ctx.optimizer.step();
     ++global_step;
 
@@ -75,16 +84,20 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
     p.eta_seconds = elapsed / r.steps * (batches - r.steps);
     if (ctx.progress.update(p) || (ctx.progress.tty() && (p.batch % cfg.log_interval == 0 || p.batch == batches)))
       ctx.log.file_line(format_batch_line(p));
-    if (p.batch % cfg.log_interval == 0 || p.batch == batches)
-      ctx.log.event("batch", {{"epoch", p.epoch}, {"batch", p.batch}, {"batches", batches},
-                              {"global_step", global_step}, {"loss", p.loss}, {"accuracy", p.accuracy},
-                              {"images_per_second", p.images_per_second}, {"lr", lr}, {"wait_ms", p.wait_ms}});
+    if (p.batch % cfg.log_interval == 0 || p.batch == batches) {
+      nlohmann::json fields = {{"epoch", p.epoch}, {"batch", p.batch}, {"batches", batches},
+                               {"global_step", global_step}, {"loss", p.loss}, {"accuracy", p.accuracy},
+                               {"images_per_second", p.images_per_second}, {"lr", lr}, {"wait_ms", p.wait_ms}};
+      if (cfg.clip_grad > 0) fields["grad_norm"] = grad_norm;
+      ctx.log.event("batch", std::move(fields));
+    }
   }
   ctx.progress.end_epoch();
   if (r.samples > 0) {
     r.loss = loss_sum / r.samples;
     r.accuracy = static_cast<double>(correct) / r.samples;
   }
+  if (r.steps > 0) r.grad_norm = grad_norm_sum / r.steps;
   return r;
 }
 

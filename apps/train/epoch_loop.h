@@ -50,6 +50,7 @@ struct EpochResult {
   int steps = 0;
   long long samples = 0;
   double wait_seconds = 0;        // total time spent waiting for batches
+  double grad_norm = 0;           // with --clip-grad: mean global gradient norm before clipping
 };
 
 // Trains epoch `epoch` (0-based). `global_step` counts optimiser steps across epochs and is

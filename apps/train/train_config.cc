@@ -55,6 +55,10 @@ void TrainConfig::validate() const {
   if (warmup_steps < 0) bad("warmup-steps", "must be >= 0, got " + str(warmup_steps));
   if (!(label_smoothing >= 0 && label_smoothing < 1))
     bad("label-smoothing", "must be in [0, 1), got " + str(label_smoothing));
+  if (!(clip_grad >= 0 && std::isfinite(clip_grad)))
+    bad("clip-grad", "must be 0 (off) or a positive bound, got " + str(clip_grad));
+  if (clip_mode != "norm" && clip_mode != "value")
+    bad("clip-mode", "must be norm or value, got '" + clip_mode + "'");
   if (!(center_crop > 0 && center_crop <= 1)) bad("center-crop", "must be in (0, 1], got " + str(center_crop));
   if (!(scale_min > 0 && scale_min <= scale_max && scale_max <= 1))
     bad("scale-min", "need 0 < scale-min <= scale-max <= 1, got " + str(scale_min) + " and " + str(scale_max));

@@ -51,6 +51,8 @@ struct TrainConfig {
   double gamma = 0.1;
   int warmup_steps = 0;          // linear warm-up over the first steps
   double label_smoothing = 0.0;
+  double clip_grad = 0.0;          // 0: off; else the bound of --clip-mode, applied before each step
+  std::string clip_mode = "norm";  // norm: global L2 norm (clip_grad_norm_) | value: each element
 
   // ---- augmentation (training images only) ----
   double center_crop = 1.0;   // keep the central fraction of each side first (train and eval)
@@ -106,6 +108,8 @@ void for_each_field(Config& c, F&& f) {
   f("gamma", c.gamma);
   f("warmup-steps", c.warmup_steps);
   f("label-smoothing", c.label_smoothing);
+  f("clip-grad", c.clip_grad);
+  f("clip-mode", c.clip_mode);
   f("center-crop", c.center_crop);
   f("augment", c.augment);
   f("scale-min", c.scale_min);

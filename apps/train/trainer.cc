@@ -276,12 +276,14 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                              last_eval.top5});
     const bool best = last_eval.accuracy > state.best_val_acc;
     if (best) state.best_val_acc = last_eval.accuracy, state.best_epoch = epoch + 1;
-    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f top5 %.4f | lr %.6f | %.1f s%s",
-                 epoch + 1, cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, last_eval.top5, tr.lr, secs,
-                 best ? "  (best)" : ""));
+    const std::string clipped = cfg.clip_grad > 0 ? strf(" | grad norm %.4g", tr.grad_norm) : "";
+    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f top5 %.4f | lr %.6f%s | %.1f s%s",
+                 epoch + 1, cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, last_eval.top5, tr.lr,
+                 clipped.c_str(), secs, best ? "  (best)" : ""));
     log.event("epoch", {{"epoch", epoch + 1}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
                         {"val_loss", last_eval.loss}, {"val_acc", last_eval.accuracy}, {"val_top5", last_eval.top5}, {"lr", tr.lr},
-                        {"seconds", secs}, {"global_step", state.global_step}, {"wait_seconds", tr.wait_seconds}});
+                        {"seconds", secs}, {"global_step", state.global_step}, {"wait_seconds", tr.wait_seconds},
+                        {"grad_norm", cfg.clip_grad > 0 ? nlohmann::json(tr.grad_norm) : nlohmann::json()}});
     // The metrics first, then last, then best: a kill between any two leaves files that a resume
     // reconciles (resume.h): metrics.csv is rewritten from the checkpoint's history, and a best
     // that lags behind last is brought up to date from it.
