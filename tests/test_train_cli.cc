@@ -56,6 +56,8 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--label-smoothing", "1"}, "--label-smoothing"},
       {{"--clip-grad", "-1"}, "--clip-grad: must be 0 (off) or a positive bound"},
       {{"--clip-mode", "global"}, "--clip-mode: must be norm or value, got 'global'"},
+      {{"--patience", "-1"}, "--patience: must be 0 (off) or a number of epochs"},
+      {{"--monitor", "train_loss"}, "--monitor: must be val_loss or val_acc, got 'train_loss'"},
       {{"--center-crop", "0"}, "--center-crop"},
       {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
       {{"--hflip", "2"}, "--hflip"},

@@ -93,6 +93,13 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--clip-mode", cfg.clip_mode,
                  "norm: one global L2 norm, as torch.nn.utils.clip_grad_norm_ | value: each element")
       ->capture_default_str()->group("Optimisation");
+  app.add_option("--patience", cfg.patience,
+                 "early stopping: stop after this many epochs without improvement of --monitor (0: off)")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--min-delta", cfg.min_delta, "early stopping: the smallest change that counts as improvement")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--monitor", cfg.monitor, "early stopping: val_loss (lower is better) | val_acc")
+      ->capture_default_str()->group("Optimisation");
 
   // Augmentation
   app.add_option("--center-crop", cfg.center_crop, "keep the central fraction of each side first, train and eval (1: off)")

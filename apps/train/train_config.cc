@@ -59,6 +59,10 @@ void TrainConfig::validate() const {
     bad("clip-grad", "must be 0 (off) or a positive bound, got " + str(clip_grad));
   if (clip_mode != "norm" && clip_mode != "value")
     bad("clip-mode", "must be norm or value, got '" + clip_mode + "'");
+  if (patience < 0) bad("patience", "must be 0 (off) or a number of epochs, got " + std::to_string(patience));
+  if (!(min_delta >= 0 && std::isfinite(min_delta))) bad("min-delta", "must be 0 or more, got " + str(min_delta));
+  if (monitor != "val_loss" && monitor != "val_acc")
+    bad("monitor", "must be val_loss or val_acc, got '" + monitor + "'");
   if (!(center_crop > 0 && center_crop <= 1)) bad("center-crop", "must be in (0, 1], got " + str(center_crop));
   if (!(scale_min > 0 && scale_min <= scale_max && scale_max <= 1))
     bad("scale-min", "need 0 < scale-min <= scale-max <= 1, got " + str(scale_min) + " and " + str(scale_max));

@@ -53,6 +53,9 @@ struct TrainConfig {
   double label_smoothing = 0.0;
   double clip_grad = 0.0;          // 0: off; else the bound of --clip-mode, applied before each step
   std::string clip_mode = "norm";  // norm: global L2 norm (clip_grad_norm_) | value: each element
+  int patience = 0;                // early stopping: epochs without improvement (0: off)
+  double min_delta = 0.0;          // the improvement that counts
+  std::string monitor = "val_loss";  // val_loss | val_acc
 
   // ---- augmentation (training images only) ----
   double center_crop = 1.0;   // keep the central fraction of each side first (train and eval)
@@ -110,6 +113,9 @@ void for_each_field(Config& c, F&& f) {
   f("label-smoothing", c.label_smoothing);
   f("clip-grad", c.clip_grad);
   f("clip-mode", c.clip_mode);
+  f("patience", c.patience);
+  f("min-delta", c.min_delta);
+  f("monitor", c.monitor);
   f("center-crop", c.center_crop);
   f("augment", c.augment);
   f("scale-min", c.scale_min);

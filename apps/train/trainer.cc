@@ -10,6 +10,7 @@
 #include <ostream>
 
 #include "apps/train/checkpoint.h"
+#include "apps/train/early_stopping.h"
 #include "apps/train/epoch_loop.h"
 #include "apps/train/evaluation.h"
 #include "apps/train/memory_estimate.h"
@@ -252,7 +253,16 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
 
   EvalResult last_eval;
   bool have_eval = false;
+  std::string stop_reason;  // set when early stopping ends the run before cfg.epochs
   for (int epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
+    // Judged before each epoch from the history alone, so a resumed run stops where an
+    // uninterrupted one would, and resuming a stopped run trains no further.
+    stop_reason = early_stop_reason(state.history, cfg.patience, cfg.monitor, cfg.min_delta);
+    if (!stop_reason.empty()) {
+      log.line(strf("%s: stopped after epoch %d of %d", stop_reason.c_str(), epoch, cfg.epochs));
+      log.event("early_stop", {{"after_epoch", epoch}, {"reason", stop_reason}});
+      break;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     EpochResult tr;
     try {
@@ -322,7 +332,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                           {"seconds_per_epoch", state.history.empty() ? 0.0 : seconds / state.history.size()},
                           {"num_train", split.train.size()}, {"num_val", split.val.size()},
                           {"num_params", model->num_parameters()}, {"config", to_json(cfg)},
-                          {"model_config", model_config_json(identity.model)}};
+                          {"model_config", model_config_json(identity.model)},
+                          {"epochs_run", state.history.size()},
+                          {"stop_reason", stop_reason.empty() ? "completed all epochs" : stop_reason}};
   const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
   points.wrote(run.file("report.json"));
   write_curves(run.dir, state.history);
