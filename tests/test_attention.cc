@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -325,6 +326,44 @@ TEST(AttentionFast, MatchesReferenceOnEveryTarget) {
     for (const Shape5& s : kFastShapes)
       expect_fast_matches_reference(make_dims(s.B, s.H, s.W, s.heads, s.d, s.window), 1.0, seed++);
   });
+}
+
+TEST(AttentionFast, StaleNonFiniteScratchDoesNotLeakIntoTheNextCall) {
+  // The per-thread scratch is reused between calls without clearing, and a backward can find
+  // it as the previous backward left it (or fresh from the allocator, holding anything). A
+  // backward whose dout holds NaN leaves NaN in the band's slack past the N keys; the next
+  // backward's lanes past N must be kept out of every sum (0 * NaN is NaN), or a query row's
+  // gradient turns NaN. The clean backward must give exactly the bits of a fresh run.
+  const int saved = ops::num_threads();
+  ops::set_num_threads(1);  // one thread: the calls below reuse exactly the same scratch
+  for_each_target([] {
+    for (int window : {0, 3}) {
+      const AttentionDims g = make_dims(1, 7, 7, 4, 32, window);
+      Rng rng(31);
+      const Arrays in = random_inputs(g, rng);
+      const int C = g.channels();
+      const int64_t rows = g.positions();
+      const std::vector<double> G = random_vector(rows * C, rng);
+      const FastResult fresh = run_fast(g, in, G);  // forward then backward: the usual order
+      const std::vector<float> qkv = testing::to_float(in[0]), rh = testing::to_float(in[1]),
+                               rw = testing::to_float(in[2]);
+      std::vector<float> gout(rows * C, std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> dqkv(qkv.size()), drh(rh.size()), drw(rw.size());
+      auto backward = [&] {
+        ops::attention_backward(g, qkv.data(), qkv.data() + C, qkv.data() + 2 * C, rh.data(),
+                                rw.data(), fresh.probs.data(), gout.data(), dqkv.data(),
+                                dqkv.data() + C, dqkv.data() + 2 * C, drh.data(), drw.data());
+      };
+      backward();  // NaN in, NaN left in the scratch
+      ASSERT_TRUE(std::isnan(drh[0])) << "the poisoning call must see its NaN";
+      for (int64_t i = 0; i < rows * C; ++i) gout[i] = static_cast<float>(G[i]);
+      backward();  // no forward in between to overwrite the scratch
+      EXPECT_EQ(dqkv, fresh.dqkv) << "window " << window;
+      EXPECT_EQ(drh, fresh.drh) << "window " << window;
+      EXPECT_EQ(drw, fresh.drw) << "window " << window;
+    }
+  });
+  ops::set_num_threads(saved);
 }
 
 TEST(AttentionFast, MatchesReferenceOverMagnitudes) {

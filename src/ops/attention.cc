@@ -27,6 +27,7 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "ops/simd_tail-inl.h"
 #include "ops/softmax-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -50,22 +51,6 @@ constexpr int kNV = 3;
 constexpr int kMR = 4;
 constexpr int kNV = 2;
 #endif
-
-// Below AVX2, Highway 1.0.3's MaskedLoad is a full aligned load and may fault on an unaligned
-// tail; those targets copy the tail through an aligned stack buffer. BlendedStore is safe on
-// every x86 target (AVX2/AVX-512 masked stores, scalar below).
-HWY_INLINE VF LoadPartial(DF d, const float* p, size_t n) {
-#if HWY_TARGET > HWY_AVX2
-  HWY_ALIGN float buf[HWY_MAX_BYTES / sizeof(float)] = {};
-  std::memcpy(buf, p, n * sizeof(float));
-  return hn::Load(d, buf);
-#else
-  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
-#endif
-}
-HWY_INLINE void StorePartial(VF v, DF d, float* p, size_t n) {
-  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
-}
 
 HWY_INLINE int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
@@ -112,8 +97,8 @@ HWY_INLINE void GemmTile(int mr, int Kd, const float* HWY_RESTRICT a, int64_t ld
         if (accumulate) v = hn::Add(v, hn::LoadU(d, ci + j * L));
         hn::StoreU(v, d, ci + j * L);
       } else {
-        if (accumulate) v = hn::Add(v, LoadPartial(d, ci + j * L, cols));
-        StorePartial(v, d, ci + j * L, cols);
+        if (accumulate) v = hn::Add(v, LoadPart(d, ci + j * L, cols));
+        StorePart(v, d, ci + j * L, cols);
       }
     }
   }
@@ -282,7 +267,7 @@ void GlobalRowForward(const Geometry& g, int x, int y, float* HWY_RESTRICT row,
         vmax = hn::Max(vmax, v);
       } else {  // in place: must not touch the next key row, nor count its lanes in the max
         const auto m = hn::FirstN(d, static_cast<size_t>(g.W - y2));
-        StorePartial(v, d, sr + y2, g.W - y2);
+        StorePart(v, d, sr + y2, g.W - y2);
         vmax = hn::Max(vmax, hn::IfThenElse(m, v, hn::Set(d, -HUGE_VALF)));
       }
     }
@@ -315,8 +300,8 @@ void GlobalRowForward(const Geometry& g, int x, int y, float* HWY_RESTRICT row,
   }
   if (m < g.N) {
     const VF p = hn::Mul(hn::LoadU(d, row + m), inv);
-    StorePartial(p, d, row + m, g.N - m);
-    if (probs_row) StorePartial(p, d, probs_row + m, g.N - m);
+    StorePart(p, d, row + m, g.N - m);
+    if (probs_row) StorePart(p, d, probs_row + m, g.N - m);
   }
 }
 
@@ -334,14 +319,17 @@ void GlobalRowBackward(const Geometry& g, int x, int y, const float* HWY_RESTRIC
   auto acc = hn::Zero(d);
   int64_t m = 0;
   for (; m + L <= N; m += L) acc = hn::MulAdd(hn::LoadU(d, prow + m), hn::LoadU(d, row + m), acc);
-  if (m < N) acc = hn::MulAdd(LoadPartial(d, prow + m, N - m), hn::LoadU(d, row + m), acc);
+  // Past N the row holds whatever the scratch held (even NaN or inf): both operands of the
+  // tail are loaded masked, since 0 * NaN would poison the dot.
+  if (m < N) acc = hn::MulAdd(LoadPart(d, prow + m, N - m), LoadPart(d, row + m, N - m), acc);
   const VF dot = hn::Set(d, hn::GetLane(hn::SumOfLanes(d, acc)));
   const VF vs = hn::Set(d, g.scale);
-  // row = s * P * (dP - dot), whole vectors: lanes past N hold P = 0 from LoadPartial and are
+  // row = s * P * (dP - dot), whole vectors: lanes past N get 0 * (0 - dot) = 0 and are
   // overwritten below (dR) or never read.
   for (m = 0; m < N; m += L) {
-    const VF p = m + L <= N ? hn::LoadU(d, prow + m) : LoadPartial(d, prow + m, N - m);
-    hn::StoreU(hn::Mul(vs, hn::Mul(p, hn::Sub(hn::LoadU(d, row + m), dot))), d, row + m);
+    const size_t n = static_cast<size_t>(std::min<int64_t>(L, N - m));
+    const VF p = LoadPart(d, prow + m, n), dp = LoadPart(d, row + m, n);
+    hn::StoreU(hn::Mul(vs, hn::Mul(p, hn::Sub(dp, dot))), d, row + m);
   }
   float* dR = row + N;
   std::fill(dR, dR + g.nrel, 0.f);
