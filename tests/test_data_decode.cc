@@ -478,10 +478,18 @@ TEST(DataDecode, ScanParametersAndHuffmanCountsNearTheCvesAreRefused) {
 //    the file decodes to a garbage picture with defined arithmetic. Only the sanitizer build can
 //    tell the difference: scripts/fuzz_decode.sh replays these files first, and stops on any
 //    undefined behaviour.
+//  - CVE-2021-37789: sampling factors that are not integer ratios (Y 3x2, Cb 2x1) make stb 2.27
+//    upsample Cb over the full width from lines two thirds as wide: ASan reports a heap-buffer-
+//    overflow read in stbi__resample_row_v_2 once stb's own fix ("bad H") is taken out. Our
+//    header check refuses the frame before stb sees it.
 TEST(DataDecode, StbCveRegressionFiles) {
   const std::string dir = testing::source_dir() + "/tests/data_fixtures/cve";
   const std::string dht = dir + "/cve_2022_28042_dht.jpg";
   expect_data_error([&] { (void)decode_image_file(dht); }, dht, "Huffman table with 400 symbols");
+
+  const std::string sampling = dir + "/cve_2021_37789_sampling.jpg";
+  expect_data_error([&] { (void)decode_image_file(sampling); }, sampling,
+                    "component 1 has sampling factors 2x1, not a whole fraction of 3x2");
 
   const std::string prog_dc = dir + "/cve_2022_28041_prog_dc.jpg";
   const Image image = decode_image_file(prog_dc);  // 80x8, at the minimum side

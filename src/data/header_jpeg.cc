@@ -11,6 +11,7 @@
 // a scan that names a table no DHT/DQT defined reads uninitialised memory. So: every DHT table
 // must be a valid canonical code (at most 256 symbols, no length over-subscribed), every DQT table
 // well formed, and every table a scan uses defined before that scan.
+#include <algorithm>
 #include <string>
 
 #include "data/bytes.h"
@@ -163,6 +164,21 @@ HeaderInfo check_jpeg(const uint8_t* data, size_t size, const std::string& name)
         if (component_quant[c] > 3) throw DataError(name, "corrupt JPEG: quantisation table index over 3");
         for (int d = 0; d < c; ++d)
           if (component_id[d] == component_id[c]) throw DataError(name, "corrupt JPEG: two components share an id");
+      }
+      // Each component's factors must divide the largest: stb upsamples by the integer ratio, and
+      // a fractional one (Y 3x2 over Cb 2x1) made stb 2.27 read past a component's lines
+      // (CVE-2021-37789). Debian's snapshot refuses it too; this check does not depend on that.
+      int h_max = 1, v_max = 1;
+      for (int c = 0; c < info.channels; ++c) {
+        h_max = std::max(h_max, seg[6 + 3 * c + 1] >> 4);
+        v_max = std::max(v_max, seg[6 + 3 * c + 1] & 15);
+      }
+      for (int c = 0; c < info.channels; ++c) {
+        const int h = seg[6 + 3 * c + 1] >> 4, v = seg[6 + 3 * c + 1] & 15;
+        if (h_max % h != 0 || v_max % v != 0)
+          throw DataError(name, "corrupt JPEG: component " + std::to_string(c) + " has sampling factors " +
+                                    std::to_string(h) + "x" + std::to_string(v) + ", not a whole fraction of " +
+                                    std::to_string(h_max) + "x" + std::to_string(v_max));
       }
     } else if (m == 0xC4) {
       check_huffman_tables(seg, seg_len, huffman_defined, name);

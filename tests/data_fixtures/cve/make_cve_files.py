@@ -9,6 +9,11 @@ cve_2022_28042_dht.jpg: the baseline fixture libjpeg_baseline.jpg with one more 
   id 3) of 200 codes of 15 bits and 200 of 16 bits: not over-subscribed, but 400 symbols where stb
   2.27 has room for 256, so stbi__build_huffman and stbi__jpeg_huff_decode index past the end of
   its 257-entry size table.
+cve_2021_37789_sampling.jpg: a baseline colour JPEG, 96x16, whose sampling factors are not integer
+  ratios: Y 3x2, Cb 2x1, Cr 1x1. stb 2.27 rounds the ratio 3/2 of Cb down to 1, so it upsamples Cb
+  with stbi__resample_row_v_2 over the full 96-pixel width, while Cb's lines hold only 64; on the
+  last line that reads past the component's buffer (heap-buffer-overflow, the report of stb issue
+  1178 behind this CVE). All coefficients are zero (each block: DC category 0, then end of block).
 Usage: make_cve_files.py  (writes next to itself)
 """
 import pathlib
@@ -45,5 +50,21 @@ def dht_too_many_symbols() -> bytes:
     return base[:at] + segment(0xC4, table) + base[at:]
 
 
+def fractional_sampling() -> bytes:
+    width, height = 96, 16
+    mcus = (width // 24) * (height // 16)  # an MCU is 24x16: Y's 3x2 blocks
+    blocks = mcus * (6 + 2 + 1)             # Y 6 blocks, Cb 2, Cr 1
+    data = bytes((blocks * 2 + 7) // 8)     # '0' (DC category 0) + '0' (EOB) per block
+    return (b"\xff\xd8"
+            + segment(0xDB, bytes([0x00]) + bytes([1] * 64))                       # DQT 0: all 1
+            + segment(0xC0, bytes([8]) + struct.pack(">HH", height, width)
+                      + bytes([3, 1, 0x32, 0, 2, 0x21, 0, 3, 0x11, 0]))             # Y 3x2, Cb 2x1, Cr 1x1
+            + segment(0xC4, bytes([0x00, 1] + [0] * 15 + [0]))                     # DC 0: '0' -> 0
+            + segment(0xC4, bytes([0x10, 1] + [0] * 15 + [0]))                     # AC 0: '0' -> EOB
+            + segment(0xDA, bytes([3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 63, 0]))
+            + data + b"\xff\xd9")
+
+
 (here / "cve_2022_28041_prog_dc.jpg").write_bytes(prog_dc_overflow())
 (here / "cve_2022_28042_dht.jpg").write_bytes(dht_too_many_symbols())
+(here / "cve_2021_37789_sampling.jpg").write_bytes(fractional_sampling())
