@@ -246,7 +246,7 @@ struct FastResult {
 FastResult run_fast(const AttentionDims& g, const Arrays& in, const std::vector<double>& G,
                     bool backward = true) {
   const int C = g.channels();
-  const int64_t ldo = g.ld_out ? g.ld_out : C;
+  const int64_t ldo = g.out_stride();
   const int64_t rows = int64_t(g.batch) * g.positions();
   FastResult r;
   const std::vector<float> qkv = testing::to_float(in[0]), rh = testing::to_float(in[1]),
@@ -290,7 +290,7 @@ void expect_fast_matches_reference(const AttentionDims& g, double scale, uint64_
   const std::vector<double> out = ref_forward(g, inf, &P);
   const Arrays grads = ref_backward(g, inf, G);
   const FastResult r = run_fast(g, in, G);
-  const int64_t ldo = g.ld_out ? g.ld_out : C;
+  const int64_t ldo = g.out_stride();
   // Logits grow like scale^2 * sqrt(d): float rounding of the logits moves P relatively by
   // about that times 1e-7, and every output and gradient inherits it.
   const double mag = std::max(1.0, scale * scale * std::sqrt(double(g.head_dim)));

@@ -68,8 +68,8 @@ Problem make_problem(AttentionDims dims, bool fused, uint64_t seed, float scale 
   p.fused = fused;
   p.C = dims.channels();
   p.rows = int64_t(dims.batch) * dims.positions();
-  p.ld = dims.ld ? dims.ld : p.C;
-  p.ldo = dims.ld_out ? dims.ld_out : p.C;
+  p.ld = dims.qkv_stride();
+  p.ldo = dims.out_stride();
   Rng rng(seed);
   // Channels past the used ones hold random values too: a kernel that reads them is caught.
   p.q = random_floats(size_t(p.rows * p.ld), rng, scale);

@@ -66,7 +66,7 @@ HWY_INLINE void Axpy(float alpha, const float* x, float* y, int d) {
 void ForwardV2(const ops::AttentionDims& g, const float* q, const float* k, const float* v,
                const float* rel_h, const float* rel_w, float* out, float* probs) {
   const int H = g.height, W = g.width, N = H * W, d = g.head_dim, heads = g.heads;
-  const int64_t ld = g.ld ? g.ld : g.channels(), ldo = g.ld_out ? g.ld_out : g.channels();
+  const int64_t ld = g.qkv_stride(), ldo = g.out_stride();
   const float s = 1.f / std::sqrt(float(d));
 #pragma omp parallel
   {
@@ -97,7 +97,7 @@ void BackwardV2(const ops::AttentionDims& g, const float* q, const float* k, con
                 float* dq, float* dk, float* dv, float* drel_h, float* drel_w) {
   const int H = g.height, W = g.width, N = H * W, d = g.head_dim, heads = g.heads;
   const int Rh = 2 * H - 1, Rw = 2 * W - 1;
-  const int64_t ld = g.ld ? g.ld : g.channels(), ldo = g.ld_out ? g.ld_out : g.channels();
+  const int64_t ld = g.qkv_stride(), ldo = g.out_stride();
   const float s = 1.f / std::sqrt(float(d));
   for (int64_t i = 0; i < int64_t(g.batch) * N; ++i)
     for (int c = 0; c < g.channels(); ++c) dq[i * ld + c] = dk[i * ld + c] = dv[i * ld + c] = 0;

@@ -202,8 +202,8 @@ struct Geometry {
     B = dims.batch, H = dims.height, W = dims.width, N = H * W;
     heads = dims.heads, d = dims.head_dim, C = heads * d;
     K = dims.window, r = K ? (K - 1) / 2 : 0;
-    ld = dims.ld ? dims.ld : C;
-    ldo = dims.ld_out ? dims.ld_out : C;
+    ld = dims.qkv_stride();
+    ldo = dims.out_stride();
     Rh = dims.rel_rows_h();
     nrel = Rh + dims.rel_rows_w();
     keys = dims.keys();

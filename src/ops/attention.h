@@ -23,6 +23,8 @@ struct AttentionDims {
   int64_t ld_out = 0; // row stride of out and dout; 0 means C
 
   int channels() const { return heads * head_dim; }
+  int64_t qkv_stride() const { return ld ? ld : channels(); }      // ld with its default
+  int64_t out_stride() const { return ld_out ? ld_out : channels(); }  // ld_out with its default
   int positions() const { return height * width; }
   // Keys per query: N for global attention, K*K for local.
   int keys() const { return window ? window * window : height * width; }

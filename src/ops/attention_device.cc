@@ -75,8 +75,8 @@ Layout layout_of(const AttentionDims& dims) {
   Layout l;
   l.rows = int64_t(dims.batch) * dims.positions();
   l.C = dims.channels();
-  l.ld = dims.ld ? dims.ld : l.C;
-  l.ldo = dims.ld_out ? dims.ld_out : l.C;
+  l.ld = dims.qkv_stride();
+  l.ldo = dims.out_stride();
   l.rel_h = int64_t(dims.rel_rows_h()) * dims.head_dim;
   l.rel_w = int64_t(dims.rel_rows_w()) * dims.head_dim;
   l.probs = dims.probs_size();

@@ -45,8 +45,8 @@ void attention_forward(const AttentionDims& dims, const T* q, const T* k, const 
                        const T* rel_h, const T* rel_w, T* out, T* probs) {
   const int B = dims.batch, H = dims.height, W = dims.width, N = H * W;
   const int heads = dims.heads, d = dims.head_dim, M = dims.keys();
-  const int64_t ld = dims.ld ? dims.ld : dims.channels();
-  const int64_t ldo = dims.ld_out ? dims.ld_out : dims.channels();
+  const int64_t ld = dims.qkv_stride();
+  const int64_t ldo = dims.out_stride();
   const T scale = T(1) / std::sqrt(T(d));
   std::vector<T> logit(M), p(M);
   for (int b = 0; b < B; ++b)
@@ -100,8 +100,8 @@ void attention_backward(const AttentionDims& dims, const T* q, const T* k, const
                         T* dv, T* drel_h, T* drel_w) {
   const int B = dims.batch, H = dims.height, W = dims.width, N = H * W;
   const int heads = dims.heads, d = dims.head_dim, C = dims.channels(), M = dims.keys();
-  const int64_t ld = dims.ld ? dims.ld : C;
-  const int64_t ldo = dims.ld_out ? dims.ld_out : C;
+  const int64_t ld = dims.qkv_stride();
+  const int64_t ldo = dims.out_stride();
   const T scale = T(1) / std::sqrt(T(d));
   for (int64_t i = 0; i < int64_t(B) * N; ++i)
     for (int c = 0; c < C; ++c) {

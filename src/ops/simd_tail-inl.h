@@ -25,6 +25,7 @@ HWY_INLINE hn::Vec<D> LoadPart(D d, const hn::TFromD<D>* HWY_RESTRICT p, size_t 
   if (n == hn::Lanes(d)) return hn::LoadU(d, p);
 #if HWY_MEM_OPS_MIGHT_FAULT
   HWY_ALIGN hn::TFromD<D> buf[HWY_MAX_BYTES / sizeof(hn::TFromD<D>)] = {};
+  n = HWY_MIN(n, sizeof(buf) / sizeof(buf[0]));  // n <= Lanes; said so for the compiler
   for (size_t i = 0; i < n; ++i) buf[i] = p[i];
   return hn::Load(d, buf);
 #else
@@ -39,6 +40,7 @@ HWY_INLINE void StorePart(hn::Vec<D> v, D d, hn::TFromD<D>* HWY_RESTRICT p, size
 #if HWY_MEM_OPS_MIGHT_FAULT
   HWY_ALIGN hn::TFromD<D> buf[HWY_MAX_BYTES / sizeof(hn::TFromD<D>)];
   hn::Store(v, d, buf);
+  n = HWY_MIN(n, sizeof(buf) / sizeof(buf[0]));  // n <= Lanes; said so for the compiler
   for (size_t i = 0; i < n; ++i) p[i] = buf[i];
 #else
   hn::BlendedStore(v, hn::FirstN(d, n), d, p);

@@ -103,8 +103,8 @@ inline void run_forward(const AttentionDims& dims, const float* q, const float* 
     throw std::invalid_argument("attention_forward_cuda: q, k, v, rel_h, rel_w and out must not be null");
   const AttnGeo g = make_geo(dims);
   const int Z = g.batch * g.heads, N = g.n, M = g.m, d = g.d, RR = g.rh + g.rw;
-  const int64_t ld = dims.ld ? dims.ld : dims.channels();
-  const int64_t ldo = dims.ld_out ? dims.ld_out : dims.channels();
+  const int64_t ld = dims.qkv_stride();
+  const int64_t ldo = dims.out_stride();
   const float scale = 1.f / std::sqrt(float(d));
   check_rows(int64_t(Z) * N);
   // Views shared by several products: Q/K/V rows of head h of image b, S/P rows of (b, h).
@@ -162,8 +162,8 @@ inline void run_backward(const AttentionDims& dims, const float* q, const float*
         "attention_backward_cuda: q, k, v, rel_h, rel_w, probs and dout must not be null");
   const AttnGeo g = make_geo(dims);
   const int Z = g.batch * g.heads, N = g.n, M = g.m, d = g.d, RR = g.rh + g.rw;
-  const int64_t ld = dims.ld ? dims.ld : dims.channels();
-  const int64_t ldo = dims.ld_out ? dims.ld_out : dims.channels();
+  const int64_t ld = dims.qkv_stride();
+  const int64_t ldo = dims.out_stride();
   const float scale = 1.f / std::sqrt(float(d));
   check_rows(int64_t(Z) * N);
   const int64_t qb = int64_t(N) * ld, ob = int64_t(N) * ldo;
