@@ -18,6 +18,7 @@
 #include "highway_targets.h"
 #include "hwy/targets.h"
 #include "ops/attention.h"
+#include "ops/attention_window.h"
 #include "ops/attention_ref.h"
 #include "ops/parallel.h"
 
@@ -111,6 +112,30 @@ std::vector<double> peer_rel_to_abs(const std::vector<double>& x, int L) {
   for (int i = 0; i < L; ++i)  // x.reshape(L + 1, 2L - 1)[:L, L - 1:]
     for (int j = 0; j < L; ++j) out[i * L + j] = flat[i * (2 * L - 1) + (L - 1) + j];
   return out;
+}
+
+TEST(AttentionIndexing, WindowWalkVisitsExactlyTheValidSlotsInOrder) {
+  // The kernels walk the window with for_each_window_key, the reference indexes it with
+  // key_slot: both must name the same keys and rel rows, slot by slot.
+  for (int K : {1, 3, 5, 7, 9})
+    for (int H : {1, 2, 5, 9})
+      for (int W : {1, 4, 7})
+        for (int x = 0; x < H; ++x)
+          for (int y = 0; y < W; ++y) {
+            std::vector<int> walked;
+            ops::for_each_window_key(H, W, K, x, y, [&](int i, int j, int x2, int y2) {
+              const ops::KeySlot s = ops::key_slot(H, W, K, x, y, i * K + j);
+              EXPECT_TRUE(s.valid);
+              EXPECT_EQ(s.key, x2 * W + y2);
+              EXPECT_EQ(s.row_h, i);
+              EXPECT_EQ(s.row_w, j);
+              walked.push_back(i * K + j);
+            });
+            std::vector<int> valid;
+            for (int m = 0; m < K * K; ++m)
+              if (ops::key_slot(H, W, K, x, y, m).valid) valid.push_back(m);
+            ASSERT_EQ(walked, valid) << "K " << K << " map " << H << "x" << W << " query " << x << "," << y;
+          }
 }
 
 TEST(AttentionIndexing, GlobalMatchesHandComputedLogits) {

@@ -14,6 +14,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/attention.cc"
 #include "ops/attention.h"
+#include "ops/attention_window.h"
 
 #include <omp.h>
 
@@ -255,26 +256,16 @@ void LocalRowForward(const Geometry& g, const Geometry::Block& blk, int y,
   const int K = g.K, x = blk.x;
   // logit(i, j) = s * (S[x', y'] + R[i] + R[K + j]), key (x', y') = (x + i - r, y + j - r);
   // keys outside the map get -inf, hence exp() = 0: they take no probability.
-  for (int i = 0; i < K; ++i) {
-    const int x2 = x + i - g.r;
-    for (int j = 0; j < K; ++j) {
-      const int y2 = y + j - g.r;
-      const bool valid = x2 >= 0 && x2 < g.H && y2 >= 0 && y2 < g.W;
-      slot[i * K + j] =
-          valid ? g.scale * (srow[(x2 - blk.xb0) * g.W + y2] + rrow[i] + rrow[K + j]) : -INFINITY;
-    }
-  }
+  std::fill(slot, slot + g.keys, -INFINITY);
+  for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
+    slot[i * K + j] = g.scale * (srow[(x2 - blk.xb0) * g.W + y2] + rrow[i] + rrow[K + j]);
+  });
   SoftmaxRow(slot, slot, g.keys);
   if (probs_row) std::memcpy(probs_row, slot, g.keys * sizeof(float));
   std::fill(prow_band, prow_band + blk.Nk, 0.f);
-  for (int i = 0; i < K; ++i) {
-    const int x2 = x + i - g.r;
-    if (x2 < 0 || x2 >= g.H) continue;
-    for (int j = 0; j < K; ++j) {
-      const int y2 = y + j - g.r;
-      if (y2 >= 0 && y2 < g.W) prow_band[(x2 - blk.xb0) * g.W + y2] = slot[i * K + j];
-    }
-  }
+  for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
+    prow_band[(x2 - blk.xb0) * g.W + y2] = slot[i * K + j];
+  });
 }
 
 // relT: [d, ldR] the tables transposed, shared by all heads.
@@ -329,32 +320,23 @@ void LocalRowBackward(const Geometry& g, const Geometry::Block& blk, int y,
                       float* HWY_RESTRICT slot) {
   const int K = g.K, x = blk.x;
   float* dp = slot;  // dP over the window; 0 where masked (P is 0 there too)
+  std::fill(dp, dp + g.keys, 0.f);
+  for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
+    dp[i * K + j] = dband_row[(x2 - blk.xb0) * g.W + y2];
+  });
   float dot = 0;
-  for (int i = 0; i < K; ++i) {
-    const int x2 = x + i - g.r;
-    for (int j = 0; j < K; ++j) {
-      const int y2 = y + j - g.r;
-      const bool valid = x2 >= 0 && x2 < g.H && y2 >= 0 && y2 < g.W;
-      dp[i * K + j] = valid ? dband_row[(x2 - blk.xb0) * g.W + y2] : 0.f;
-      dot += prow[i * K + j] * dp[i * K + j];
-    }
-  }
+  for (int m = 0; m < g.keys; ++m) dot += prow[m] * dp[m];
   std::fill(dband_row, dband_row + blk.Nk, 0.f);
   std::fill(pband_row, pband_row + blk.Nk, 0.f);
   std::fill(drow, drow + g.nrel, 0.f);
-  for (int i = 0; i < K; ++i) {
-    const int x2 = x + i - g.r;
-    for (int j = 0; j < K; ++j) {
-      const int y2 = y + j - g.r;
-      if (x2 < 0 || x2 >= g.H || y2 < 0 || y2 >= g.W) continue;
-      const float p = prow[i * K + j];
-      const float ds = g.scale * p * (dp[i * K + j] - dot);  // s * dlogit
-      dband_row[(x2 - blk.xb0) * g.W + y2] = ds;
-      pband_row[(x2 - blk.xb0) * g.W + y2] = p;
-      drow[i] += ds;      // logit(i, j) read rel_h row i ...
-      drow[K + j] += ds;  // ... and rel_w row j
-    }
-  }
+  for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
+    const float p = prow[i * K + j];
+    const float ds = g.scale * p * (dp[i * K + j] - dot);  // s * dlogit
+    dband_row[(x2 - blk.xb0) * g.W + y2] = ds;
+    pband_row[(x2 - blk.xb0) * g.W + y2] = p;
+    drow[i] += ds;      // logit(i, j) read rel_h row i ...
+    drow[K + j] += ds;  // ... and rel_w row j
+  });
 }
 
 // relp: [nrel, dpad] the tables' rows, zero-padded (local: the B operand of dq += dR rel;
@@ -403,15 +385,12 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
       }
     } else if (g.K) {
       for (int t = 0; t < blk.M; ++t) {  // dv alone still needs P in band form
-        const int n = blk.n0 + t, y = n % g.W;
+        const int n = blk.n0 + t;
         float* pb = ws.pband + t * g.ldband;
         std::fill(pb, pb + blk.Nk, 0.f);
-        for (int i = 0; i < g.K; ++i)
-          for (int j = 0; j < g.K; ++j) {
-            const int x2 = blk.x + i - g.r, y2 = y + j - g.r;
-            if (x2 >= 0 && x2 < g.H && y2 >= 0 && y2 < g.W)
-              pb[(x2 - blk.xb0) * g.W + y2] = ph[int64_t(n) * g.keys + i * g.K + j];
-          }
+        for_each_window_key(g.H, g.W, g.K, blk.x, n % g.W, [&](int i, int j, int x2, int y2) {
+          pb[(x2 - blk.xb0) * g.W + y2] = ph[int64_t(n) * g.keys + i * g.K + j];
+        });
       }
     }
     // The band now holds s dS (global: then s dR). logit = s q.(k + rel_h + rel_w), so

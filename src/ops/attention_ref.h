@@ -10,31 +10,13 @@
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/attention_window.h"
 
 namespace hsanet::ops::ref {
 
-// The key that slot m of query (x, y) looks at, and the rows of rel_h / rel_w it adds.
-// Global: slot m is key position m = (x', y'); rows x' - x + H - 1 and y' - y + W - 1.
-// Local:  slot m = i * K + j is key (x + i - r, y + j - r), r = (K - 1) / 2; rows i and j
-//         (i = x' - x + r). valid is false when the key falls outside the map.
-struct KeySlot {
-  int key;    // key position x' * W + y' (meaningless when !valid)
-  int row_h;  // row of rel_h
-  int row_w;  // row of rel_w
-  bool valid;
-};
-
+// The key that slot m of query (x, y) looks at (attention_window.h: the one definition).
 inline KeySlot key_slot(const AttentionDims& dims, int x, int y, int m) {
-  const int H = dims.height, W = dims.width;
-  if (!dims.window) {
-    const int x2 = m / W, y2 = m % W;
-    return {m, x2 - x + H - 1, y2 - y + W - 1, true};
-  }
-  const int K = dims.window, r = (K - 1) / 2;
-  const int i = m / K, j = m % K;
-  const int x2 = x + i - r, y2 = y + j - r;
-  const bool valid = x2 >= 0 && x2 < H && y2 >= 0 && y2 < W;
-  return {valid ? x2 * W + y2 : 0, i, j, valid};
+  return ops::key_slot(dims.height, dims.width, dims.window, x, y, m);
 }
 
 // Forward. probs may be null.
