@@ -19,7 +19,8 @@ void GemmForTest(bool trans_a, int M, int Nc, int Kd, const float* a, int64_t ld
     Gemm<false>(M, Nc, Kd, a, lda, b, ldb, c, ldc, accumulate);
 }
 
-void PackRowsForTest(const float* src, int64_t ld_src, int rows, int cols, float* dst, int64_t ld_dst) {
+void PackRowsForTest(const float* src, int64_t ld_src, int rows, int cols, float* dst,
+                     int64_t ld_dst) {
   PackRows(src, ld_src, rows, cols, dst, ld_dst);
 }
 
@@ -59,7 +60,7 @@ struct Case {
 };
 
 // Sizes around the register tiles (4 x 2 and 8 x 3 vectors) and the attention's real ones.
-const Case kCases[] = {{1, 1, 1},   {3, 5, 2},   {4, 8, 7},    {5, 17, 9},  {8, 48, 16},
+const Case kCases[] = {{1, 1, 1},   {3, 5, 2},   {4, 8, 7},    {5, 17, 9},   {8, 48, 16},
                        {9, 49, 33}, {13, 3, 64}, {31, 100, 5}, {49, 49, 32}, {2, 200, 1}};
 
 std::vector<float> random_floats(int64_t n, Rng& rng) {
@@ -84,8 +85,8 @@ void check_gemm(const Case& cs, bool trans_a, bool accumulate, uint64_t seed) {
     for (int64_t j = 0; j < ldc; ++j)
       if (i == M || j >= Nc) c0[i * ldc + j] = kSentinel;
   std::vector<float> c = c0;
-  HWY_DYNAMIC_DISPATCH(GemmForTest)(trans_a, M, Nc, Kd, a.data(), lda, b.data(), ldb, c.data(), ldc,
-                                    accumulate);
+  HWY_DYNAMIC_DISPATCH(GemmForTest)
+  (trans_a, M, Nc, Kd, a.data(), lda, b.data(), ldb, c.data(), ldc, accumulate);
   const std::string what = "M " + std::to_string(M) + " Nc " + std::to_string(Nc) + " Kd " +
                            std::to_string(Kd) + (trans_a ? " A^T" : " A") +
                            (accumulate ? " +=" : " =");
@@ -103,7 +104,8 @@ void check_gemm(const Case& cs, bool trans_a, bool accumulate, uint64_t seed) {
         mag += std::fabs(ap * b[p * ldb + j]);
       }
       // float accumulation: each of Kd + 1 roundings is at most half an ulp of the running sum.
-      ASSERT_NEAR(got, want, 1e-6 * (Kd + 2) * (mag + 1e-30)) << what << " at (" << i << ", " << j << ")";
+      ASSERT_NEAR(got, want, 1e-6 * (Kd + 2) * (mag + 1e-30))
+          << what << " at (" << i << ", " << j << ")";
     }
 }
 
@@ -134,14 +136,17 @@ TEST(GemmPacking, RowsAndTransposeAreExactCopies) {
         const int64_t ld_src = cols + 6, ld_rows = cols + 3, ld_t = rows + 2;
         const std::vector<float> src = random_floats(rows * ld_src, rng);
         std::vector<float> packed(rows * ld_rows, kSentinel), transposed(cols * ld_t, kSentinel);
-        HWY_DYNAMIC_DISPATCH(PackRowsForTest)(src.data(), ld_src, rows, cols, packed.data(), ld_rows);
-        HWY_DYNAMIC_DISPATCH(PackTransposedForTest)(src.data(), ld_src, rows, cols, transposed.data(), ld_t);
+        HWY_DYNAMIC_DISPATCH(PackRowsForTest)
+        (src.data(), ld_src, rows, cols, packed.data(), ld_rows);
+        HWY_DYNAMIC_DISPATCH(PackTransposedForTest)
+        (src.data(), ld_src, rows, cols, transposed.data(), ld_t);
         for (int m = 0; m < rows; ++m) {
           for (int c = 0; c < cols; ++c) {
             ASSERT_EQ(packed[m * ld_rows + c], src[m * ld_src + c]) << rows << "x" << cols;
             ASSERT_EQ(transposed[c * ld_t + m], src[m * ld_src + c]) << rows << "x" << cols;
           }
-          for (int64_t c = cols; c < ld_rows; ++c) ASSERT_EQ(packed[m * ld_rows + c], 0.f) << "row padding";
+          for (int64_t c = cols; c < ld_rows; ++c)
+            ASSERT_EQ(packed[m * ld_rows + c], 0.f) << "row padding";
         }
         for (int c = 0; c < cols; ++c)  // columns >= rows of the transpose are left alone
           for (int64_t m = rows; m < ld_t; ++m) ASSERT_EQ(transposed[c * ld_t + m], kSentinel);

@@ -14,7 +14,6 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/attention.cc"
 #include "ops/attention.h"
-#include "ops/attention_window.h"
 
 #include <omp.h>
 
@@ -28,6 +27,7 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "ops/attention_window.h"
 #include "ops/gemm-inl.h"
 #include "ops/simd_tail-inl.h"
 #include "ops/softmax-inl.h"
@@ -44,59 +44,67 @@ using VF = hn::Vec<DF>;
 // Geometry shared by forward and backward.
 // ---------------------------------------------------------------------------------------------
 struct Geometry {
-  int B, H, W, N, heads, d, C, K, r;  // K = 0: global
-  int64_t ld, ldo;
-  int nrel, Rh;     // relative-table rows: Rh of rel_h, then nrel - Rh of rel_w
-  int keys;         // probability row length
-  int64_t L, dpad;  // lanes; d rounded up to whole vectors
-  // Global attention appends the nrel relative columns to the N key columns: one GEMM gives
-  // S and R side by side, and in backward one GEMM takes dS and dR together.
-  int ext;            // global: nrel; local: 0 (local keeps R apart: it is per query, the band
-                      // is per block)
-  int64_t ldk;        // stride of K^T / V^T: N (+ ext) columns and one vector of slack
-  int64_t ldR;        // local: stride of R / dR
-  int64_t ldband;     // stride of the band: global N + nrel, local K*W, each + slack
-  int band_rows_max;  // queries per block: N (global) or W (local)
-  int64_t ldslot;     // local: K*K slots, padded
-  float scale;
+  // The problem, in docs/attention.md's notation.
+  int B, H, W, N;    // images; map rows, columns; positions N = H W
+  int heads, d, C;   // heads, channels per head, C = heads d
+  int K, radius;     // local window K x K and radius (K - 1) / 2; K = 0: global attention
+  int Rh, rel_rows;  // rows of rel_h; rows of rel_h and rel_w together (Rh + Rw)
+  int keys;          // length of a probability row: N (global) or K K (local)
+  int64_t ld_qkv;    // row stride of q, k, v and their gradients
+  int64_t ld_out;    // row stride of out and dout
+  float scale;       // 1 / sqrt(d)
+  // The kernels' layout.
+  int64_t lanes;     // floats per vector on this target
+  int64_t d_padded;  // d rounded up to whole vectors: the packed rows' stride
+  // Global attention appends the rel_rows relative columns to the N key columns: one GEMM gives
+  // S and R side by side, and in backward one GEMM takes dS and dR together. Local attention
+  // keeps R apart (it is per query; the band is per block of queries): 0 columns.
+  int band_rel_cols;
+  int64_t ld_kt;          // stride of K^T / V^T: N (+ band_rel_cols) columns and slack
+  int64_t ld_rel;         // local: stride of R / dR, one row per query
+  int64_t ld_band;        // stride of the band: global N + rel_rows, local K W, + slack
+  int max_block_queries;  // queries per block: N (global) or W (local)
+  int64_t ld_slot;        // local: the K K slots of one query, padded
 
   explicit Geometry(const AttentionDims& dims) {
     B = dims.batch, H = dims.height, W = dims.width, N = H * W;
     heads = dims.heads, d = dims.head_dim, C = heads * d;
-    K = dims.window, r = K ? (K - 1) / 2 : 0;
-    ld = dims.qkv_stride();
-    ldo = dims.out_stride();
+    K = dims.window, radius = K ? (K - 1) / 2 : 0;
     Rh = dims.rel_rows_h();
-    nrel = Rh + dims.rel_rows_w();
+    rel_rows = Rh + dims.rel_rows_w();
     keys = dims.keys();
-    L = hn::Lanes(DF());
-    dpad = RoundUp(d, L);
-    ext = K ? 0 : nrel;
-    ldk = RoundUp(N + ext + L, L);
-    ldR = RoundUp(nrel + L, L);
-    const int band_keys = K ? std::min(K, H) * W : N + nrel;
-    ldband = RoundUp(band_keys + L, L);
-    band_rows_max = K ? W : N;
-    ldslot = RoundUp(std::max(keys, 1) + L, L);
+    ld_qkv = dims.qkv_stride();
+    ld_out = dims.out_stride();
     scale = 1.f / std::sqrt(static_cast<float>(d));
+    lanes = hn::Lanes(DF());
+    d_padded = RoundUp(d, lanes);
+    band_rel_cols = K ? 0 : rel_rows;
+    ld_kt = RoundUp(N + band_rel_cols + lanes, lanes);
+    ld_rel = RoundUp(rel_rows + lanes, lanes);
+    const int band_keys = K ? std::min(K, H) * W : N + rel_rows;
+    ld_band = RoundUp(band_keys + lanes, lanes);
+    max_block_queries = K ? W : N;
+    ld_slot = RoundUp(std::max(keys, 1) + lanes, lanes);
   }
-  // Block of queries [n0, n0 + M) and the keys [k0, k0 + Nk) they can see.
+  // A block of queries [query0, query0 + queries) and the keys [key0, key0 + visible_keys)
+  // they can see. Global: one block, every query and key. Local: map row x's W queries, and
+  // the key rows key_row0 .. within the window's reach.
   struct Block {
     int x;  // local: the map row; global: -1
-    int n0, M, k0, Nk, xb0;
+    int query0, queries, key0, visible_keys, key_row0;
   };
   int num_blocks() const { return K ? H : 1; }
   Block block(int i) const {
     if (!K) return {-1, 0, N, 0, N, 0};
-    const int xb0 = std::max(0, i - r), xb1 = std::min(H, i + r + 1);
-    return {i, i * W, W, xb0 * W, (xb1 - xb0) * W, xb0};
+    const int row0 = std::max(0, i - radius), row1 = std::min(H, i + radius + 1);
+    return {i, i * W, W, row0 * W, (row1 - row0) * W, row0};
   }
 };
 
 // ---- the rel-to-abs gather, one query row at a time -----------------------------------------
 
 // Global, in place, fused with the softmax. In: row[0, N) = q.k for the N keys and
-// row[N, N + nrel) = R, the q.rel dot products. Then
+// row[N, N + rel_rows) = R, the q.rel dot products. Then
 //   logit[m] = s * (row[m] + R[x'-x+H-1] + R[Rh + y'-y+W-1])  for the key m = x' W + y':
 // for fixed x' the height term is one scalar and the width terms are the contiguous run
 // R[Rh + W-1-y ..], so each map row of keys is one or two vector adds.
@@ -104,7 +112,7 @@ struct Geometry {
 void GlobalRowForward(const Geometry& g, int x, int y, float* HWY_RESTRICT row,
                       float* HWY_RESTRICT probs_row) {
   const DF d;
-  const int64_t L = g.L;
+  const int64_t L = g.lanes;
   const float* R = row + g.N;
   const VF vs = hn::Set(d, g.scale);
   const float* rw = R + g.Rh + (g.W - 1 - y);  // rw[y'] = R[Rh + y' - y + W - 1]
@@ -158,7 +166,7 @@ void GlobalRowForward(const Geometry& g, int x, int y, float* HWY_RESTRICT row,
 }
 
 // Global backward, in place. In: row[0, N) = dP (dL/dP for the N keys), prow = P. Out:
-// row[0, N) = s dS, where dS = P (dP - sum_m P dP) is the logit gradient, and row[N, N+nrel)
+// row[0, N) = s dS, where dS = P (dP - sum_m P dP) is the logit gradient, and row[N, N+rel_rows)
 // = s dR, its rel-to-abs adjoint: every key of map row x' read R[x'-x+H-1], every key of map
 // column y' read R[Rh + y'-y+W-1], so
 //   dR[x'-x+H-1]      = sum_y' dS[x' W + y']
@@ -167,7 +175,7 @@ void GlobalRowForward(const Geometry& g, int x, int y, float* HWY_RESTRICT row,
 void GlobalRowBackward(const Geometry& g, int x, int y, const float* HWY_RESTRICT prow,
                        float* HWY_RESTRICT row, float* HWY_RESTRICT colsum) {
   const DF d;
-  const int64_t L = g.L, N = g.N;
+  const int64_t L = g.lanes, N = g.N;
   auto acc = hn::Zero(d);
   int64_t m = 0;
   for (; m + L <= N; m += L) acc = hn::MulAdd(hn::LoadU(d, prow + m), hn::LoadU(d, row + m), acc);
@@ -184,7 +192,7 @@ void GlobalRowBackward(const Geometry& g, int x, int y, const float* HWY_RESTRIC
     hn::StoreU(hn::Mul(vs, hn::Mul(p, hn::Sub(dp, dot))), d, row + m);
   }
   float* dR = row + N;
-  std::fill(dR, dR + g.nrel, 0.f);
+  std::fill(dR, dR + g.rel_rows, 0.f);
   std::fill(colsum, colsum + RoundUp(g.W, L), 0.f);
   for (int x2 = 0; x2 < g.H; ++x2) {
     const float* sr = row + x2 * g.W;
@@ -207,30 +215,30 @@ void GlobalRowBackward(const Geometry& g, int x, int y, const float* HWY_RESTRIC
 // page faults that a 7x7 map notices. All buffers are aligned and carry one vector of slack,
 // so GEMMs and row kernels may read whole vectors.
 struct Workspace {
-  float* kt;      // [d, ldk]  forward: [K^T | rel^T]; backward: V^T
-  float* band;    // [M, ldband]  logits / P, or dP / s dS (+ s dR), of one block
-  float* pband;   // [M, ldband]  local: P scattered into the band
-  float* R;       // [N, ldR]  local: relative logits, or their gradient
-  float* slot;    // [ldslot]  local: one query's window
+  float* kt;      // [d, ld_kt]  forward: [K^T | rel^T]; backward: V^T
+  float* band;    // [queries, ld_band]  logits / P, or dP / s dS (+ s dR), of one block
+  float* pband;   // [queries, ld_band]  local: P scattered into the band
+  float* R;       // [N, ld_rel]  local: relative logits, or their gradient
+  float* slot;    // [ld_slot]  local: one query's window
   float* colsum;  // [W]  global backward: sums down the key columns
-  float* pq;      // [N, dpad]  packed q rows
-  float* pk;      // [N + ext, dpad]  packed k rows (backward; global: rel rows after them)
-  float* pv;      // [N, dpad]  packed v rows (forward) or dout rows (backward)
+  float* pq;      // [N, d_padded]  packed q rows
+  float* pk;      // [N + band_rel_cols, d_padded]  packed k rows (backward); global: rel rows after
+  float* pv;      // [N, d_padded]  packed v rows (forward) or dout rows (backward)
 
   Workspace(const Geometry& g, bool backward) {
     const int64_t sizes[9] = {
-        g.dpad * g.ldk,
-        int64_t(g.band_rows_max) * g.ldband,
-        g.K ? int64_t(g.band_rows_max) * g.ldband : 0,
-        g.K ? int64_t(g.N) * g.ldR : 0,
-        g.K ? g.ldslot : 0,
-        RoundUp(g.W, g.L),
-        int64_t(g.N) * g.dpad,
-        backward ? int64_t(g.N + g.ext) * g.dpad : 0,
-        int64_t(g.N) * g.dpad,
+        g.d_padded * g.ld_kt,
+        int64_t(g.max_block_queries) * g.ld_band,
+        g.K ? int64_t(g.max_block_queries) * g.ld_band : 0,
+        g.K ? int64_t(g.N) * g.ld_rel : 0,
+        g.K ? g.ld_slot : 0,
+        RoundUp(g.W, g.lanes),
+        int64_t(g.N) * g.d_padded,
+        backward ? int64_t(g.N + g.band_rel_cols) * g.d_padded : 0,
+        int64_t(g.N) * g.d_padded,
     };
     int64_t total = 0;
-    for (int64_t s : sizes) total += s + g.L;  // + L: slack, and keeps every buffer aligned
+    for (int64_t s : sizes) total += s + g.lanes;  // + L: slack, and keeps every buffer aligned
     thread_local hwy::AlignedFreeUniquePtr<float[]> mem;
     thread_local int64_t capacity = 0;
     if (capacity < total) {
@@ -241,7 +249,7 @@ struct Workspace {
     float** slots[9] = {&kt, &band, &pband, &R, &slot, &colsum, &pq, &pk, &pv};
     for (int i = 0; i < 9; ++i) {
       *slots[i] = p;
-      p += sizes[i] + g.L;
+      p += sizes[i] + g.lanes;
     }
   }
 };
@@ -258,55 +266,55 @@ void LocalRowForward(const Geometry& g, const Geometry::Block& blk, int y,
   // keys outside the map get -inf, hence exp() = 0: they take no probability.
   std::fill(slot, slot + g.keys, -INFINITY);
   for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
-    slot[i * K + j] = g.scale * (srow[(x2 - blk.xb0) * g.W + y2] + rrow[i] + rrow[K + j]);
+    slot[i * K + j] = g.scale * (srow[(x2 - blk.key_row0) * g.W + y2] + rrow[i] + rrow[K + j]);
   });
   SoftmaxRow(slot, slot, g.keys);
   if (probs_row) std::memcpy(probs_row, slot, g.keys * sizeof(float));
-  std::fill(prow_band, prow_band + blk.Nk, 0.f);
+  std::fill(prow_band, prow_band + blk.visible_keys, 0.f);
   for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
-    prow_band[(x2 - blk.xb0) * g.W + y2] = slot[i * K + j];
+    prow_band[(x2 - blk.key_row0) * g.W + y2] = slot[i * K + j];
   });
 }
 
-// relT: [d, ldR] the tables transposed, shared by all heads.
+// relT: [d, ld_rel] the tables transposed, shared by all heads.
 void ForwardHead(const Geometry& g, int b, int h, const float* q, const float* k, const float* v,
                  const float* relT, float* out, float* probs, Workspace& ws) {
   const int N = g.N, d = g.d;
-  const float* qh = q + int64_t(b) * N * g.ld + h * d;  // q row n at qh + n * ld
-  const float* kh = k + int64_t(b) * N * g.ld + h * d;
-  const float* vh = v + int64_t(b) * N * g.ld + h * d;
-  float* oh = out + int64_t(b) * N * g.ldo + h * d;
+  const float* qh = q + int64_t(b) * N * g.ld_qkv + h * d;  // q row n at qh + n * ld
+  const float* kh = k + int64_t(b) * N * g.ld_qkv + h * d;
+  const float* vh = v + int64_t(b) * N * g.ld_qkv + h * d;
+  float* oh = out + int64_t(b) * N * g.ld_out + h * d;
   float* ph = probs ? probs + (int64_t(b) * g.heads + h) * N * g.keys : nullptr;
 
   // K^T with the tables' columns after the keys (global); keys contiguous for vector loads.
-  PackTransposed(kh, g.ld, N, d, ws.kt, g.ldk);
-  PackRows(qh, g.ld, N, d, ws.pq, g.dpad);  // the A operand too: dense rows load faster
-  PackRows(vh, g.ld, N, d, ws.pv, g.dpad);
+  PackTransposed(kh, g.ld_qkv, N, d, ws.kt, g.ld_kt);
+  PackRows(qh, g.ld_qkv, N, d, ws.pq, g.d_padded);  // the A operand too: dense rows load faster
+  PackRows(vh, g.ld_qkv, N, d, ws.pv, g.d_padded);
   if (g.K)  // local: R = Q [rel_h; rel_w]^T apart from the band
-    Gemm<false>(N, g.nrel, d, ws.pq, g.dpad, relT, g.ldR, ws.R, g.ldR, false);
+    Gemm<false>(N, g.rel_rows, d, ws.pq, g.d_padded, relT, g.ld_rel, ws.R, g.ld_rel, false);
 
   for (int bi = 0; bi < g.num_blocks(); ++bi) {
     const Geometry::Block blk = g.block(bi);
     // [S | R] = Q [K^T | rel^T] over the block's queries and visible keys.
-    Gemm<false>(blk.M, blk.Nk + g.ext, d, ws.pq + blk.n0 * g.dpad, g.dpad, ws.kt + blk.k0, g.ldk,
-                ws.band, g.ldband, false);
+    Gemm<false>(blk.queries, blk.visible_keys + g.band_rel_cols, d, ws.pq + blk.query0 * g.d_padded,
+                g.d_padded, ws.kt + blk.key0, g.ld_kt, ws.band, g.ld_band, false);
     const float* pa = ws.band;  // P as the A operand of out = P V
-    const int64_t lda = g.ldband;
+    const int64_t lda = g.ld_band;
     if (!g.K) {
       for (int n = 0; n < N; ++n)
-        GlobalRowForward(g, n / g.W, n % g.W, ws.band + n * g.ldband,
+        GlobalRowForward(g, n / g.W, n % g.W, ws.band + n * g.ld_band,
                          ph ? ph + int64_t(n) * N : nullptr);
     } else {
       pa = ws.pband;
-      for (int t = 0; t < blk.M; ++t) {
-        const int n = blk.n0 + t;
-        LocalRowForward(g, blk, n % g.W, ws.band + t * g.ldband, ws.R + n * g.ldR, ws.slot,
-                        ws.pband + t * g.ldband, ph ? ph + int64_t(n) * g.keys : nullptr);
+      for (int t = 0; t < blk.queries; ++t) {
+        const int n = blk.query0 + t;
+        LocalRowForward(g, blk, n % g.W, ws.band + t * g.ld_band, ws.R + n * g.ld_rel, ws.slot,
+                        ws.pband + t * g.ld_band, ph ? ph + int64_t(n) * g.keys : nullptr);
       }
     }
     // out = P V
-    Gemm<false>(blk.M, d, blk.Nk, pa, lda, ws.pv + blk.k0 * g.dpad, g.dpad, oh + blk.n0 * g.ldo,
-                g.ldo, false);
+    Gemm<false>(blk.queries, d, blk.visible_keys, pa, lda, ws.pv + blk.key0 * g.d_padded,
+                g.d_padded, oh + blk.query0 * g.ld_out, g.ld_out, false);
   }
 }
 
@@ -322,49 +330,49 @@ void LocalRowBackward(const Geometry& g, const Geometry::Block& blk, int y,
   float* dp = slot;  // dP over the window; 0 where masked (P is 0 there too)
   std::fill(dp, dp + g.keys, 0.f);
   for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
-    dp[i * K + j] = dband_row[(x2 - blk.xb0) * g.W + y2];
+    dp[i * K + j] = dband_row[(x2 - blk.key_row0) * g.W + y2];
   });
   float dot = 0;
   for (int m = 0; m < g.keys; ++m) dot += prow[m] * dp[m];
-  std::fill(dband_row, dband_row + blk.Nk, 0.f);
-  std::fill(pband_row, pband_row + blk.Nk, 0.f);
-  std::fill(drow, drow + g.nrel, 0.f);
+  std::fill(dband_row, dband_row + blk.visible_keys, 0.f);
+  std::fill(pband_row, pband_row + blk.visible_keys, 0.f);
+  std::fill(drow, drow + g.rel_rows, 0.f);
   for_each_window_key(g.H, g.W, K, x, y, [&](int i, int j, int x2, int y2) {
     const float p = prow[i * K + j];
     const float ds = g.scale * p * (dp[i * K + j] - dot);  // s * dlogit
-    dband_row[(x2 - blk.xb0) * g.W + y2] = ds;
-    pband_row[(x2 - blk.xb0) * g.W + y2] = p;
+    dband_row[(x2 - blk.key_row0) * g.W + y2] = ds;
+    pband_row[(x2 - blk.key_row0) * g.W + y2] = p;
     drow[i] += ds;      // logit(i, j) read rel_h row i ...
     drow[K + j] += ds;  // ... and rel_w row j
   });
 }
 
-// relp: [nrel, dpad] the tables' rows, zero-padded (local: the B operand of dq += dR rel;
+// relp: [rel_rows, d_padded] the tables' rows, zero-padded (local: the B operand of dq += dR rel;
 // global: already copied after the k rows in ws.pk).
 void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* k, const float* v,
                   const float* relp, const float* probs, const float* dout, float* dq, float* dk,
                   float* dv, float* drel, Workspace& ws) {
   const int N = g.N, d = g.d;
-  const int64_t base = int64_t(b) * N * g.ld + h * d;
+  const int64_t base = int64_t(b) * N * g.ld_qkv + h * d;
   const float* qh = q + base;
   const float* kh = k + base;
   const float* vh = v + base;
-  const float* gh = dout + int64_t(b) * N * g.ldo + h * d;
+  const float* gh = dout + int64_t(b) * N * g.ld_out + h * d;
   const float* ph = probs + (int64_t(b) * g.heads + h) * N * g.keys;
   float* dqh = dq ? dq + base : nullptr;
   float* dkh = dk ? dk + base : nullptr;
   float* dvh = dv ? dv + base : nullptr;
   const bool need_ds = dq || dk || drel;  // only dv can do without the logit gradient
 
-  if (need_ds) PackTransposed(vh, g.ld, N, d, ws.kt, g.ldk);  // V^T, for dP = dout V^T
-  if (dk || drel) PackRows(qh, g.ld, N, d, ws.pq, g.dpad);
-  if (dq) PackRows(kh, g.ld, N, d, ws.pk, g.dpad);
-  if (need_ds || dv) PackRows(gh, g.ldo, N, d, ws.pv, g.dpad);
+  if (need_ds) PackTransposed(vh, g.ld_qkv, N, d, ws.kt, g.ld_kt);  // V^T, for dP = dout V^T
+  if (dk || drel) PackRows(qh, g.ld_qkv, N, d, ws.pq, g.d_padded);
+  if (dq) PackRows(kh, g.ld_qkv, N, d, ws.pk, g.d_padded);
+  if (need_ds || dv) PackRows(gh, g.ld_out, N, d, ws.pv, g.d_padded);
   // Local blocks overlap in keys, so dk and dv add up over blocks: start them at zero.
   if (g.K) {
     for (int n = 0; n < N; ++n) {
-      if (dkh) std::fill(dkh + n * g.ld, dkh + n * g.ld + d, 0.f);
-      if (dvh) std::fill(dvh + n * g.ld, dvh + n * g.ld + d, 0.f);
+      if (dkh) std::fill(dkh + n * g.ld_qkv, dkh + n * g.ld_qkv + d, 0.f);
+      if (dvh) std::fill(dvh + n * g.ld_qkv, dvh + n * g.ld_qkv + d, 0.f);
     }
   }
   for (int bi = 0; bi < g.num_blocks(); ++bi) {
@@ -372,24 +380,24 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
     const bool acc = g.K != 0;
     if (need_ds) {
       // dP = dout V^T  (out = P V)
-      Gemm<false>(blk.M, blk.Nk, d, ws.pv + blk.n0 * g.dpad, g.dpad, ws.kt + blk.k0, g.ldk, ws.band,
-                  g.ldband, false);
-      for (int t = 0; t < blk.M; ++t) {
-        const int n = blk.n0 + t;
-        float* row = ws.band + t * g.ldband;
+      Gemm<false>(blk.queries, blk.visible_keys, d, ws.pv + blk.query0 * g.d_padded, g.d_padded,
+                  ws.kt + blk.key0, g.ld_kt, ws.band, g.ld_band, false);
+      for (int t = 0; t < blk.queries; ++t) {
+        const int n = blk.query0 + t;
+        float* row = ws.band + t * g.ld_band;
         if (!g.K)
           GlobalRowBackward(g, n / g.W, n % g.W, ph + int64_t(n) * N, row, ws.colsum);
         else
-          LocalRowBackward(g, blk, n % g.W, ph + int64_t(n) * g.keys, row, ws.pband + t * g.ldband,
-                           ws.R + n * g.ldR, ws.slot);
+          LocalRowBackward(g, blk, n % g.W, ph + int64_t(n) * g.keys, row, ws.pband + t * g.ld_band,
+                           ws.R + n * g.ld_rel, ws.slot);
       }
     } else if (g.K) {
-      for (int t = 0; t < blk.M; ++t) {  // dv alone still needs P in band form
-        const int n = blk.n0 + t;
-        float* pb = ws.pband + t * g.ldband;
-        std::fill(pb, pb + blk.Nk, 0.f);
+      for (int t = 0; t < blk.queries; ++t) {  // dv alone still needs P in band form
+        const int n = blk.query0 + t;
+        float* pb = ws.pband + t * g.ld_band;
+        std::fill(pb, pb + blk.visible_keys, 0.f);
         for_each_window_key(g.H, g.W, g.K, blk.x, n % g.W, [&](int i, int j, int x2, int y2) {
-          pb[(x2 - blk.xb0) * g.W + y2] = ph[int64_t(n) * g.keys + i * g.K + j];
+          pb[(x2 - blk.key_row0) * g.W + y2] = ph[int64_t(n) * g.keys + i * g.K + j];
         });
       }
     }
@@ -397,29 +405,32 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
     //   dq = s dS K + s dR rel,   dk = (s dS)^T q,   drel = (s dR)^T q.
     if (dqh) {
       // Global: one GEMM over [dS | dR] and [K; rel]. Local: dR is per query, apart.
-      Gemm<false>(blk.M, d, blk.Nk + g.ext, ws.band, g.ldband, ws.pk + blk.k0 * g.dpad, g.dpad,
-                  dqh + blk.n0 * g.ld, g.ld, false);
+      Gemm<false>(blk.queries, d, blk.visible_keys + g.band_rel_cols, ws.band, g.ld_band,
+                  ws.pk + blk.key0 * g.d_padded, g.d_padded, dqh + blk.query0 * g.ld_qkv, g.ld_qkv,
+                  false);
       if (g.K)
-        Gemm<false>(blk.M, d, g.nrel, ws.R + blk.n0 * g.ldR, g.ldR, relp, g.dpad,
-                    dqh + blk.n0 * g.ld, g.ld, true);
+        Gemm<false>(blk.queries, d, g.rel_rows, ws.R + blk.query0 * g.ld_rel, g.ld_rel, relp,
+                    g.d_padded, dqh + blk.query0 * g.ld_qkv, g.ld_qkv, true);
     }
     if (dkh)
-      Gemm<true>(blk.Nk, d, blk.M, ws.band, g.ldband, ws.pq + blk.n0 * g.dpad, g.dpad,
-                 dkh + blk.k0 * g.ld, g.ld, acc);
+      Gemm<true>(blk.visible_keys, d, blk.queries, ws.band, g.ld_band,
+                 ws.pq + blk.query0 * g.d_padded, g.d_padded, dkh + blk.key0 * g.ld_qkv, g.ld_qkv,
+                 acc);
     if (dvh) {
       // dv = P^T dout  (out = P V). Global P is the saved probs itself.
       const float* pa = g.K ? ws.pband : ph;
-      const int64_t lda = g.K ? g.ldband : N;
-      Gemm<true>(blk.Nk, d, blk.M, pa, lda, ws.pv + blk.n0 * g.dpad, g.dpad, dvh + blk.k0 * g.ld,
-                 g.ld, acc);
+      const int64_t lda = g.K ? g.ld_band : N;
+      Gemm<true>(blk.visible_keys, d, blk.queries, pa, lda, ws.pv + blk.query0 * g.d_padded,
+                 g.d_padded, dvh + blk.key0 * g.ld_qkv, g.ld_qkv, acc);
     }
   }
-  // drel (this head's share, [nrel, dpad]) = (s dR)^T q over all queries of the head.
+  // drel (this head's share, [rel_rows, d_padded]) = (s dR)^T q over all queries of the head.
   if (drel) {
     if (g.K)
-      Gemm<true>(g.nrel, d, N, ws.R, g.ldR, ws.pq, g.dpad, drel, g.dpad, false);
+      Gemm<true>(g.rel_rows, d, N, ws.R, g.ld_rel, ws.pq, g.d_padded, drel, g.d_padded, false);
     else
-      Gemm<true>(g.nrel, d, N, ws.band + N, g.ldband, ws.pq, g.dpad, drel, g.dpad, false);
+      Gemm<true>(g.rel_rows, d, N, ws.band + N, g.ld_band, ws.pq, g.d_padded, drel, g.d_padded,
+                 false);
   }
 }
 
@@ -428,11 +439,11 @@ void BackwardHead(const Geometry& g, int b, int h, const float* q, const float* 
 void AttentionForwardImpl(const AttentionDims& dims, const float* q, const float* k, const float* v,
                           const float* rel_h, const float* rel_w, float* out, float* probs) {
   const Geometry g(dims);
-  // [rel_h; rel_w]^T: [d, ldR] (nrel columns, then zeros), shared by every head.
-  std::vector<float> relT(int64_t(g.d) * g.ldR, 0.f);
-  for (int i = 0; i < g.nrel; ++i) {
+  // [rel_h; rel_w]^T: [d, ld_rel] (rel_rows columns, then zeros), shared by every head.
+  std::vector<float> relT(int64_t(g.d) * g.ld_rel, 0.f);
+  for (int i = 0; i < g.rel_rows; ++i) {
     const float* src = i < g.Rh ? rel_h + int64_t(i) * g.d : rel_w + int64_t(i - g.Rh) * g.d;
-    for (int c = 0; c < g.d; ++c) relT[c * g.ldR + i] = src[c];
+    for (int c = 0; c < g.d; ++c) relT[c * g.ld_rel + i] = src[c];
   }
   const int BH = g.B * g.heads;
 #pragma omp parallel if (BH > 1 && !omp_in_parallel())
@@ -440,9 +451,9 @@ void AttentionForwardImpl(const AttentionDims& dims, const float* q, const float
     Workspace ws(g, false);
     // Columns N.. of [K^T | rel^T]: the tables, then zeros; the same for every head.
     for (int c = 0; c < g.d; ++c) {
-      float* row = ws.kt + c * g.ldk;
-      std::memcpy(row + g.N, relT.data() + c * g.ldR, g.ext * sizeof(float));
-      std::fill(row + g.N + g.ext, row + g.ldk, 0.f);
+      float* row = ws.kt + c * g.ld_kt;
+      std::memcpy(row + g.N, relT.data() + c * g.ld_rel, g.band_rel_cols * sizeof(float));
+      std::fill(row + g.N + g.band_rel_cols, row + g.ld_kt, 0.f);
     }
     // Dynamic: on a shared machine a thread may lose its core for a while, and the other can
     // take over the remaining heads; each head's result does not depend on who computes it.
@@ -457,39 +468,41 @@ void AttentionBackwardImpl(const AttentionDims& dims, const float* q, const floa
                            const float* probs, const float* dout, float* dq, float* dk, float* dv,
                            float* drel_h, float* drel_w) {
   const Geometry g(dims);
-  // [rel_h; rel_w] rows padded to dpad: the B operand of dq += dR rel.
-  std::vector<float> relp(int64_t(g.nrel) * g.dpad, 0.f);
-  for (int i = 0; i < g.nrel; ++i) {
+  // [rel_h; rel_w] rows padded to d_padded: the B operand of dq += dR rel.
+  std::vector<float> relp(int64_t(g.rel_rows) * g.d_padded, 0.f);
+  for (int i = 0; i < g.rel_rows; ++i) {
     const float* src = i < g.Rh ? rel_h + int64_t(i) * g.d : rel_w + int64_t(i - g.Rh) * g.d;
-    std::memcpy(relp.data() + i * g.dpad, src, g.d * sizeof(float));
+    std::memcpy(relp.data() + i * g.d_padded, src, g.d * sizeof(float));
   }
   const bool want_drel = drel_h || drel_w;
   const int BH = g.B * g.heads;
   // The tables are shared by all (batch, head) pairs: each pair writes its own share, and the
   // shares are added in (batch, head) order afterwards. The result is then the same bits for
   // any thread count and any schedule, and threads may take heads dynamically.
-  const int64_t share = int64_t(g.nrel) * g.dpad;
+  const int64_t share = int64_t(g.rel_rows) * g.d_padded;
   hwy::AlignedFreeUniquePtr<float[]> shares;
   if (want_drel) shares = hwy::AllocateAligned<float>(BH * share);
 #pragma omp parallel if (BH > 1 && !omp_in_parallel())
   {
     Workspace ws(g, true);
     // Global: the table rows follow the k rows, the same for every head.
-    if (g.ext) std::memcpy(ws.pk + int64_t(g.N) * g.dpad, relp.data(), relp.size() * sizeof(float));
+    if (g.band_rel_cols)
+      std::memcpy(ws.pk + int64_t(g.N) * g.d_padded, relp.data(), relp.size() * sizeof(float));
     // V^T's columns past N are read (whole vectors) but must be finite: zero them once.
-    for (int c = 0; c < g.d; ++c) std::fill(ws.kt + c * g.ldk + g.N, ws.kt + (c + 1) * g.ldk, 0.f);
+    for (int c = 0; c < g.d; ++c)
+      std::fill(ws.kt + c * g.ld_kt + g.N, ws.kt + (c + 1) * g.ld_kt, 0.f);
 #pragma omp for schedule(dynamic, 1)
     for (int bh = 0; bh < BH; ++bh)
       BackwardHead(g, bh / g.heads, bh % g.heads, q, k, v, relp.data(), probs, dout, dq, dk, dv,
                    want_drel ? shares.get() + bh * share : nullptr, ws);
   }
   if (!want_drel) return;
-  for (int i = 0; i < g.nrel; ++i) {
+  for (int i = 0; i < g.rel_rows; ++i) {
     float* dst = i < g.Rh ? drel_h + int64_t(i) * g.d : drel_w + int64_t(i - g.Rh) * g.d;
     if ((i < g.Rh && !drel_h) || (i >= g.Rh && !drel_w)) continue;
     for (int c = 0; c < g.d; ++c) {
       float s = 0;
-      for (int bh = 0; bh < BH; ++bh) s += shares[bh * share + i * g.dpad + c];
+      for (int bh = 0; bh < BH; ++bh) s += shares[bh * share + i * g.d_padded + c];
       dst[c] = s;
     }
   }

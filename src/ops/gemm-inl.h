@@ -134,7 +134,8 @@ void Gemm(int M, int Nc, int Kd, const float* a, int64_t lda, const float* b, in
 // ---------------------------------------------------------------------------------------------
 
 // dst[m * ld_dst + c] = src[m * ld_src + c] for c < cols, zero up to ld_dst.
-inline void PackRows(const float* src, int64_t ld_src, int rows, int cols, float* dst, int64_t ld_dst) {
+inline void PackRows(const float* src, int64_t ld_src, int rows, int cols, float* dst,
+                     int64_t ld_dst) {
   for (int m = 0; m < rows; ++m) {
     std::memcpy(dst + m * ld_dst, src + m * ld_src, cols * sizeof(float));
     std::fill(dst + m * ld_dst + cols, dst + (m + 1) * ld_dst, 0.f);
@@ -145,7 +146,7 @@ inline void PackRows(const float* src, int64_t ld_src, int rows, int cols, float
 // left alone). 4 x 4 tiles are transposed in registers, four floats per load and store instead
 // of one: the scalar loop was a tenth of the forward's time.
 inline void PackTransposed(const float* HWY_RESTRICT src, int64_t ld_src, int rows, int cols,
-                    float* HWY_RESTRICT dst, int64_t ld_dst) {
+                           float* HWY_RESTRICT dst, int64_t ld_dst) {
   int m0 = 0;
 #if HWY_TARGET != HWY_SCALAR
   if (cols % 4 == 0) {
