@@ -212,8 +212,8 @@ bool conv2d_backward_data_accumulates(const Conv2dShape& s) {
   return is_pointwise(s) || is_strided_pointwise(s);
 }
 
-void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                          const WeightId& wid, bool accumulate) {
+Conv2dBlockedGradient conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
+                                           float* dx, const WeightId& wid, bool accumulate) {
   check_conv2d(s, "conv2d_backward_data");
   if (accumulate && !conv2d_backward_data_accumulates(s))
     throw std::invalid_argument("conv2d_backward_data: accumulating into dx needs a 1x1 "
@@ -222,19 +222,25 @@ void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
   std::lock_guard<std::mutex> lock(ctx.mutex);
   switch (choose_path(s, Pass::kBackwardData)) {
     case Path::kPointwiseGemm:
-      return detail::pointwise_backward_data(ctx, s, dy, w, dx, accumulate);
+      detail::pointwise_backward_data(ctx, s, dy, w, dx, accumulate);
+      return {};
     case Path::kStridedPointwiseGemm:
-      return detail::strided_pointwise_backward_data(ctx, s, dy, w, dx, accumulate);
-    case Path::kOwnWinograd2x2: return detail::winograd_backward_data(ctx, 2, s, dy, w, dx, wid);
-    case Path::kOwnWinograd4x4: return detail::winograd_backward_data(ctx, 4, s, dy, w, dx, wid);
+      detail::strided_pointwise_backward_data(ctx, s, dy, w, dx, accumulate);
+      return {};
+    case Path::kOwnWinograd2x2:
+      detail::winograd_backward_data(ctx, 2, s, dy, w, dx, wid);
+      return {};
+    case Path::kOwnWinograd4x4:
+      detail::winograd_backward_data(ctx, 4, s, dy, w, dx, wid);
+      return {};
     case Path::kIm2colGemm:  // never chosen for backward-data
-    case Path::kOnednn:
-      return detail::onednn_backward_data(ctx, s, conv2d_uses_winograd(s), dy, w, dx, wid);
+    case Path::kOnednn: break;
   }
+  return detail::onednn_backward_data(ctx, s, conv2d_uses_winograd(s), dy, w, dx, wid);
 }
 
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                             float* dbias, bool after_backward_data) {
+                             float* dbias, const Conv2dBlockedGradient& after) {
   check_conv2d(s, "conv2d_backward_weights");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
@@ -247,7 +253,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     case Path::kOwnWinograd4x4: return detail::winograd_backward_weights(ctx, 4, s, x, dy, dw, dbias);
     case Path::kOnednn:
       return detail::onednn_backward_weights(ctx, s, conv2d_uses_winograd(s), x, dy, dw, dbias,
-                                             after_backward_data);
+                                             after);
   }
 }
 

@@ -27,13 +27,12 @@ struct Conv2dContext {
   GemmPlans gemm;
   WeightCache weights;
   Conv2dScratch scratch;
-  // The last blocked dy a backward-data left in scratch slot 1 (conv2d_onednn.h).
-  BlockedGradient blocked_dy;
   // Every counter but cached_weights, which stats() counts from `weights`. Never reset.
   Conv2dCacheStats counters;
 
   Conv2dCacheStats stats() const;
-  // Drops every cached plan, weight copy and scratch buffer (and so the blocked dy).
+  // Drops every cached plan, weight copy and scratch buffer; an earlier Conv2dBlockedGradient
+  // then reuses nothing.
   void clear();
 };
 

@@ -305,17 +305,20 @@ void onednn_forward(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, con
   strm.wait();
 }
 
-void onednn_backward_data(Conv2dContext& ctx, const Conv2dShape& s, bool winograd,
-                          const float* dy, const float* w, float* dx, const WeightId& wid) {
+Conv2dBlockedGradient onednn_backward_data(Conv2dContext& ctx, const Conv2dShape& s,
+                                           bool winograd, const float* dy, const float* w,
+                                           float* dx, const WeightId& wid) {
   Plan& p = get_plan(ctx, s, winograd, Direction::kBackwardData, false);
   memory wm = weights_for(ctx, p, w, wid);
   p.dst.set_data_handle(const_cast<float*>(dy));
   p.src.set_data_handle(dx);
   auto& strm = onednn_stream();
   memory dxm = x_side(ctx.scratch, p), dym = y_side(ctx.scratch, p);
+  Conv2dBlockedGradient converted;
   if (p.y_blocked) {
     convert_y(p, dym, true);
-    ctx.blocked_dy = BlockedGradient{dy, dym.get_desc(), ctx.scratch.generation(1)};
+    converted.blocked = std::make_shared<const BlockedGradient>(
+        BlockedGradient{dy, dym.get_desc(), ctx.scratch.generation(1)});
   }
   p.conv.execute(strm, {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
   if (p.x_blocked) {
@@ -323,11 +326,12 @@ void onednn_backward_data(Conv2dContext& ctx, const Conv2dShape& s, bool winogra
     convert_x(p, dxm, false);
   }
   strm.wait();
+  return converted;
 }
 
 void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool winograd,
                              const float* x, const float* dy, float* dw, float* dbias,
-                             bool after_backward_data) {
+                             const Conv2dBlockedGradient& after) {
   Plan& p = get_plan(ctx, s, winograd, Direction::kBackwardWeights, dbias != nullptr);
   p.src.set_data_handle(const_cast<float*>(x));
   p.dst.set_data_handle(const_cast<float*>(dy));
@@ -336,11 +340,11 @@ void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool wino
   // then one reorder to OIHW.
   memory dwm = p.weights_plain ? p.user_weights : p.scratch_weights;
   auto& strm = onednn_stream();
-  // Checked before y_side hands slot 1 out again (which ends what blocked_dy records).
-  const BlockedGradient& b = ctx.blocked_dy;
-  const bool dy_converted = after_backward_data && p.y_blocked && b.dy == dy &&
-                            b.md == p.y_blocked.get_desc() &&
-                            b.generation == ctx.scratch.generation(1);
+  // Checked before y_side hands slot 1 out again (which ends what `after` points at).
+  const BlockedGradient* b = after.blocked.get();
+  const bool dy_converted = b && p.y_blocked && b->dy == dy &&
+                            b->md == p.y_blocked.get_desc() &&
+                            b->generation == ctx.scratch.generation(1);
   memory xm = x_side(ctx.scratch, p), dym = y_side(ctx.scratch, p);
   if (p.x_blocked) convert_x(p, xm, true);
   if (p.y_blocked && !dy_converted) convert_y(p, dym, true);

@@ -56,9 +56,8 @@ struct OnednnPlans {
   }
 };
 
-// What a backward-data on oneDNN's Winograd leaves in scratch slot 1: dy in the primitive's
-// blocked layout, which the backward-weights that follows with the same dy reads instead of
-// converting dy again (conv2d_backward_weights' after_backward_data).
+// What Conv2dBlockedGradient points at: dy in the backward-data primitive's blocked layout, left
+// in scratch slot 1 by that hand-out of the slot.
 struct BlockedGradient {
   const float* dy = nullptr;   // the caller's NHWC dy that was converted: [N, OH, OW, O]
   dnnl::memory::desc md;       // its blocked layout
@@ -73,14 +72,14 @@ bool onednn_has_winograd();
 void onednn_forward(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, const float* x,
                     const float* w, const float* bias, float* y, bool training,
                     const WeightId& wid);
-// Records the blocked dy in ctx.blocked_dy when the primitive read dy in a blocked layout.
-void onednn_backward_data(Conv2dContext& ctx, const Conv2dShape& s,
-                          bool winograd, const float* dy, const float* w, float* dx,
-                          const WeightId& wid);
-// With after_backward_data, reads ctx.blocked_dy instead of converting dy again when it is this
-// dy's, in this plan's layout, and still in the scratch slot.
+// Returns the blocked dy when the primitive read dy in a blocked layout (Winograd), else empty.
+Conv2dBlockedGradient onednn_backward_data(Conv2dContext& ctx, const Conv2dShape& s,
+                                           bool winograd, const float* dy, const float* w,
+                                           float* dx, const WeightId& wid);
+// Reads `after`'s conversion instead of converting dy again when it is this dy's, in this
+// plan's layout, and still in the scratch slot.
 void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool winograd,
                              const float* x, const float* dy, float* dw, float* dbias,
-                             bool after_backward_data);
+                             const Conv2dBlockedGradient& after);
 
 }  // namespace hsanet::ops::detail
