@@ -94,9 +94,8 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
 // True when this geometry runs as Winograd under the current setting: 3x3, stride 1, padding 1,
 // no dilation or groups, channels in multiples of 16 (its blocked layouts), and an output of at
 // least 28x28 per image: on ResNet's 14x14 and 7x7 layers it measured no faster (docs/conv.md).
-// Below 56x56 the forward and backward-data run on hsanet's own NHWC transforms
-// (winograd.h), backward-weights on oneDNN's; from 56x56 all three on oneDNN's. Always
-// false on CPUs without AVX-512, where oneDNN has no Winograd.
+// Below 56x56 all three passes run on hsanet's own NHWC transforms (winograd.h), from 56x56
+// on oneDNN's. Always false on CPUs without AVX-512, where oneDNN has no Winograd.
 bool conv2d_uses_winograd(const Conv2dShape& s);
 // True when this geometry runs as Winograd F(2x2, 3x3) (winograd.h) under the current
 // setting: 3x3, stride 1, padding 1, no dilation or groups, at least 64 channels in and out, and
