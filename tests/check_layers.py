@@ -8,8 +8,10 @@ Each part may include only itself and the parts below it:
                   +------ data -------+ (data knows tensors, never a network; cli may use data)
 
 apps/ is known by nothing but the tests. The benchmarks and fuzz targets may use every part of
-src/, not apps/. Includes of other libraries ("hwy/...", <...>) and of files beside the
-including one are not the project's parts and are ignored.
+src/, not apps/. A header whose code lies in a detail namespace of its part
+(`namespace hsanet::ops::detail {`) is that part's own: only files of the same part include it.
+Includes of other libraries ("hwy/...", <...>) and of files beside the including one are not
+the project's parts and are ignored.
 
 Usage: check_layers.py SOURCE_DIR        (exit 1, with one line per violation, if any)
 """
@@ -34,6 +36,7 @@ ALLOWED = {
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+PRIVATE = re.compile(r'^namespace hsanet::\w+::detail \{', re.MULTILINE)
 SUFFIXES = {".h", ".cc", ".cu", ".cuh", ".cpp"}
 
 
@@ -52,6 +55,10 @@ def included_part(root: pathlib.Path, source: pathlib.Path, name: str):
     if "/" in name and first == "apps" and (root / name).exists():
         return "apps"
     return None
+
+
+def is_private(header: pathlib.Path) -> bool:
+    return bool(PRIVATE.search(header.read_text(errors="replace")))
 
 
 def main() -> int:
@@ -77,6 +84,10 @@ def main() -> int:
                 if target not in ALLOWED[part]:
                     violations.append(f"{path.relative_to(root)}:{lineno}: {part} includes "
                                       f"\"{m.group(1)}\" from {target}, which {part} may not use")
+                elif (target != part and target in SRC_PARTS
+                      and is_private(root / "src" / m.group(1))):
+                    violations.append(f"{path.relative_to(root)}:{lineno}: {part} includes "
+                                      f"\"{m.group(1)}\", a header private to {target}")
     for v in violations:
         print(v)
     print(f"check_layers: {checked} includes of the project's parts checked, "

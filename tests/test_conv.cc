@@ -131,11 +131,12 @@ void check_fast_path(const Conv2dShape& s, bool with_bias, uint64_t seed, double
     expect_close(y, y_ref, atol, rtol, training ? "forward (training)" : "forward (inference)");
   }
   std::vector<float> dx(x.size(), -7.f), dw(w.size(), -7.f), db(s.O, -7.f);
-  ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), wid);
+  const ops::Conv2dBlockedGradient blocked_dy =
+      ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), wid);
   expect_close(dx, dx_ref, atol, rtol, "backward data");
   // As autograd calls it: right after backward-data with the same dy.
   ops::conv2d_backward_weights(s, xf.data(), dyf.data(), dw.data(), with_bias ? db.data() : nullptr,
-                               /*after_backward_data=*/true);
+                               blocked_dy);
   if (wgrad_of_scale > 0)
     EXPECT_LT(error_over_scale(dw, dw_ref), wgrad_of_scale) << "backward weights";
   else
@@ -248,28 +249,72 @@ TEST(Conv2d, WinogradBackwardWeightsReusesOnlyTheSameBlockedGradient) {
   };
   auto reuses = [] { return ops::conv2d_cache_stats().blocked_dy_reuses; };
   int64_t before = reuses();
-  ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
-  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, true);
+  ops::Conv2dBlockedGradient blocked = ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
+  EXPECT_FALSE(blocked.empty());
+  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, blocked);
   EXPECT_EQ(reuses() - before, 1);
   expect_weight_gradient_of(dy1, "reusing backward-data's conversion");
 
+  before = reuses();  // the handle used a second time: the first use handed the buffer out again
+  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, blocked);
+  EXPECT_EQ(reuses() - before, 0);
+  expect_weight_gradient_of(dy1, "handle used twice");
+
   before = reuses();  // another dy than backward-data's
-  ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
-  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, true);
+  blocked = ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
+  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, blocked);
   EXPECT_EQ(reuses() - before, 0);
   expect_weight_gradient_of(dy2, "another dy");
 
   before = reuses();  // the scratch buffer used in between (a forward writes its output there)
-  ops::conv2d_backward_data(s, dy2f.data(), wf.data(), dx.data());
+  blocked = ops::conv2d_backward_data(s, dy2f.data(), wf.data(), dx.data());
   ops::conv2d_forward(s, dx.data(), wf.data(), nullptr, y.data(), true);
-  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, true);
+  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, blocked);
   EXPECT_EQ(reuses() - before, 0);
   expect_weight_gradient_of(dy2, "scratch used in between");
 
+  before = reuses();  // the caches cleared in between
+  blocked = ops::conv2d_backward_data(s, dy2f.data(), wf.data(), dx.data());
+  ops::conv2d_clear_caches();
+  ops::conv2d_backward_weights(s, xf.data(), dy2f.data(), dw.data(), nullptr, blocked);
+  EXPECT_EQ(reuses() - before, 0);
+  expect_weight_gradient_of(dy2, "caches cleared in between");
+
   before = reuses();  // the caller does not vouch for dy
   ops::conv2d_backward_data(s, dy1f.data(), wf.data(), dx.data());
-  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, false);
+  ops::conv2d_backward_weights(s, xf.data(), dy1f.data(), dw.data(), nullptr, {});
   EXPECT_EQ(reuses() - before, 0);
+}
+
+TEST(Conv2d, BackwardDataHandsNoBlockedGradientWhereDyIsReadInPlace) {
+  // Every path but oneDNN's Winograd reads dy as the caller's NHWC buffer: backward-data then
+  // returns an empty handle, and backward-weights given it converts nothing and reuses nothing,
+  // with the same gradient as without it. One shape per path (which paths run depends on the
+  // CPU and the setting; whichever runs here must not reuse).
+  const Conv2dShape shapes[] = {
+      make(2, 7, 9, 24, 40, 1, 1),                // 1x1
+      make(2, 8, 10, 24, 40, 1, 1, 2, 2),         // 1x1/2
+      make(1, 13, 11, 64, 80, 3, 3, 1, 1, 1, 1),  // 3x3 below 28x28: F(2x2, 3x3) where fast
+      make(2, 14, 14, 256, 32, 3, 3, 2, 2, 1, 1), // 3x3/2 to 7x7: im2col where fast
+      make(2, 12, 11, 8, 24, 3, 3, 1, 1, 1, 1),   // 3x3 with few channels: oneDNN direct
+      make(1, 32, 32, 3, 16, 7, 7, 2, 2, 3, 3),   // a 7x7/2 stem
+  };
+  Rng rng(36);
+  for (const Conv2dShape& s : shapes) {
+    SCOPED_TRACE(name(s));
+    const std::vector<float> x = to_float(random_vector(x_size(s), rng));
+    const std::vector<float> w = to_float(random_vector(w_size(s), rng, 0.3));
+    const std::vector<float> dy = to_float(random_vector(y_size(s), rng));
+    std::vector<float> dx(x.size()), dw(w.size()), dw_alone(w.size());
+    ops::conv2d_backward_weights(s, x.data(), dy.data(), dw_alone.data(), nullptr);
+    const int64_t before = ops::conv2d_cache_stats().blocked_dy_reuses;
+    const ops::Conv2dBlockedGradient blocked =
+        ops::conv2d_backward_data(s, dy.data(), w.data(), dx.data());
+    EXPECT_TRUE(blocked.empty());
+    ops::conv2d_backward_weights(s, x.data(), dy.data(), dw.data(), nullptr, blocked);
+    EXPECT_EQ(ops::conv2d_cache_stats().blocked_dy_reuses - before, 0);
+    EXPECT_TRUE(dw == dw_alone);
+  }
 }
 
 TEST(Conv2d, Winograd4x4OwnKernelsRunBelow56x56AndMatchTheReference) {

@@ -99,6 +99,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   return record("conv2d", y, {x, weight, bias},
                 [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
                   std::vector<Tensor> grads(3);
+                  // Backward-data's blocked conversion of gy, for the backward-weights below.
+                  ops::Conv2dBlockedGradient blocked_gy;
                   if (needs[0]) {
                     // The forward read this version of the weight; backward must too.
                     if (!owner.expired() && weight_impl->version != version)
@@ -112,8 +114,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                     Tensor into = accumulation_target(0);
                     const bool acc = into.defined() && ops::conv2d_backward_data_accumulates(s);
                     grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
-                    ops::conv2d_backward_data(s, gy.data(), ws.data(), grads[0].data(),
-                                              {owner, version}, acc);
+                    blocked_gy = ops::conv2d_backward_data(s, gy.data(), ws.data(),
+                                                           grads[0].data(), {owner, version}, acc);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {
@@ -121,7 +123,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                     const ConvPassRegion region(s, "backward", "weights");
                     ops::conv2d_backward_weights(s, xs.data(), gy.data(), grads[1].data(),
                                                  needs[2] ? grads[2].data() : nullptr,
-                                                 /*after_backward_data=*/needs[0]);
+                                                 blocked_gy);
                   } else if (needs[2]) {  // bias alone: the sum of gy over every position
                     ops::sum_rows(gy.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
                   }

@@ -45,21 +45,37 @@ struct WeightId {
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, bool training, const WeightId& wid = {});
 
+namespace detail {
+struct BlockedGradient;  // conv2d_onednn.h
+}
+// What a backward-data leaves for the backward-weights of the same dy. Where both passes read dy
+// in a blocked layout (oneDNN's Winograd, 56x56 maps and up), backward-data converts it into a
+// scratch buffer and returns this handle to that conversion; backward-weights given the handle
+// reads the conversion instead of converting dy again, provided it is for the same dy buffer and
+// layout and nothing has used that scratch buffer since. Elsewhere the handle is empty and
+// backward-weights converts (or reads dy in place) as it always does. A handle only says where
+// the conversion is, not that dy is unchanged: pass it only for the same, unmodified dy.
+struct Conv2dBlockedGradient {
+  std::shared_ptr<const detail::BlockedGradient> blocked;  // empty: nothing to reuse
+  bool empty() const { return !blocked; }
+};
+
 // dx = dL/dx given dy = dL/dy (overwrites dx), or dx += dL/dx with `accumulate` -- which only
 // the shapes for which conv2d_backward_data_accumulates is true support (1x1 convolutions
-// without padding or groups, whose matmuls add as they write); others throw.
+// without padding or groups, whose matmuls add as they write); others throw. Returns the
+// handle to dy's blocked conversion for conv2d_backward_weights (empty where there is none).
 //   dy: [N, OH, OW, O]  w: [O, C/groups, KH, KW]  dx: [N, H, W, C]
-void conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w, float* dx,
-                          const WeightId& wid = {}, bool accumulate = false);
+Conv2dBlockedGradient conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
+                                           float* dx, const WeightId& wid = {},
+                                           bool accumulate = false);
 bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 
 // dw = dL/dw in OIHW and, when dbias is not nullptr, dbias = dL/dbias (both overwritten).
-// after_backward_data: the caller's previous call was conv2d_backward_data for this shape with
-// this same, unmodified dy; where both passes convert dy to a blocked layout (oneDNN's
-// Winograd), this one then reuses that conversion.
+// after: what conv2d_backward_data returned for this shape and this same, unmodified dy (or
+// empty): its blocked conversion of dy is reused when still there.
 //   x: [N, H, W, C]  dy: [N, OH, OW, O]  dw: [O, C/groups, KH, KW]  dbias: [O]
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                             float* dbias, bool after_backward_data = false);
+                             float* dbias, const Conv2dBlockedGradient& after = {});
 
 // Which algorithm the 3x3 convolutions run. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) makes
 // the same sums from 36 products per 16 outputs instead of 144, but rounds differently: its
@@ -78,9 +94,8 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
 // True when this geometry runs as Winograd under the current setting: 3x3, stride 1, padding 1,
 // no dilation or groups, channels in multiples of 16 (its blocked layouts), and an output of at
 // least 28x28 per image: on ResNet's 14x14 and 7x7 layers it measured no faster (docs/conv.md).
-// Below 56x56 the forward and backward-data run on hsanet's own NHWC transforms
-// (winograd.h), backward-weights on oneDNN's; from 56x56 all three on oneDNN's. Always
-// false on CPUs without AVX-512, where oneDNN has no Winograd.
+// Below 56x56 all three passes run on hsanet's own NHWC transforms (winograd.h), from 56x56
+// on oneDNN's. Always false on CPUs without AVX-512, where oneDNN has no Winograd.
 bool conv2d_uses_winograd(const Conv2dShape& s);
 // True when this geometry runs as Winograd F(2x2, 3x3) (winograd.h) under the current
 // setting: 3x3, stride 1, padding 1, no dilation or groups, at least 64 channels in and out, and
@@ -105,6 +120,7 @@ struct Conv2dCacheStats {
   int64_t winograd2x2_calls = 0;   // passes run as Winograd F(2x2, 3x3) (no primitive of its own)
   int64_t winograd4x4_calls = 0;   // F(4x4, 3x3) passes run on hsanet's own NHWC kernels
   int64_t blocked_dy_reuses = 0;   // backward-weights that reused backward-data's blocked dy
+                                   // (through a Conv2dBlockedGradient)
 };
 Conv2dCacheStats conv2d_cache_stats();
 // Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).
