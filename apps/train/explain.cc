@@ -63,7 +63,7 @@ MapGrid AttentionMaps::query_map(int head, int y, int x) const {
   const int n = y * cols + x, M = keys();
   const float* p = probs.data() + (static_cast<size_t>(head) * rows * cols + n) * M;  // [keys]
   for (int m = 0; m < M; ++m) {
-    const ops::ref::KeySlot s = ops::ref::key_slot(dims, y, x, m);
+    const ops::KeySlot s = ops::ref::key_slot(dims, y, x, m);
     if (s.valid) g.values[s.key] += p[m];
   }
   return g;
