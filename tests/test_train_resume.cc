@@ -104,6 +104,38 @@ TEST(TrainResume, StoppedAndResumedEqualsUninterrupted) {
   EXPECT_NE(r.err.find("already holds a run"), std::string::npos) << r.err;
 }
 
+// The same with every state this issue added: the EMA (saved under raw.* / the model's names with
+// --select-by ema), accumulation, the plateau schedule (replayed from the history) and clipping.
+TEST(TrainResume, StoppedAndResumedEqualsUninterruptedWithEmaAccumulationAndPlateau) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::vector<std::string> extra = {"--ema", "0.8", "--select-by", "ema", "--accum-steps", "3",
+                                          "--sched", "plateau", "--plateau-patience", "0", "--monitor", "val_acc",
+                                          "--clip-grad", "2"};
+  const std::string whole = tmp / "whole", parts = tmp / "parts";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, whole, extra));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train(args(tmp, parts, testing::concat(extra, {"--stop-after-epoch", "1"})));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train({"--resume", parts, "--stop-after-epoch", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train({"--resume", parts});
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  expect_same_tensors(whole + "/last.safetensors", parts + "/last.safetensors");
+  expect_same_tensors(whole + "/best.safetensors", parts + "/best.safetensors");
+  const SafeTensorsFile last = read_safetensors(parts + "/last.safetensors");
+  EXPECT_TRUE(last.contains("raw.fc.weight")) << "the trained weights are part of the comparison";
+  EXPECT_EQ(last.metadata.at("global_step"), "6") << "4 batches per epoch in groups of 3: 2 steps an epoch";
+  const History hw = read_metrics_csv(whole + "/metrics.csv"), hp = read_metrics_csv(parts + "/metrics.csv");
+  ASSERT_EQ(hp.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(hp[e].lr, hw[e].lr) << e;
+    EXPECT_EQ(hp[e].ema_val_acc, hw[e].ema_val_acc) << e;
+    EXPECT_EQ(hp[e].ema_val_loss, hw[e].ema_val_loss) << e;
+  }
+}
+
 TEST(TrainResume, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   TempDir tmp;
   const std::string run = tmp / "run";
