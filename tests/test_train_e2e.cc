@@ -300,6 +300,10 @@ TEST(TrainEndToEnd, EmaIsEvaluatedLoggedAndBestHoldsItWhenSelected) {
   EXPECT_NEAR(best_acc, std::max(h[0].ema_val_acc, h[1].ema_val_acc), 1e-6);  // metrics.csv: 6 decimals
   const nlohmann::json report = nlohmann::json::parse(testing::slurp(run + "/report.json"));
   EXPECT_EQ(report["select_by"], "ema");
+  EXPECT_NEAR(report["ema_val_acc_max"].get<double>(), best_acc, 1e-12);
+  EXPECT_NEAR(report["accuracy"].get<double>(), h[1].ema_val_acc, 1e-6) << "the report is of the average";
+  EXPECT_NE(r.out.find("EMA validation accuracy over 2 epochs: average"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the report below is of the EMA weights (--select-by ema)"), std::string::npos) << r.out;
 
   // Without --select-by ema the raw model keeps the names and the average goes under ema.*.
   const std::string raw_run = tmp / "raw";

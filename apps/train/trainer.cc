@@ -383,10 +383,18 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   const ValSummary vs = summarize_val(state.history);
   double seconds = 0;
   for (const EpochRecord& r : state.history) seconds += r.seconds;
+  // With --ema, the same figures of the average, and the report is of the model --select-by names.
+  History ema_history = state.history;
+  for (EpochRecord& r : ema_history) r.val_acc = r.ema_val_acc;
+  const ValSummary ema_vs = summarize_val(ema_history);
+  const std::string ema_lines =
+      ema ? "EMA " + val_summary_line(ema_history) + "\n" +
+                (by_ema ? "the report below is of the EMA weights (--select-by ema)\n" : "")
+          : "";
   const std::string heading =
-      strf("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n", identity.model.name.c_str(),
+      strf("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n%s", identity.model.name.c_str(),
           cfg.epochs, cfg.img_size, cfg.img_size, split.train.size(), split.val.size(), seconds,
-          val_summary_line(state.history).c_str());
+          val_summary_line(state.history).c_str(), ema_lines.c_str());
   nlohmann::json extra = {{"val_acc_avg", vs.avg}, {"val_acc_max", vs.max}, {"val_acc_max_epoch", vs.max_epoch},
                           {"best_epoch", state.best_epoch}, {"model", identity.model.name}, {"epochs", cfg.epochs},
                           {"img_size", cfg.img_size}, {"seconds", seconds},
@@ -396,6 +404,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                           {"model_config", model_config_json(identity.model)},
                           {"epochs_run", state.history.size()}, {"select_by", by_ema ? "ema" : "raw"},
                           {"stop_reason", stop_reason.empty() ? "completed all epochs" : stop_reason}};
+  if (ema)
+    extra.update({{"ema_val_acc_avg", ema_vs.avg}, {"ema_val_acc_max", ema_vs.max},
+                  {"ema_val_acc_max_epoch", ema_vs.max_epoch}});
   const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
   points.wrote(run.file("report.json"));
   write_curves(run.dir, state.history);
