@@ -304,6 +304,8 @@ TEST(TrainEndToEnd, EmaIsEvaluatedLoggedAndBestHoldsItWhenSelected) {
   EXPECT_NEAR(report["accuracy"].get<double>(), h[1].ema_val_acc, 1e-6) << "the report is of the average";
   EXPECT_NE(r.out.find("EMA validation accuracy over 2 epochs: average"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("the report below is of the EMA weights (--select-by ema)"), std::string::npos) << r.out;
+  EXPECT_NE(testing::slurp(run + "/accuracy.svg").find("EMA validation accuracy"), std::string::npos);
+  EXPECT_NE(testing::slurp(run + "/loss.svg").find("EMA validation loss"), std::string::npos);
 
   // Without --select-by ema the raw model keeps the names and the average goes under ema.*.
   const std::string raw_run = tmp / "raw";
