@@ -5,6 +5,7 @@
 //  - --init-from loads what fits from a torchvision-style export and says what it skipped.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -134,6 +135,28 @@ TEST(TrainResume, StoppedAndResumedEqualsUninterruptedWithEmaAccumulationAndPlat
     EXPECT_EQ(hp[e].ema_val_acc, hw[e].ema_val_acc) << e;
     EXPECT_EQ(hp[e].ema_val_loss, hw[e].ema_val_loss) << e;
   }
+}
+
+// --ema turned on when resuming (--allow-change ema): the average starts from the restored model,
+// and from then on the checkpoint carries it.
+TEST(TrainResume, EmaTurnedOnWhenResumingStartsFromTheRestoredModel) {
+  TempDir tmp;
+  const std::string run = tmp / "run";
+  testing::RunResult r = run_first_epoch(tmp, run);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(read_safetensors(run + "/last.safetensors").contains("ema.fc.weight"));
+  r = testing::run_cpu_train({"--resume", run, "--ema", "0.9"});
+  EXPECT_EQ(r.code, 2) << "a change of what the run computes needs --allow-change";
+  r = testing::run_cpu_train({"--resume", run, "--ema", "0.9", "--allow-change", "ema", "--stop-after-epoch", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resume: changed --ema 0.0 -> 0.9"), std::string::npos) << r.out;
+  const SafeTensorsFile last = read_safetensors(run + "/last.safetensors");
+  ASSERT_TRUE(last.contains("ema.fc.weight"));
+  EXPECT_FALSE(last.at("ema.fc.weight").bytes == last.at("fc.weight").bytes) << "averaged over epoch 2's steps";
+  const History h = read_metrics_csv(run + "/metrics.csv");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_TRUE(std::isnan(h[0].ema_val_acc)) << "epoch 1 had no average";
+  EXPECT_TRUE(std::isfinite(h[1].ema_val_acc));
 }
 
 TEST(TrainResume, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
