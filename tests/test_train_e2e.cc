@@ -306,6 +306,7 @@ TEST(TrainEndToEnd, EmaIsEvaluatedLoggedAndBestHoldsItWhenSelected) {
   EXPECT_NE(r.out.find("the report below is of the EMA weights (--select-by ema)"), std::string::npos) << r.out;
   EXPECT_NE(testing::slurp(run + "/accuracy.svg").find("EMA validation accuracy"), std::string::npos);
   EXPECT_NE(testing::slurp(run + "/loss.svg").find("EMA validation loss"), std::string::npos);
+  EXPECT_NE(testing::slurp(run + "/report.html").find("EMA validation top-1"), std::string::npos);
 
   // Without --select-by ema the raw model keeps the names and the average goes under ema.*.
   const std::string raw_run = tmp / "raw";
