@@ -4,7 +4,8 @@
 The checkpoint written by cpu_train is a safetensors file whose model tensors carry PyTorch's
 names and shapes, and whose metadata names the model and its options ("model_config") and the
 identities ("classes"). This script builds the matching torch_models.ResNet, loads the tensors
-strictly (the optimiser's "optimizer.*" entries are skipped), and prints what it loaded.
+strictly (the optimiser's "optimizer.*" entries and the second copy of the weights that a run
+with --ema keeps, "ema.*" or "raw.*", are skipped), and prints what it loaded.
 
     load_hsanet_in_torch.py RUN/best.safetensors
     load_hsanet_in_torch.py RUN/best.safetensors --onnx model.onnx
@@ -73,7 +74,8 @@ def load(path):
     """(model in eval mode, model_config, classes, metadata); raises ValueError on any mismatch."""
     tensors, metadata = read_safetensors(path)
     mc, model = model_from_metadata(path, metadata)
-    state = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    side = ("optimizer.", "ema.", "raw.")
+    state = {k: v for k, v in tensors.items() if not k.startswith(side)}
     expected = model.state_dict()
     # hsanet keeps no BatchNorm step counter; PyTorch's is unused at eval and stays as built.
     optional = {k for k in expected if k.endswith("num_batches_tracked")}

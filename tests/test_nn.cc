@@ -7,8 +7,10 @@
 #include "autograd/functions_loss.h"
 #include "autograd/random.h"
 #include "nn/clip_grad.h"
+#include "nn/ema.h"
 #include "nn/linear.h"
 #include "nn/optimizer.h"
+#include "nn/plateau.h"
 
 namespace hsanet {
 namespace {
@@ -158,6 +160,103 @@ TEST(ClipGrad, ValueClampsEachElement) {
   EXPECT_EQ(f.a.grad().data()[0], 3.f);
   EXPECT_EQ(f.a.grad().data()[1], -3.5f);
   EXPECT_EQ(f.b.grad().data()[0], 3.5f);
+}
+
+// A parameter [2] and a buffer [1], as a model's weights and batch norm's running statistics.
+class WeightAndBuffer : public nn::Module {
+ public:
+  WeightAndBuffer() {
+    w = register_parameter("w", Tensor::from_vector({1.f, 2.f}, {2}));
+    running = register_buffer("running", Tensor::from_vector({10.f}, {1}));
+  }
+  void set(float w0, float w1, float r) {
+    w.data()[0] = w0, w.data()[1] = w1, running.data()[0] = r;
+  }
+  Tensor w, running;
+};
+
+TEST(ModelEma, AveragesParametersAndBuffersAsHandComputed) {
+  WeightAndBuffer m;
+  nn::ModelEma ema(m, 0.9, /*warmup=*/false);
+  m.set(3, 4, 20);
+  ema.update(m, 0);  // ema = 0.9 ema + 0.1 model
+  m.set(5, 6, 30);
+  ema.update(m, 1);
+  const nn::NamedTensors& e = ema.state();
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_EQ(e[0].first, "w");
+  EXPECT_EQ(e[1].first, "running");
+  EXPECT_FLOAT_EQ(e[0].second.data()[0], 0.9f * (0.9f * 1 + 0.1f * 3) + 0.1f * 5);  // 1.58
+  EXPECT_FLOAT_EQ(e[0].second.data()[1], 0.9f * (0.9f * 2 + 0.1f * 4) + 0.1f * 6);  // 2.58
+  EXPECT_FLOAT_EQ(e[1].second.data()[0], 0.9f * (0.9f * 10 + 0.1f * 20) + 0.1f * 30);  // 12.9
+  EXPECT_EQ(m.w.data()[0], 5.f) << "the model is not touched";
+
+  // Swapping exchanges the values; twice restores both exactly.
+  ema.swap_with(m);
+  EXPECT_FLOAT_EQ(m.w.data()[0], 1.58f);
+  EXPECT_EQ(ema.state()[0].second.data()[0], 5.f);
+  ema.swap_with(m);
+  EXPECT_EQ(m.w.data()[0], 5.f);
+  EXPECT_FLOAT_EQ(ema.state()[0].second.data()[0], 1.58f);
+}
+
+TEST(ModelEma, WarmupDecayIsMinOfDecayAndOnePlusStepOverTenPlusStep) {
+  WeightAndBuffer m;
+  const nn::ModelEma warm(m, 0.999, true), flat(m, 0.999, false);
+  EXPECT_DOUBLE_EQ(warm.decay_at(0), 0.1);
+  EXPECT_DOUBLE_EQ(warm.decay_at(8), 0.5);
+  EXPECT_DOUBLE_EQ(warm.decay_at(1000), 1001.0 / 1010.0);
+  EXPECT_DOUBLE_EQ(warm.decay_at(8991), 0.999);  // (1 + t) / (10 + t) reaches 0.999 at t = 8991
+  EXPECT_DOUBLE_EQ(warm.decay_at(100000), 0.999);
+  EXPECT_DOUBLE_EQ(flat.decay_at(0), 0.999);
+  // The first update with warm-up keeps only 10% of the starting copy.
+  nn::ModelEma ema(m, 0.999, true);
+  m.set(3, 4, 20);
+  ema.update(m, 0);
+  EXPECT_FLOAT_EQ(ema.state()[0].second.data()[0], 0.1f * 1 + 0.9f * 3);
+}
+
+// Worked by hand against torch.optim.lr_scheduler.ReduceLROnPlateau (threshold 1e-4, rel).
+TEST(Plateau, CutsAfterPatiencePlusOneBadEpochsAsPyTorch) {
+  nn::PlateauOptions o;
+  o.factor = 0.5;
+  o.patience = 2;
+  nn::ReduceLrOnPlateau rule(o, 1.0);
+  EXPECT_FALSE(rule.step(10));      // best 10
+  EXPECT_FALSE(rule.step(9));       // best 9
+  EXPECT_FALSE(rule.step(9));       // bad 1
+  EXPECT_FALSE(rule.step(8.9995));  // not below 9 (1 - 1e-4) = 8.9991: bad 2
+  EXPECT_EQ(rule.bad_epochs(), 2);
+  EXPECT_TRUE(rule.step(9.5));      // bad 3 > patience: cut, bad back to 0
+  EXPECT_DOUBLE_EQ(rule.lr(), 0.5);
+  EXPECT_EQ(rule.bad_epochs(), 0);
+  EXPECT_FALSE(rule.step(8.5));     // best 8.5 (the best survives the cut)
+  EXPECT_FALSE(rule.step(8.6));
+  EXPECT_FALSE(rule.step(8.6));
+  EXPECT_TRUE(rule.step(8.6));
+  EXPECT_DOUBLE_EQ(rule.lr(), 0.25);
+
+  // min_lr floors the cut, and a cut below eps (1e-8) is no cut.
+  o.patience = 0;
+  o.min_lr = 0.3;
+  nn::ReduceLrOnPlateau floor(o, 1.0);
+  floor.step(1);
+  EXPECT_TRUE(floor.step(1));
+  EXPECT_DOUBLE_EQ(floor.lr(), 0.5);
+  EXPECT_TRUE(floor.step(1));
+  EXPECT_DOUBLE_EQ(floor.lr(), 0.3);
+  EXPECT_FALSE(floor.step(1));
+  EXPECT_DOUBLE_EQ(floor.lr(), 0.3);
+
+  // Mode max (accuracy): an improvement must exceed best (1 + 1e-4).
+  nn::PlateauOptions acc;
+  acc.maximize = true;
+  acc.patience = 0;
+  nn::ReduceLrOnPlateau up(acc, 1.0);
+  up.step(0.5);
+  EXPECT_TRUE(up.step(0.50004));
+  EXPECT_NEAR(up.lr(), 0.1, 1e-12);
+  EXPECT_FALSE(up.step(0.6));
 }
 
 }  // namespace

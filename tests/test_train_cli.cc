@@ -58,6 +58,13 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--clip-mode", "global"}, "--clip-mode: must be norm or value, got 'global'"},
       {{"--patience", "-1"}, "--patience: must be 0 (off) or a number of epochs"},
       {{"--monitor", "train_loss"}, "--monitor: must be val_loss or val_acc, got 'train_loss'"},
+      {{"--sched", "plateau", "--plateau-factor", "1"}, "--plateau-factor: must be in (0, 1), got 1"},
+      {{"--plateau-patience", "-1"}, "--plateau-patience: must be >= 0"},
+      {{"--plateau-min-lr", "-1"}, "--plateau-min-lr: must be 0 or more"},
+      {{"--accum-steps", "0"}, "--accum-steps: must be at least 1"},
+      {{"--ema", "1"}, "--ema: must be 0 (off) or a decay in (0, 1), got 1"},
+      {{"--select-by", "best"}, "--select-by: must be raw or ema, got 'best'"},
+      {{"--select-by", "ema"}, "--select-by: ema needs --ema DECAY"},
       {{"--center-crop", "0"}, "--center-crop"},
       {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
       {{"--hflip", "2"}, "--hflip"},
@@ -128,7 +135,9 @@ TEST(TrainCli, TheProgramReturnsTheErrorCode) {
   EXPECT_EQ(r.code, 0);
   for (const char* flag : {"--data", "--model", "--epochs", "--batch-size", "--img-size", "--lr", "--seed",
                            "--threads", "--out", "--resume", "--init-from", "--config", "--evaluate",
-                           "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha"})
+                           "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha", "--plateau-factor",
+                           "--plateau-patience", "--plateau-min-lr", "--accum-steps", "--ema", "--ema-warmup",
+                           "--no-ema-warmup", "--select-by"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from --help";
   for (const char* limit : {"32 to 1024", "1 to 65536", "0 to 64"})
     EXPECT_NE(r.out.find(limit), std::string::npos) << "the limit " << limit << " is not in --help";

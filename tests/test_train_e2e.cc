@@ -3,6 +3,8 @@
 // companion tools (evaluate, predict, compare) must read what it wrote.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -11,6 +13,7 @@
 
 #include "apps/train/checkpoint.h"
 #include "apps/train/history.h"
+#include "apps/train/plateau_lr.h"
 #include "apps/train/tools.h"
 #include "models/resnet.h"
 #include "test_train_util.h"
@@ -249,6 +252,103 @@ TEST(TrainEndToEnd, ClipGradLogsTheNormAndBoundsTheUpdate) {
   };
   const double free_size = buffer_size(free_run), clipped_size = buffer_size(clipped);
   EXPECT_LT(clipped_size, 0.1 * free_size) << clipped_size << " vs " << free_size;
+}
+
+}  // namespace
+}  // namespace hsanet::train
+
+namespace hsanet::train {
+namespace {
+
+// --ema with --select-by ema: the average's validation loss and accuracy beside the raw model's
+// on the epoch line, in log.jsonl and metrics.csv; the checkpoints hold the average under the
+// model's names (what predict and evaluate read) and the trained weights under raw.*; the
+// accumulation's step count is in the logs.
+TEST(TrainEndToEnd, EmaIsEvaluatedLoggedAndBestHoldsItWhenSelected) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 3);
+  const std::string run = tmp / "ema";
+  testing::RunResult r = testing::run_cpu_train(testing::concat(
+      run_args(tmp, run, 2), {"--ema", "0.9", "--select-by", "ema", "--accum-steps", "2"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| ema val loss "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("gradients accumulated over 2 batches (16 images per step)"), std::string::npos) << r.out;
+
+  const History h = read_metrics_csv(run + "/metrics.csv");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_TRUE(std::isfinite(h[1].ema_val_acc) && std::isfinite(h[1].ema_val_loss));
+  int epoch_events = 0;
+  std::istringstream log(testing::slurp(run + "/log.jsonl"));
+  for (std::string line; std::getline(log, line);) {
+    const nlohmann::json e = nlohmann::json::parse(line);
+    if (e["event"] != "epoch") continue;
+    ++epoch_events;
+    EXPECT_NEAR(e["ema_val_acc"].get<double>(), h[e["epoch"].get<int>() - 1].ema_val_acc, 1e-6) << line;
+    EXPECT_EQ(e["steps"].get<int>(), 2) << "24 training images, 3 batches of 8, groups of 2: 2 steps";
+    EXPECT_EQ(e["global_step"].get<int>(), 2 * e["epoch"].get<int>()) << line;
+  }
+  EXPECT_EQ(epoch_events, 2);
+
+  // best and last: the average under the model's names, the raw weights under raw.*.
+  const SafeTensorsFile best = read_safetensors(run + "/best.safetensors");
+  EXPECT_EQ(best.metadata.at("model_weights"), "ema");
+  ASSERT_TRUE(best.contains("raw.fc.weight"));
+  EXPECT_FALSE(best.contains("ema.fc.weight"));
+  EXPECT_FALSE(best.at("fc.weight").bytes == best.at("raw.fc.weight").bytes);
+  // The selected score is the EMA's: best_val_acc is the best of the ema_val_acc column.
+  const double best_acc = nlohmann::json::parse(best.metadata.at("best_val_acc")).get<double>();
+  EXPECT_NEAR(best_acc, std::max(h[0].ema_val_acc, h[1].ema_val_acc), 1e-6);  // metrics.csv: 6 decimals
+  const nlohmann::json report = nlohmann::json::parse(testing::slurp(run + "/report.json"));
+  EXPECT_EQ(report["select_by"], "ema");
+  EXPECT_NEAR(report["ema_val_acc_max"].get<double>(), best_acc, 1e-12);
+  EXPECT_NEAR(report["accuracy"].get<double>(), h[1].ema_val_acc, 1e-6) << "the report is of the average";
+  EXPECT_NE(r.out.find("EMA validation accuracy over 2 epochs: average"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the report below is of the EMA weights (--select-by ema)"), std::string::npos) << r.out;
+  EXPECT_NE(testing::slurp(run + "/accuracy.svg").find("EMA validation accuracy"), std::string::npos);
+  EXPECT_NE(testing::slurp(run + "/loss.svg").find("EMA validation loss"), std::string::npos);
+  EXPECT_NE(testing::slurp(run + "/report.html").find("EMA validation top-1"), std::string::npos);
+
+  // Without --select-by ema the raw model keeps the names and the average goes under ema.*.
+  const std::string raw_run = tmp / "raw";
+  r = testing::run_cpu_train(testing::concat(run_args(tmp, raw_run, 1), {"--ema", "0.9"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const SafeTensorsFile last = read_safetensors(raw_run + "/last.safetensors");
+  EXPECT_EQ(last.metadata.at("model_weights"), "raw");
+  EXPECT_TRUE(last.contains("ema.fc.weight"));
+  EXPECT_TRUE(last.contains("ema.bn1.running_mean")) << "buffers are averaged too";
+  EXPECT_FALSE(last.contains("raw.fc.weight"));
+}
+
+// --sched plateau: the lr is cut when the monitored value stalls, the cut is logged, and
+// metrics.csv's lr column shows it.
+TEST(TrainEndToEnd, PlateauCutsTheLrAndSaysSo) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 3);
+  const std::string run = tmp / "plateau";
+  // lr 1e-6 keeps the weights nearly put (batch norm's running statistics move), so val_acc soon
+  // stops improving, and with patience 0 the first epoch that does not improve cuts the lr.
+  const std::vector<std::string> plateau = {"--lr", "1e-6", "--sched", "plateau", "--plateau-patience", "0",
+                                            "--plateau-factor", "0.5", "--monitor", "val_acc"};
+  testing::RunResult r = testing::run_cpu_train(testing::concat(run_args(tmp, run, 4), plateau));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("plateau: val_acc has not improved for 1 epochs (--plateau-patience 0): lr 1e-06 -> 5e-07 "
+                       "from epoch "),
+            std::string::npos)
+      << r.out;
+  const History h = read_metrics_csv(run + "/metrics.csv");
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_DOUBLE_EQ(h[0].lr, 1e-6);
+  EXPECT_LT(h[3].lr, 1e-6);
+  // Each epoch ran at the lr that PyTorch's rule gives from the epochs before it.
+  TrainConfig cfg;
+  cfg.lr = 1e-6;
+  cfg.sched = "plateau";
+  cfg.plateau_patience = 0;
+  cfg.plateau_factor = 0.5;
+  cfg.monitor = "val_acc";
+  const std::vector<double> lrs = plateau_lrs(h, cfg);
+  for (size_t e = 0; e < h.size(); ++e) EXPECT_NEAR(h[e].lr, lrs[e], 1e-9) << "epoch " << e + 1;
+  EXPECT_NE(testing::slurp(run + "/log.jsonl").find("\"event\":\"lr_reduced\""), std::string::npos);
 }
 
 }  // namespace

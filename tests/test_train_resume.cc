@@ -5,6 +5,7 @@
 //  - --init-from loads what fits from a torchvision-style export and says what it skipped.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -102,6 +103,60 @@ TEST(TrainResume, StoppedAndResumedEqualsUninterrupted) {
   r = testing::run_cpu_train(args(tmp, parts));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("already holds a run"), std::string::npos) << r.err;
+}
+
+// The same with every state this issue added: the EMA (saved under raw.* / the model's names with
+// --select-by ema), accumulation, the plateau schedule (replayed from the history) and clipping.
+TEST(TrainResume, StoppedAndResumedEqualsUninterruptedWithEmaAccumulationAndPlateau) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::vector<std::string> extra = {"--ema", "0.8", "--select-by", "ema", "--accum-steps", "3",
+                                          "--sched", "plateau", "--plateau-patience", "0", "--monitor", "val_acc",
+                                          "--clip-grad", "2"};
+  const std::string whole = tmp / "whole", parts = tmp / "parts";
+  testing::RunResult r = testing::run_cpu_train(args(tmp, whole, extra));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train(args(tmp, parts, testing::concat(extra, {"--stop-after-epoch", "1"})));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train({"--resume", parts, "--stop-after-epoch", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train({"--resume", parts});
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  expect_same_tensors(whole + "/last.safetensors", parts + "/last.safetensors");
+  expect_same_tensors(whole + "/best.safetensors", parts + "/best.safetensors");
+  const SafeTensorsFile last = read_safetensors(parts + "/last.safetensors");
+  EXPECT_TRUE(last.contains("raw.fc.weight")) << "the trained weights are part of the comparison";
+  EXPECT_EQ(last.metadata.at("global_step"), "6") << "4 batches per epoch in groups of 3: 2 steps an epoch";
+  const History hw = read_metrics_csv(whole + "/metrics.csv"), hp = read_metrics_csv(parts + "/metrics.csv");
+  ASSERT_EQ(hp.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(hp[e].lr, hw[e].lr) << e;
+    EXPECT_EQ(hp[e].ema_val_acc, hw[e].ema_val_acc) << e;
+    EXPECT_EQ(hp[e].ema_val_loss, hw[e].ema_val_loss) << e;
+  }
+}
+
+// --ema turned on when resuming (--allow-change ema): the average starts from the restored model,
+// and from then on the checkpoint carries it.
+TEST(TrainResume, EmaTurnedOnWhenResumingStartsFromTheRestoredModel) {
+  TempDir tmp;
+  const std::string run = tmp / "run";
+  testing::RunResult r = run_first_epoch(tmp, run);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(read_safetensors(run + "/last.safetensors").contains("ema.fc.weight"));
+  r = testing::run_cpu_train({"--resume", run, "--ema", "0.9"});
+  EXPECT_EQ(r.code, 2) << "a change of what the run computes needs --allow-change";
+  r = testing::run_cpu_train({"--resume", run, "--ema", "0.9", "--allow-change", "ema", "--stop-after-epoch", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("resume: changed --ema 0.0 -> 0.9"), std::string::npos) << r.out;
+  const SafeTensorsFile last = read_safetensors(run + "/last.safetensors");
+  ASSERT_TRUE(last.contains("ema.fc.weight"));
+  EXPECT_FALSE(last.at("ema.fc.weight").bytes == last.at("fc.weight").bytes) << "averaged over epoch 2's steps";
+  const History h = read_metrics_csv(run + "/metrics.csv");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_TRUE(std::isnan(h[0].ema_val_acc)) << "epoch 1 had no average";
+  EXPECT_TRUE(std::isfinite(h[1].ema_val_acc));
 }
 
 TEST(TrainResume, NanLossStopsAndKeepsTheLastGoodCheckpoint) {

@@ -17,12 +17,38 @@ const std::string& meta(const SafeTensorsFile& f, const std::string& key, const 
   return it->second;
 }
 
+bool is_side_entry(const std::string& name) {
+  return starts_with(name, kOptimizerPrefix) || starts_with(name, kEmaPrefix) || starts_with(name, kRawPrefix);
+}
+
+// The file's tensors named `prefix`<name>, renamed <name>; with an empty prefix, the model's own.
+SafeTensorsFile part(const SafeTensorsFile& file, const std::string& prefix) {
+  SafeTensorsFile p;
+  p.metadata = file.metadata;
+  for (const auto& [name, record] : file.tensors) {
+    if (prefix.empty() ? is_side_entry(name) : !starts_with(name, prefix)) continue;
+    p.tensors.emplace(name.substr(prefix.size()), record);
+  }
+  return p;
+}
+
+bool holds_ema_as_model(const SafeTensorsFile& file) {
+  auto it = file.metadata.find("model_weights");
+  return it != file.metadata.end() && it->second == "ema";
+}
+
 }  // namespace
 
 void save_training_checkpoint(const std::string& path, const nn::Module& model,
                               const nn::Optimizer& optimizer, const TrainingState& state,
-                              const RunIdentity& run) {
-  StateDict dict = model.state_dict();
+                              const RunIdentity& run, const nn::ModelEma* ema) {
+  const bool ema_as_model = ema && run.config.select_by == "ema";
+  StateDict dict;
+  for (const auto& [name, t] : ema_as_model ? ema->state() : model.state_dict()) dict.emplace_back(name, t);
+  if (ema_as_model)
+    for (const auto& [name, t] : model.state_dict()) dict.emplace_back(kRawPrefix + name, t);
+  else if (ema)
+    for (const auto& [name, t] : ema->state()) dict.emplace_back(kEmaPrefix + name, t);
   for (auto& [name, t] : optimizer.state()) dict.emplace_back(kOptimizerPrefix + name, t);
   nlohmann::json schedule = {{"kind", run.config.sched},       {"base_lr", run.config.lr},
                              {"alpha", run.config.alpha},      {"step_size", run.config.step_size},
@@ -42,6 +68,7 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
       {"optimizer", run.config.opt},
       {"seed", std::to_string(run.config.seed)},
       {"rng", "data order and augmentation: Rng::derive(seed, epoch, sample); weights: manual_seed(seed)"},
+      {"model_weights", ema_as_model ? "ema" : "raw"},
   };
   save_state_dict(path, dict, m);
 }
@@ -78,11 +105,7 @@ void validate_weights_file(const SafeTensorsFile& file, const std::string& sourc
 
 LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& source,
                               const nn::Module& model, bool strict) {
-  SafeTensorsFile weights;
-  weights.metadata = file.metadata;
-  for (const auto& [name, record] : file.tensors)
-    if (!starts_with(name, kOptimizerPrefix)) weights.tensors.emplace(name, record);
-  return load_state_dict(weights, source, model.state_dict(), strict);
+  return load_state_dict(part(file, ""), source, model.state_dict(), strict);
 }
 
 TrainingState read_training_state(const SafeTensorsFile& file, const std::string& path) {
@@ -131,12 +154,28 @@ void require_optimizer_buffers(const SafeTensorsFile& file, const std::string& p
 }  // namespace
 
 TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::string& path, nn::Module& model,
-                                       nn::Optimizer& optimizer) {
+                                       nn::Optimizer& optimizer, nn::ModelEma* ema) {
   // Everything is checked before anything is loaded.
   TrainingState s = read_training_state(file, path);
   require_finite_tensors(file, path);
   require_optimizer_buffers(file, path, s, optimizer);
-  load_model_weights(file, path, model, /*strict=*/true);
+  const bool ema_as_model = holds_ema_as_model(file);
+  const SafeTensorsFile raw = part(file, ema_as_model ? kRawPrefix : ""),
+                        average = part(file, ema_as_model ? "" : kEmaPrefix);
+  load_state_dict(raw, path, model.state_dict(), /*strict=*/true);
+  if (ema) {
+    if (average.tensors.empty()) {
+      ema->load(model.state_dict());  // no average saved: it starts from the model, as timm's
+    } else {
+      nn::NamedTensors tensors;
+      for (const auto& [name, record] : average.tensors) tensors.emplace_back(name, record.to_float_tensor());
+      try {
+        ema->load(tensors);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(path + ": the EMA weights do not fit the model (" + e.what() + ")");
+      }
+    }
+  }
 
   nn::NamedTensors opt_state;
   for (const auto& [name, record] : file.tensors)
@@ -151,8 +190,9 @@ TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::s
   return s;
 }
 
-TrainingState load_training_checkpoint(const std::string& path, nn::Module& model, nn::Optimizer& optimizer) {
-  return load_training_checkpoint(read_safetensors(path), path, model, optimizer);
+TrainingState load_training_checkpoint(const std::string& path, nn::Module& model, nn::Optimizer& optimizer,
+                                       nn::ModelEma* ema) {
+  return load_training_checkpoint(read_safetensors(path), path, model, optimizer, ema);
 }
 
 std::string describe_weight_load(const LoadReport& r, const std::string& source) {

@@ -77,13 +77,21 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--momentum", cfg.momentum, "SGD momentum")->capture_default_str()->group("Optimisation");
   app.add_option("--weight-decay", cfg.weight_decay, "weight decay (SGD: L2 on the gradient; AdamW: decoupled)")
       ->capture_default_str()->group("Optimisation");
-  app.add_option("--sched", cfg.sched, "lr schedule, per epoch: cosine (to alpha x lr) | step | constant")
+  app.add_option("--sched", cfg.sched, "lr schedule, per epoch: cosine (to alpha x lr) | step | constant | plateau (cut when --monitor stalls)")
       ->capture_default_str()->group("Optimisation");
   app.add_option("--alpha", cfg.alpha, "cosine: the last epoch runs at alpha x lr")->capture_default_str()->group("Optimisation");
   app.add_option("--step-size", cfg.step_size, "step: multiply lr by gamma every this many epochs")
       ->capture_default_str()->group("Optimisation");
   app.add_option("--gamma", cfg.gamma, "step: the factor")->capture_default_str()->group("Optimisation");
   app.add_option("--warmup-steps", cfg.warmup_steps, "linear lr warm-up over the first steps (0: none)")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--plateau-factor", cfg.plateau_factor,
+                 "plateau: multiply lr by this when --monitor stalls (torch ReduceLROnPlateau factor)")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--plateau-patience", cfg.plateau_patience,
+                 "plateau: epochs without improvement tolerated; the lr is cut after one more")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--plateau-min-lr", cfg.plateau_min_lr, "plateau: the lr is never cut below this")
       ->capture_default_str()->group("Optimisation");
   app.add_option("--label-smoothing", cfg.label_smoothing, "cross-entropy label smoothing in [0, 1)")
       ->capture_default_str()->group("Optimisation");
@@ -98,7 +106,19 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Optimisation");
   app.add_option("--min-delta", cfg.min_delta, "early stopping: the smallest change that counts as improvement")
       ->capture_default_str()->group("Optimisation");
-  app.add_option("--monitor", cfg.monitor, "early stopping: val_loss (lower is better) | val_acc")
+  app.add_option("--monitor", cfg.monitor, "early stopping and plateau: val_loss (lower is better) | val_acc")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--accum-steps", cfg.accum_steps,
+                 "sum the gradients of this many batches (each loss / K) before each optimiser step")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--ema", cfg.ema,
+                 "keep a moving average of the weights and buffers with this decay, e.g. 0.999 (0: off)")
+      ->capture_default_str()->group("Optimisation");
+  app.add_flag("--ema-warmup,!--no-ema-warmup", cfg.ema_warmup,
+               "EMA decay warm-up: min(decay, (1 + step) / (10 + step)) (default on)")
+      ->group("Optimisation");
+  app.add_option("--select-by", cfg.select_by,
+                 "raw | ema: whose validation score picks best.safetensors and drives --patience and plateau")
       ->capture_default_str()->group("Optimisation");
 
   // Augmentation

@@ -12,9 +12,12 @@ namespace hsanet::train {
 
 // Epochs since the last improvement: 0 right after the best epoch so far. An epoch improves when
 // its value beats the best before it by more than min_delta (lower val_loss, higher val_acc).
-int epochs_without_improvement(const History& history, const std::string& monitor, double min_delta);
+// `ema`: the moving average's values (--select-by ema) instead of the raw model's.
+int epochs_without_improvement(const History& history, const std::string& monitor, double min_delta,
+                               bool ema = false);
 
 // Empty while the run should go on; else why it stops, for the log and report.json.
-std::string early_stop_reason(const History& history, int patience, const std::string& monitor, double min_delta);
+std::string early_stop_reason(const History& history, int patience, const std::string& monitor, double min_delta,
+                              bool ema = false);
 
 }  // namespace hsanet::train

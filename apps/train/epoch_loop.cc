@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "apps/train/evaluation.h"
+#include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
 #include "nn/clip_grad.h"
 
@@ -25,10 +26,18 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
   long long correct = 0;
   const auto t0 = clock::now();
   data::Batch b;
+  const int K = cfg.accum_steps;
+  float lr = 0;
+  double grad_norm = 0;  // the last step's global L2 norm before clipping, logged when clipping is on
   for (int i = 0; i < batches && ctx.loader.next(b); ++i) {
-    const float lr = ctx.schedule.lr(epoch, global_step);
-    ctx.optimizer.set_lr(lr);
-    ctx.optimizer.zero_grad();
+    // Batch i belongs to the group starting at group_start; the last group may be short.
+    const int group_start = i / K * K, group = std::min(K, batches - group_start);
+    const bool group_begins = i == group_start, group_ends = i + 1 == group_start + group;
+    if (group_begins) {
+      lr = ctx.schedule.lr(epoch, global_step);
+      ctx.optimizer.set_lr(lr);
+      ctx.optimizer.zero_grad();
+    }
     std::vector<int32_t> labels(b.labels.begin(), b.labels.end());
     Tensor logits = ctx.model(b.images);  // [B, K]
     Tensor loss = cross_entropy(logits, labels, static_cast<float>(cfg.label_smoothing));
@@ -50,23 +59,27 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
                               "): training diverged",
                           epoch + 1, global_step);
     if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
-    loss.backward();
+    // The gradients add up over the group: each batch contributes its mean loss / group.
+    (group > 1 ? scale(loss, 1.0f / static_cast<float>(group)) : loss).backward();
     if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
-    double grad_norm = 0;  // the global L2 norm before clipping, logged when clipping is on
-    if (cfg.clip_grad > 0) {
-      const bool by_norm = cfg.clip_mode == "norm";
-      grad_norm = nn::clip_grad_norm(ctx.optimizer.params(), by_norm ? cfg.clip_grad : HUGE_VAL);
-      if (!by_norm) nn::clip_grad_value(ctx.optimizer.params(), cfg.clip_grad);
-      grad_norm_sum += grad_norm;
+    if (group_ends) {
+      if (cfg.clip_grad > 0) {  // the accumulated gradient is what is clipped
+        const bool by_norm = cfg.clip_mode == "norm";
+        grad_norm = nn::clip_grad_norm(ctx.optimizer.params(), by_norm ? cfg.clip_grad : HUGE_VAL);
+        if (!by_norm) nn::clip_grad_value(ctx.optimizer.params(), cfg.clip_grad);
+        grad_norm_sum += grad_norm;
+      }
+      ctx.optimizer.step();
+      if (ctx.ema) ctx.ema->update(ctx.model, global_step);
+      ++global_step;
+      r.steps++;
     }
-    ctx.optimizer.step();
-    ++global_step;
 
     const int n = static_cast<int>(step[2]);
     correct += static_cast<long long>(step[1]);
     loss_sum += static_cast<double>(value) * n;
     r.samples += n;
-    r.steps++;
+    r.batches++;
     r.wait_seconds += b.wait_seconds;
     r.lr = lr;
 
@@ -80,13 +93,13 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
     p.accuracy = static_cast<double>(correct) / r.samples;
     p.images_per_second = r.samples / std::max(elapsed, 1e-9);
     p.lr = lr;
-    p.wait_ms = 1e3 * r.wait_seconds / r.steps;
-    p.eta_seconds = elapsed / r.steps * (batches - r.steps);
+    p.wait_ms = 1e3 * r.wait_seconds / r.batches;
+    p.eta_seconds = elapsed / r.batches * (batches - r.batches);
     if (ctx.progress.update(p) || (ctx.progress.tty() && (p.batch % cfg.log_interval == 0 || p.batch == batches)))
       ctx.log.file_line(format_batch_line(p));
     if (p.batch % cfg.log_interval == 0 || p.batch == batches) {
       nlohmann::json fields = {{"epoch", p.epoch}, {"batch", p.batch}, {"batches", batches},
-                               {"global_step", global_step}, {"loss", p.loss}, {"accuracy", p.accuracy},
+                               {"global_step", global_step}, {"steps", r.steps}, {"loss", p.loss}, {"accuracy", p.accuracy},
                                {"images_per_second", p.images_per_second}, {"lr", lr}, {"wait_ms", p.wait_ms}};
       if (cfg.clip_grad > 0) fields["grad_norm"] = grad_norm;
       ctx.log.event("batch", std::move(fields));

@@ -1,5 +1,11 @@
 // One training epoch: for each batch, set the scheduled learning rate, forward, cross-entropy,
 // backward, optimiser step; watch the loss; report progress.
+//
+// With --accum-steps K the batches go in groups of K: each batch's loss is divided by the size of
+// its group and its gradient added to the others', and the optimiser steps once per group, so a
+// step sees the mean gradient over K batches. A trailing partial group of r < K batches at the
+// end of the epoch (or of --limit-batches) is stepped too, its losses divided by r, as timm's
+// train.py does. The schedule, the warm-up, global_step and the logs count optimiser steps.
 #pragma once
 
 #include <stdexcept>
@@ -10,6 +16,7 @@
 #include "apps/train/train_config.h"
 #include "data/loader.h"
 #include "nn/distributed.h"
+#include "nn/ema.h"
 #include "nn/module.h"
 #include "nn/optimizer.h"
 #include "nn/schedule.h"
@@ -42,15 +49,18 @@ struct EpochContext {
   // accuracies and sample counts are then those of the global batch, on every rank.
   nn::Communicator* comm = nullptr;
   nn::GradientReducer* reducer = nullptr;
+  nn::ModelEma* ema = nullptr;  // --ema: updated after every optimiser step; null when off
 };
 
 struct EpochResult {
   double loss = 0, accuracy = 0;  // means over the epoch's training samples
   double lr = 0;                  // the last step's learning rate
-  int steps = 0;
+  int steps = 0;                  // optimiser steps (batches / --accum-steps, rounded up)
+  int batches = 0;
   long long samples = 0;
   double wait_seconds = 0;        // total time spent waiting for batches
-  double grad_norm = 0;           // with --clip-grad: mean global gradient norm before clipping
+  double grad_norm = 0;           // with --clip-grad: mean over the steps of the global gradient
+                                  // norm before clipping (the accumulated gradient's)
 };
 
 // Trains epoch `epoch` (0-based). `global_step` counts optimiser steps across epochs and is

@@ -41,7 +41,7 @@ void copy_file_atomically(const std::string& from, const std::string& to) {
 }  // namespace
 
 Restored restore_run(const RunFiles& run, nn::Module& model, nn::Optimizer& optimizer, WritePoints& points,
-                     bool repair) {
+                     bool repair, nn::ModelEma* ema) {
   Restored r;
   Readable last = try_read(run.last()), best = try_read(run.best());
   if (last.file) {
@@ -59,7 +59,7 @@ Restored restore_run(const RunFiles& run, nn::Module& model, nn::Optimizer& opti
     return r;
   }
   const SafeTensorsFile& file = r.source == run.last() ? *last.file : *best.file;
-  r.state = load_training_checkpoint(file, r.source, model, optimizer);
+  r.state = load_training_checkpoint(file, r.source, model, optimizer, ema);
   if (r.source != run.last()) return r;
 
   // last is the newest state; reconcile best with it.

@@ -26,10 +26,10 @@ struct Restored {
   std::string notes;    // lines for the log: what was found and what was done about it
 };
 
-// Loads the model and optimiser from the run's checkpoint as above, repairing best when it lags
+// Loads the model, optimiser and (when not null) the EMA from the run's checkpoint as above, repairing best when it lags
 // (only when `repair`: the processes of a data-parallel job other than rank 0 write nothing).
 // Throws std::runtime_error naming the file when the checkpoint does not fit the model.
 Restored restore_run(const RunFiles& run, nn::Module& model, nn::Optimizer& optimizer, WritePoints& points,
-                     bool repair = true);
+                     bool repair = true, nn::ModelEma* ema = nullptr);
 
 }  // namespace hsanet::train

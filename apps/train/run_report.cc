@@ -52,9 +52,19 @@ std::string curves_section(const History& h) {
     tl.y.push_back(r.train_loss), vl.y.push_back(r.val_loss), ta.y.push_back(r.train_acc);
     va.y.push_back(r.val_acc), v5.y.push_back(r.val_top5), lr.y.push_back(r.lr);
   }
+  std::vector<Series> losses{tl, vl}, accuracies{ta, va, v5};
+  // A run with --ema: the average's validation curves too.
+  Series el{"EMA validation loss", {}, {}}, ea{"EMA validation top-1", {}, {}};
+  bool ema = false;
+  for (const EpochRecord& r : h) {
+    ema |= std::isfinite(r.ema_val_acc);
+    el.x.push_back(r.epoch), ea.x.push_back(r.epoch);
+    el.y.push_back(r.ema_val_loss), ea.y.push_back(r.ema_val_acc);
+  }
+  if (ema) losses.push_back(el), accuracies.push_back(ea);
   return "<div class=\"figures\">\n" +
-         svg_line_plot({tl, vl}, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .width = 540, .height = 330, .log_y = true}) +
-         svg_line_plot({ta, va, v5}, {.title = "Accuracy per epoch", .y_label = "accuracy", .width = 540, .height = 330}) +
+         svg_line_plot(losses, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .width = 540, .height = 330, .log_y = true}) +
+         svg_line_plot(accuracies, {.title = "Accuracy per epoch", .y_label = "accuracy", .width = 540, .height = 330}) +
          svg_line_plot({lr}, {.title = "Learning rate", .y_label = "learning rate", .width = 540, .height = 330}) + "</div>\n";
 }
 

@@ -47,12 +47,17 @@ void TrainConfig::validate() const {
   if (!(momentum >= 0 && momentum < 1)) bad("momentum", "must be in [0, 1), got " + str(momentum));
   if (!(weight_decay >= 0 && std::isfinite(weight_decay)))
     bad("weight-decay", "must be >= 0, got " + str(weight_decay));
-  if (sched != "cosine" && sched != "step" && sched != "constant")
-    bad("sched", "must be cosine, step or constant, got '" + sched + "'");
+  if (sched != "cosine" && sched != "step" && sched != "constant" && sched != "plateau")
+    bad("sched", "must be cosine, step, constant or plateau, got '" + sched + "'");
   if (!(alpha >= 0 && alpha <= 1)) bad("alpha", "must be in [0, 1], got " + str(alpha));
   if (step_size < 1) bad("step-size", "must be at least 1 epoch, got " + str(step_size));
   if (!(gamma > 0 && gamma <= 1)) bad("gamma", "must be in (0, 1], got " + str(gamma));
   if (warmup_steps < 0) bad("warmup-steps", "must be >= 0, got " + str(warmup_steps));
+  if (!(plateau_factor > 0 && plateau_factor < 1))
+    bad("plateau-factor", "must be in (0, 1), got " + str(plateau_factor));
+  if (plateau_patience < 0) bad("plateau-patience", "must be >= 0, got " + str(plateau_patience));
+  if (!(plateau_min_lr >= 0 && std::isfinite(plateau_min_lr)))
+    bad("plateau-min-lr", "must be 0 or more, got " + str(plateau_min_lr));
   if (!(label_smoothing >= 0 && label_smoothing < 1))
     bad("label-smoothing", "must be in [0, 1), got " + str(label_smoothing));
   if (!(clip_grad >= 0 && std::isfinite(clip_grad)))
@@ -63,6 +68,11 @@ void TrainConfig::validate() const {
   if (!(min_delta >= 0 && std::isfinite(min_delta))) bad("min-delta", "must be 0 or more, got " + str(min_delta));
   if (monitor != "val_loss" && monitor != "val_acc")
     bad("monitor", "must be val_loss or val_acc, got '" + monitor + "'");
+  if (accum_steps < 1 || accum_steps > kMaxBatchSize)
+    bad("accum-steps", "must be at least 1 and at most " + str(kMaxBatchSize) + ", got " + str(accum_steps));
+  if (!(ema >= 0 && ema < 1)) bad("ema", "must be 0 (off) or a decay in (0, 1), got " + str(ema));
+  if (select_by != "raw" && select_by != "ema") bad("select-by", "must be raw or ema, got '" + select_by + "'");
+  if (select_by == "ema" && ema == 0) bad("select-by", "ema needs --ema DECAY (the moving average is off)");
   if (!(center_crop > 0 && center_crop <= 1)) bad("center-crop", "must be in (0, 1], got " + str(center_crop));
   if (!(scale_min > 0 && scale_min <= scale_max && scale_max <= 1))
     bad("scale-min", "need 0 < scale-min <= scale-max <= 1, got " + str(scale_min) + " and " + str(scale_max));

@@ -45,17 +45,24 @@ struct TrainConfig {
   double lr = 0.005;
   double momentum = 0.9;        // SGD only
   double weight_decay = 1e-4;   // SGD: L2 on the gradient; AdamW: decoupled
-  std::string sched = "cosine";  // cosine | step | constant
+  std::string sched = "cosine";  // cosine | step | constant | plateau
   double alpha = 0.25;           // cosine: the last epoch runs at alpha * lr
   int step_size = 10;            // step: lr *= gamma every step_size epochs
   double gamma = 0.1;
-  int warmup_steps = 0;          // linear warm-up over the first steps
+  int warmup_steps = 0;          // linear warm-up over the first optimiser steps
+  double plateau_factor = 0.1;   // plateau: lr *= factor once --monitor stalls (ReduceLROnPlateau)
+  int plateau_patience = 10;     // plateau: epochs without improvement tolerated before a cut
+  double plateau_min_lr = 0.0;   // plateau: the lr is never cut below this
   double label_smoothing = 0.0;
   double clip_grad = 0.0;          // 0: off; else the bound of --clip-mode, applied before each step
   std::string clip_mode = "norm";  // norm: global L2 norm (clip_grad_norm_) | value: each element
   int patience = 0;                // early stopping: epochs without improvement (0: off)
   double min_delta = 0.0;          // the improvement that counts
   std::string monitor = "val_loss";  // val_loss | val_acc
+  int accum_steps = 1;             // batches whose gradients are summed (each loss / K) per update
+  double ema = 0.0;                // 0: off; else the decay of the weights' moving average
+  bool ema_warmup = true;          // decay = min(ema, (1 + step) / (10 + step))
+  std::string select_by = "raw";   // raw | ema: whose validation score picks best and is monitored
 
   // ---- augmentation (training images only) ----
   double center_crop = 1.0;   // keep the central fraction of each side first (train and eval)
@@ -110,12 +117,19 @@ void for_each_field(Config& c, F&& f) {
   f("step-size", c.step_size);
   f("gamma", c.gamma);
   f("warmup-steps", c.warmup_steps);
+  f("plateau-factor", c.plateau_factor);
+  f("plateau-patience", c.plateau_patience);
+  f("plateau-min-lr", c.plateau_min_lr);
   f("label-smoothing", c.label_smoothing);
   f("clip-grad", c.clip_grad);
   f("clip-mode", c.clip_mode);
   f("patience", c.patience);
   f("min-delta", c.min_delta);
   f("monitor", c.monitor);
+  f("accum-steps", c.accum_steps);
+  f("ema", c.ema);
+  f("ema-warmup", c.ema_warmup);
+  f("select-by", c.select_by);
   f("center-crop", c.center_crop);
   f("augment", c.augment);
   f("scale-min", c.scale_min);

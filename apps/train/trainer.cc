@@ -14,6 +14,7 @@
 #include "apps/train/epoch_loop.h"
 #include "apps/train/evaluation.h"
 #include "apps/train/memory_estimate.h"
+#include "apps/train/plateau_lr.h"
 #include "apps/train/report.h"
 #include "apps/train/report_explain.h"
 #include "apps/train/resume.h"
@@ -27,6 +28,7 @@
 #include "models/resnet.h"
 #include "nn/atomic_file.h"
 #include "nn/distributed.h"
+#include "nn/ema.h"
 #include "ops/parallel.h"
 
 namespace hsanet::train {
@@ -58,8 +60,17 @@ std::string banner(const TrainInvocation& inv, const models::ModelConfig& mc, in
                                               static_cast<unsigned long long>(c.seed)).c_str());
   std::string sched = c.sched == "cosine" ? strf("cosine to %g x lr", c.alpha)
                       : c.sched == "step" ? strf("step x%g every %d epochs", c.gamma, c.step_size)
-                                          : std::string("constant");
+                      : c.sched == "plateau"
+                          ? strf("plateau: x%g after %d epochs without improvement of %s%s", c.plateau_factor,
+                                 c.plateau_patience + 1, c.monitor.c_str(), c.select_by == "ema" ? " (EMA)" : "")
+                          : std::string("constant");
   if (c.warmup_steps > 0) sched += strf(", %d warm-up steps", c.warmup_steps);
+  if (c.accum_steps > 1)
+    sched += strf(", gradients accumulated over %d batches (%d images per step)", c.accum_steps,
+                  c.accum_steps * c.batch_size);
+  if (c.ema > 0)
+    sched += strf(", EMA of the weights, decay %g%s, best chosen by the %s model", c.ema,
+                  c.ema_warmup ? " with warm-up" : "", c.select_by == "ema" ? "EMA" : "raw");
   s += strf("training: %d epochs, batch %d, %s lr %g%s, weight decay %g, %s, label smoothing %g%s\n", c.epochs,
            c.batch_size, c.opt.c_str(), c.lr, c.opt == "sgd" ? strf(" momentum %g", c.momentum).c_str() : "",
            c.weight_decay, sched.c_str(), c.label_smoothing,
@@ -105,12 +116,25 @@ data::LoaderOptions eval_loader_options(const TrainConfig& c) {
 }
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const nn::Optimizer& opt,
-                     const TrainingState& state, const RunIdentity& run) {
+                     const TrainingState& state, const RunIdentity& run, const nn::ModelEma* ema) {
   try {
-    save_training_checkpoint(path, model, opt, state, run);
+    save_training_checkpoint(path, model, opt, state, run, ema);
   } catch (const std::domain_error& e) {
     throw DivergedWeights(std::string(e.what()) + ": the weights diverged during epoch " +
                           std::to_string(state.epoch));
+  }
+}
+
+// The moving average's score on `loader`: swapped into the model, evaluated, swapped back.
+EvalResult evaluate_ema(nn::Module& model, nn::ModelEma& ema, data::DataLoader& loader) {
+  ema.swap_with(model);
+  try {
+    EvalResult r = evaluate(model, loader);
+    ema.swap_with(model);
+    return r;
+  } catch (...) {
+    ema.swap_with(model);
+    throw;
   }
 }
 
@@ -156,6 +180,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   std::ostream& console = root ? out : silent;
   if (world > 1 && inv.evaluate_only)
     throw std::runtime_error("--evaluate runs in one process; start it without mpirun");
+  if (world > 1 && cfg.accum_steps > 1)
+    throw std::runtime_error("--accum-steps runs in one process; under mpirun the processes already share a larger "
+                             "batch (raise --batch-size instead)");
   if (world > 1 && cfg.batch_size < 2 * world)
     throw std::runtime_error("--batch-size " + std::to_string(cfg.batch_size) + " is the global batch: " +
                              std::to_string(world) + " processes need at least " + std::to_string(2 * world) +
@@ -199,13 +226,17 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   manual_seed(cfg.seed);
   std::shared_ptr<models::ResNet> model = models::build_model(identity.model);
   std::unique_ptr<nn::Optimizer> opt = make_optimizer(cfg, *model);
-  const nn::LrSchedule schedule(cfg.schedule(), cfg.epochs);
+  // --sched plateau: the base lr is set before each epoch from the history (plateau_lr.h).
+  nn::LrSchedule schedule(cfg.schedule(), cfg.epochs);
+  // --ema: the average starts as a copy of the model (after --init-from and the resume, below).
+  std::unique_ptr<nn::ModelEma> ema;
+  if (cfg.ema > 0) ema = std::make_unique<nn::ModelEma>(*model, cfg.ema, cfg.ema_warmup);
 
   TrainingState state;
   std::string resumed;
   std::string resume_notes;
   if (resuming && !inv.evaluate_only) {
-    Restored restored = restore_run(run, *model, *opt, points, /*repair=*/root);
+    Restored restored = restore_run(run, *model, *opt, points, /*repair=*/root, ema.get());
     state = restored.state;
     resume_notes = restored.notes;
     if (state.epoch > cfg.epochs)
@@ -227,6 +258,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   }
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
+  if (ema && state.global_step == 0) ema->load(model->state_dict());
   if (world > 1)
     log.line(strf("data parallel: %d processes (%s), %d images per process per step, batch norm %s, "
                  "gradient buckets %g MB%s", world, comm.name().c_str(), cfg.batch_size / world,
@@ -242,6 +274,8 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   data::DataLoader val_loader(dataset, split.val, data::Transform(cfg.eval_transform()), eval_loader_options(cfg));
   ProgressLine progress(console, tty, cfg.log_interval);
   EpochContext ctx{*model, *opt, schedule, train_loader, cfg, progress, log, inv.fault_nan_step};
+  ctx.ema = ema.get();
+  const bool by_ema = ema && cfg.select_by == "ema";
   std::unique_ptr<nn::GradientReducer> reducer;
   if (world > 1) {
     reducer = std::make_unique<nn::GradientReducer>(comm, model->named_parameters(),
@@ -251,17 +285,29 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   }
   const SyncBatchNorm sync_bn(comm, world > 1 && inv.sync_bn);
 
-  EvalResult last_eval;
+  EvalResult last_eval, last_ema_eval;  // the raw model's and the average's on the validation split
   bool have_eval = false;
   std::string stop_reason;  // set when early stopping ends the run before cfg.epochs
   for (int epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
     // Judged before each epoch from the history alone, so a resumed run stops where an
     // uninterrupted one would, and resuming a stopped run trains no further.
-    stop_reason = early_stop_reason(state.history, cfg.patience, cfg.monitor, cfg.min_delta);
+    stop_reason = early_stop_reason(state.history, cfg.patience, cfg.monitor, cfg.min_delta, by_ema);
     if (!stop_reason.empty()) {
       log.line(strf("%s: stopped after epoch %d of %d", stop_reason.c_str(), epoch, cfg.epochs));
       log.event("early_stop", {{"after_epoch", epoch}, {"reason", stop_reason}});
       break;
+    }
+    if (cfg.sched == "plateau") {  // replayed from the history, so a resumed run agrees
+      const std::vector<double> lrs = plateau_lrs(state.history, cfg);  // [epoch + 1]
+      nn::ScheduleOptions o = cfg.schedule();
+      o.base_lr = static_cast<float>(lrs.back());
+      schedule = nn::LrSchedule(o, cfg.epochs);
+      if (lrs.size() > 1 && lrs.back() < lrs[lrs.size() - 2]) {
+        log.line(strf("plateau: %s%s has not improved for %d epochs (--plateau-patience %d): lr %g -> %g from epoch %d",
+                      by_ema ? "the EMA's " : "", cfg.monitor.c_str(), cfg.plateau_patience + 1,
+                      cfg.plateau_patience, lrs[lrs.size() - 2], lrs.back(), epoch + 1));
+        log.event("lr_reduced", {{"epoch", epoch + 1}, {"from", lrs[lrs.size() - 2]}, {"to", lrs.back()}});
+      }
     }
     const auto t0 = std::chrono::steady_clock::now();
     EpochResult tr;
@@ -278,32 +324,42 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
       continue;
     }
     last_eval = evaluate(*model, val_loader);
+    if (ema) last_ema_eval = evaluate_ema(*model, *ema, val_loader);
     have_eval = true;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     state.epoch = epoch + 1;
-    state.history.push_back({epoch + 1, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs,
-                             last_eval.top5});
-    const bool best = last_eval.accuracy > state.best_val_acc;
-    if (best) state.best_val_acc = last_eval.accuracy, state.best_epoch = epoch + 1;
+    EpochRecord record{epoch + 1, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, tr.lr, secs,
+                       last_eval.top5};
+    if (ema) record.ema_val_loss = last_ema_eval.loss, record.ema_val_acc = last_ema_eval.accuracy;
+    state.history.push_back(record);
+    // best.safetensors follows the accuracy of the model --select-by names.
+    const double score = by_ema ? last_ema_eval.accuracy : last_eval.accuracy;
+    const bool best = score > state.best_val_acc;
+    if (best) state.best_val_acc = score, state.best_epoch = epoch + 1;
     const std::string clipped = cfg.clip_grad > 0 ? strf(" | grad norm %.4g", tr.grad_norm) : "";
-    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f top5 %.4f | lr %.6f%s | %.1f s%s",
-                 epoch + 1, cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, last_eval.top5, tr.lr,
-                 clipped.c_str(), secs, best ? "  (best)" : ""));
+    const std::string averaged =
+        ema ? strf(" | ema val loss %.4f acc %.4f", last_ema_eval.loss, last_ema_eval.accuracy) : "";
+    log.line(strf("epoch %d/%d  train loss %.4f acc %.4f | val loss %.4f acc %.4f top5 %.4f%s | lr %.6f%s | %.1f s%s",
+                 epoch + 1, cfg.epochs, tr.loss, tr.accuracy, last_eval.loss, last_eval.accuracy, last_eval.top5,
+                 averaged.c_str(), tr.lr, clipped.c_str(), secs, best ? "  (best)" : ""));
     log.event("epoch", {{"epoch", epoch + 1}, {"train_loss", tr.loss}, {"train_acc", tr.accuracy},
                         {"val_loss", last_eval.loss}, {"val_acc", last_eval.accuracy}, {"val_top5", last_eval.top5}, {"lr", tr.lr},
                         {"seconds", secs}, {"global_step", state.global_step}, {"wait_seconds", tr.wait_seconds},
-                        {"grad_norm", cfg.clip_grad > 0 ? nlohmann::json(tr.grad_norm) : nlohmann::json()}});
+                        {"grad_norm", cfg.clip_grad > 0 ? nlohmann::json(tr.grad_norm) : nlohmann::json()},
+                        {"steps", tr.steps},
+                        {"ema_val_loss", ema ? nlohmann::json(last_ema_eval.loss) : nlohmann::json()},
+                        {"ema_val_acc", ema ? nlohmann::json(last_ema_eval.accuracy) : nlohmann::json()}});
     // The metrics first, then last, then best: a kill between any two leaves files that a resume
     // reconciles (resume.h): metrics.csv is rewritten from the checkpoint's history, and a best
     // that lags behind last is brought up to date from it.
     write_metrics_csv(run.metrics(), state.history);
     points.wrote(run.metrics());
     try {
-      save_checkpoint(run.last(), *model, *opt, state, identity);
+      save_checkpoint(run.last(), *model, *opt, state, identity, ema.get());
       points.wrote(run.last());
       if (best) {
-        save_checkpoint(run.best(), *model, *opt, state, identity);
+        save_checkpoint(run.best(), *model, *opt, state, identity, ema.get());
         points.wrote(run.best());
       }
     } catch (const DivergedWeights& e) {
@@ -318,14 +374,27 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   }
 
   if (!root) return 0;
-  if (!have_eval) last_eval = evaluate(*model, val_loader);  // resumed a finished run: report again
+  if (!have_eval) {  // resumed a finished run: report again
+    last_eval = evaluate(*model, val_loader);
+    if (ema) last_ema_eval = evaluate_ema(*model, *ema, val_loader);
+  }
+  // The report is of the model --select-by names: with ema, the average's predictions.
+  if (by_ema) last_eval = last_ema_eval;
   const ValSummary vs = summarize_val(state.history);
   double seconds = 0;
   for (const EpochRecord& r : state.history) seconds += r.seconds;
+  // With --ema, the same figures of the average, and the report is of the model --select-by names.
+  History ema_history = state.history;
+  for (EpochRecord& r : ema_history) r.val_acc = r.ema_val_acc;
+  const ValSummary ema_vs = summarize_val(ema_history);
+  const std::string ema_lines =
+      ema ? "EMA " + val_summary_line(ema_history) + "\n" +
+                (by_ema ? "the report below is of the EMA weights (--select-by ema)\n" : "")
+          : "";
   const std::string heading =
-      strf("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n", identity.model.name.c_str(),
+      strf("%s, %d epochs, %dx%d, %zu train / %zu val images, %.0f s of training\n%s\n%s", identity.model.name.c_str(),
           cfg.epochs, cfg.img_size, cfg.img_size, split.train.size(), split.val.size(), seconds,
-          val_summary_line(state.history).c_str());
+          val_summary_line(state.history).c_str(), ema_lines.c_str());
   nlohmann::json extra = {{"val_acc_avg", vs.avg}, {"val_acc_max", vs.max}, {"val_acc_max_epoch", vs.max_epoch},
                           {"best_epoch", state.best_epoch}, {"model", identity.model.name}, {"epochs", cfg.epochs},
                           {"img_size", cfg.img_size}, {"seconds", seconds},
@@ -333,8 +402,11 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                           {"num_train", split.train.size()}, {"num_val", split.val.size()},
                           {"num_params", model->num_parameters()}, {"config", to_json(cfg)},
                           {"model_config", model_config_json(identity.model)},
-                          {"epochs_run", state.history.size()},
+                          {"epochs_run", state.history.size()}, {"select_by", by_ema ? "ema" : "raw"},
                           {"stop_reason", stop_reason.empty() ? "completed all epochs" : stop_reason}};
+  if (ema)
+    extra.update({{"ema_val_acc_avg", ema_vs.avg}, {"ema_val_acc_max", ema_vs.max},
+                  {"ema_val_acc_max_epoch", ema_vs.max_epoch}});
   const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
   points.wrote(run.file("report.json"));
   write_curves(run.dir, state.history);

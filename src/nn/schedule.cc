@@ -6,8 +6,8 @@
 namespace hsanet::nn {
 
 LrSchedule::LrSchedule(const ScheduleOptions& opt, int epochs) : opt_(opt), epochs_(epochs) {
-  if (opt.kind != "cosine" && opt.kind != "step" && opt.kind != "constant")
-    throw std::invalid_argument("unknown schedule '" + opt.kind + "' (cosine, step or constant)");
+  if (opt.kind != "cosine" && opt.kind != "step" && opt.kind != "constant" && opt.kind != "plateau")
+    throw std::invalid_argument("unknown schedule '" + opt.kind + "' (cosine, step, constant or plateau)");
   if (!(opt.base_lr > 0)) throw std::invalid_argument("learning rate must be positive");
   if (opt.alpha < 0 || opt.alpha > 1) throw std::invalid_argument("cosine alpha must be in [0, 1]");
   if (opt.step_size < 1) throw std::invalid_argument("step size must be at least 1 epoch");

@@ -7,7 +7,8 @@
 namespace hsanet::nn {
 
 struct ScheduleOptions {
-  std::string kind = "cosine";  // cosine | step | constant
+  std::string kind = "cosine";  // cosine | step | constant | plateau (constant here: the caller
+                                // sets base_lr per epoch from the validation values, plateau.h)
   float base_lr = 0.005f;
   float alpha = 0.25f;          // cosine: final lr = alpha * base_lr
   int step_size = 10;           // step: multiply by gamma every step_size epochs
@@ -22,7 +23,7 @@ class LrSchedule {
   //   cosine:   lr_e = base (alpha + (1 - alpha)(1 + cos(pi e / (E - 1))) / 2)  (first: base,
   //             last: alpha * base)
   //   step:     lr_e = base * gamma^floor(e / step_size)
-  //   constant: base
+  //   constant, plateau: base
   // During warm-up the value is scaled by (global_step + 1) / warmup_steps.
   float lr(int epoch, long long global_step) const;
   const ScheduleOptions& options() const { return opt_; }
