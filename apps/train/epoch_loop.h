@@ -1,5 +1,6 @@
-// One training epoch: for each batch, set the scheduled learning rate, forward, cross-entropy,
-// backward, optimiser step; watch the loss; report progress.
+// One training epoch: for each batch, set the scheduled learning rate, forward, cross-entropy
+// (over soft targets when the loader mixed the batch), backward, optimiser step; watch the loss;
+// report progress.
 #pragma once
 
 #include <stdexcept>
