@@ -408,6 +408,112 @@ TEST(BasicOps, CrossEntropyWithAndWithoutSmoothing) {
   });
 }
 
+TEST(BasicOps, SoftCrossEntropyGradientAndFastPath) {
+  for_each_target([&] {
+    Rng rng(11);
+    const int64_t N = 5, K = 19;  // 19: not a multiple of any vector width
+    for (double scale : {0.1, 3.0, 30.0}) {
+      std::vector<double> z = random_vector(N * K, rng, scale);
+      // Targets: random distributions per row (as mixup with smoothing makes, but denser).
+      std::vector<double> t(N * K);
+      for (int64_t n = 0; n < N; ++n) {
+        double sum = 0;
+        for (int64_t k = 0; k < K; ++k) sum += t[n * K + k] = rng.uniform_double();
+        for (int64_t k = 0; k < K; ++k) t[n * K + k] /= sum;
+      }
+      auto fwd = [=](const Arrays& a) {
+        std::vector<double> p(N * K);
+        return std::vector<double>{
+            ops::ref::soft_cross_entropy_forward(a[0].data(), a[1].data(), N, K, p.data())};
+      };
+      auto bwd = [=](const Arrays& a, const std::vector<double>& G) {
+        std::vector<double> p(N * K), g(N * K);
+        ops::ref::soft_cross_entropy_forward(a[0].data(), a[1].data(), N, K, p.data());
+        ops::ref::soft_cross_entropy_backward(p.data(), a[1].data(), N, K, G[0], g.data());
+        return Arrays{g, std::vector<double>(N * K, 0.0)};
+      };
+      const std::string what = "soft_cross_entropy scale " + std::to_string(scale);
+      GradCheckOptions opt;
+      opt.skip = {1};  // the targets take no gradient
+      expect_gradients_match(fwd, bwd, {z, t}, opt, what);
+      // The fast path: targets enter as a constant tensor.
+      Tensor zt = Tensor::from_vector(testing::to_float(z), {N, K});
+      zt.set_requires_grad(true);
+      Tensor loss = soft_cross_entropy(zt, Tensor::from_vector(testing::to_float(t), {N, K}));
+      const std::vector<double> ref = fwd({z, t});
+      expect_close(loss.data(), ref.data(), 1, 1e-5, 1e-5, what + " forward");
+      loss.backward(Tensor::full({1}, 0.7f));
+      const Arrays gref = bwd({z, t}, {0.7});
+      expect_close(zt.grad().data(), gref[0].data(), gref[0].size(), 1e-6, 1e-4, what + " gradient");
+    }
+  });
+}
+
+TEST(BasicOps, SoftCrossEntropyGradientHoldsForTargetsNotSummingToOne) {
+  // The backward's general form p * sum(t) - t: checked against finite differences with rows of
+  // targets that sum to 0.3 and 2.5, where p - t would be wrong.
+  const int64_t N = 2, K = 4;
+  std::vector<double> z{0.5, -1.0, 2.0, 0.1, -0.3, 0.7, 0.0, 1.2};
+  std::vector<double> t{0.1, 0.1, 0.1, 0.0, 1.0, 0.5, 0.5, 0.5};
+  auto fwd = [=](const Arrays& a) {
+    std::vector<double> p(N * K);
+    return std::vector<double>{ops::ref::soft_cross_entropy_forward(a[0].data(), a[1].data(), N, K, p.data())};
+  };
+  auto bwd = [=](const Arrays& a, const std::vector<double>& G) {
+    std::vector<double> p(N * K), g(N * K);
+    ops::ref::soft_cross_entropy_forward(a[0].data(), a[1].data(), N, K, p.data());
+    ops::ref::soft_cross_entropy_backward(p.data(), a[1].data(), N, K, G[0], g.data());
+    return Arrays{g, std::vector<double>(N * K, 0.0)};
+  };
+  GradCheckOptions opt;
+  opt.skip = {1};
+  expect_gradients_match(fwd, bwd, {z, t}, opt, "soft_cross_entropy, unnormalised targets");
+}
+
+TEST(BasicOps, SoftCrossEntropyOnOneHotTargetsEqualsHardLoss) {
+  // One-hot targets, plain and label-smoothed ((1 - s) onehot + s / K), give the hard-label loss
+  // and its gradient on every SIMD target; a mixed target gives the lambda-weighted hard losses.
+  for_each_target([&] {
+    Rng rng(12);
+    const int64_t N = 4, K = 9;
+    const std::vector<int32_t> a{0, 8, 3, 3}, b{5, 8, 1, 2};
+    std::vector<float> z(N * K);
+    for (float& v : z) v = rng.normal(0.f, 2.f);
+    auto onehot = [&](const std::vector<int32_t>& labels, float s) {
+      std::vector<float> t(N * K, s / K);
+      for (int64_t n = 0; n < N; ++n) t[n * K + labels[n]] += 1.f - s;
+      return t;
+    };
+    for (float s : {0.f, 0.1f}) {
+      Tensor z1 = Tensor::from_vector(z, {N, K}), z2 = Tensor::from_vector(z, {N, K});
+      z1.set_requires_grad(true);
+      z2.set_requires_grad(true);
+      Tensor hard = cross_entropy(z1, a, s);
+      Tensor soft = soft_cross_entropy(z2, Tensor::from_vector(onehot(a, s), {N, K}));
+      EXPECT_NEAR(soft.item(), hard.item(), 1e-6 + 1e-6 * std::fabs(hard.item())) << "smoothing " << s;
+      hard.backward();
+      soft.backward();
+      const std::vector<float> g1 = z1.grad().to_vector(), g2 = z2.grad().to_vector();
+      for (size_t i = 0; i < g1.size(); ++i) EXPECT_NEAR(g2[i], g1[i], 1e-7) << "smoothing " << s << " element " << i;
+
+      // Mixed: lambda * smooth(onehot(a)) + (1 - lambda) * smooth(onehot(b)) -> the weighted losses.
+      const float lam = 0.3f;
+      std::vector<float> ta = onehot(a, s), tb = onehot(b, s), t(N * K);
+      for (size_t i = 0; i < t.size(); ++i) t[i] = lam * ta[i] + (1 - lam) * tb[i];
+      const float mixed = soft_cross_entropy(Tensor::from_vector(z, {N, K}), Tensor::from_vector(t, {N, K})).item();
+      const float weighted = lam * cross_entropy(Tensor::from_vector(z, {N, K}), a, s).item() +
+                             (1 - lam) * cross_entropy(Tensor::from_vector(z, {N, K}), b, s).item();
+      EXPECT_NEAR(mixed, weighted, 1e-5) << "smoothing " << s;
+    }
+  });
+}
+
+TEST(BasicOps, SoftCrossEntropyRefusesMismatchedTargets) {
+  Tensor z = Tensor::zeros({2, 3});
+  EXPECT_THROW(soft_cross_entropy(z, Tensor::zeros({2, 4})), std::invalid_argument);
+  EXPECT_THROW(soft_cross_entropy(Tensor::zeros({6}), Tensor::zeros({6})), std::invalid_argument);
+}
+
 TEST(BasicOps, CrossEntropyStaysFiniteAtHugeLogits) {
   for_each_target([&] {
     Tensor z = Tensor::from_vector({1e4f, -1e4f, 0.f, -1e4f, 1e4f, 1e4f}, {2, 3});

@@ -68,6 +68,12 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--center-crop", "0"}, "--center-crop"},
       {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
       {{"--hflip", "2"}, "--hflip"},
+      {{"--mixup", "-0.2"}, "--mixup: must be 0 (off) or a positive Beta alpha"},
+      {{"--cutmix", "-1"}, "--cutmix: must be 0 (off) or a positive Beta alpha"},
+      {{"--mix-prob", "1.5"}, "--mix-prob: must be a probability in [0, 1]"},
+      {{"--mix-switch-prob", "-0.1"}, "--mix-switch-prob: must be a probability in [0, 1]"},
+      {{"--color-jitter", "-0.2"}, "--color-jitter: strengths must be >= 0"},
+      {{"--color-jitter", "0.1,0.2"}, "--color-jitter: takes one strength S or three"},
       {{"--threads", "-1"}, "--threads"},
       {{"--width-mult", "0"}, "width multiplier"},
       {{"--lr", "abc"}, "--lr"},
@@ -160,6 +166,42 @@ TEST(TrainCli, DefaultsAreThePapersRecipe) {
   EXPECT_EQ(r.inv.out.rfind("runs/resnet50-", 0), 0u) << r.inv.out;
 }
 
+// The mixing and colour flags reach the loader's MixConfig and the training transform; one
+// colour strength serves all three; --no-augment turns mixing off too; validation never jitters.
+TEST(TrainCli, MixAndColourJitterFlagsReachTheDataLayer) {
+  ParseResult off = parse({"--data", faces()});
+  ASSERT_TRUE(off.proceed);
+  EXPECT_FALSE(off.inv.cfg.mix().enabled());
+  EXPECT_FALSE(off.inv.cfg.train_transform().color_jitter.enabled());
+
+  ParseResult r = parse({"--data", faces(), "--mixup", "0.2", "--cutmix", "1.0", "--mix-prob", "0.8",
+                         "--mix-switch-prob", "0.3", "--color-jitter", "0.3"});
+  ASSERT_TRUE(r.proceed);
+  const data::MixConfig m = r.inv.cfg.mix();
+  EXPECT_DOUBLE_EQ(m.mixup_alpha, 0.2);
+  EXPECT_DOUBLE_EQ(m.cutmix_alpha, 1.0);
+  EXPECT_DOUBLE_EQ(m.prob, 0.8);
+  EXPECT_DOUBLE_EQ(m.switch_prob, 0.3);
+  const data::ColorJitterConfig cj = r.inv.cfg.train_transform().color_jitter;
+  EXPECT_DOUBLE_EQ(cj.brightness, 0.3);
+  EXPECT_DOUBLE_EQ(cj.contrast, 0.3);
+  EXPECT_DOUBLE_EQ(cj.saturation, 0.3);
+  EXPECT_FALSE(r.inv.cfg.eval_transform().color_jitter.enabled());
+
+  ParseResult three = parse({"--data", faces(), "--color-jitter", "0.4,0.2,0.1"});
+  ASSERT_TRUE(three.proceed);
+  const data::ColorJitterConfig c3 = three.inv.cfg.train_transform().color_jitter;
+  EXPECT_DOUBLE_EQ(c3.brightness, 0.4);
+  EXPECT_DOUBLE_EQ(c3.contrast, 0.2);
+  EXPECT_DOUBLE_EQ(c3.saturation, 0.1);
+  EXPECT_EQ(to_json(three.inv.cfg).at("color-jitter"), nlohmann::json({0.4, 0.2, 0.1}));
+
+  ParseResult none = parse({"--data", faces(), "--mixup", "0.2", "--color-jitter", "0.3", "--no-augment"});
+  ASSERT_TRUE(none.proceed);
+  EXPECT_FALSE(none.inv.cfg.mix().enabled());
+  EXPECT_FALSE(none.inv.cfg.train_transform().color_jitter.enabled());
+}
+
 // Every key of the configuration is a flag of the same name, and JSON round-trips.
 TEST(TrainCli, ConfigKeysAreFlagNames) {
   TrainConfig c;
@@ -245,6 +287,46 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   r = parse({"--resume", run, "--out", tmp / "elsewhere"}, &err);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(err.find("--out cannot differ"), std::string::npos) << err;
+}
+
+// Mixing and colour jitter change what a run computes: a resume keeps them unless --allow-change
+// names them (the change is then logged). A run from before the options existed ran without them:
+// asking for that (0, or no jitter) on resume is no change.
+TEST(TrainCli, ResumeChangesMixingOnlyWhenAllowed) {
+  TempDir tmp;
+  const std::string run = tmp / "run";
+  fs::create_directories(run);
+  TrainConfig saved;
+  saved.data = faces();
+  saved.mixup = 0.2;
+  saved.color_jitter = {0.3};
+  std::ofstream(run + "/config.json") << to_json(saved).dump();
+
+  ParseResult r = parse({"--resume", run});
+  ASSERT_TRUE(r.proceed);
+  EXPECT_DOUBLE_EQ(r.inv.cfg.mixup, 0.2);
+  EXPECT_EQ(r.inv.cfg.color_jitter, std::vector<double>{0.3});
+
+  std::string err;
+  r = parse({"--resume", run, "--mixup", "0.5", "--color-jitter", "0.1"}, &err);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(err.find("--color-jitter, --mixup would change what the run computes"), std::string::npos) << err;
+
+  r = parse({"--resume", run, "--mixup", "0.5", "--allow-change", "mixup"}, &err);
+  ASSERT_TRUE(r.proceed) << err;
+  EXPECT_DOUBLE_EQ(r.inv.cfg.mixup, 0.5);
+  ASSERT_EQ(r.inv.config_changes.size(), 1u);
+  EXPECT_EQ(r.inv.config_changes[0], "--mixup 0.2 -> 0.5 (--allow-change mixup)");
+
+  // An older run's config.json, without the new keys.
+  nlohmann::json old = to_json(TrainConfig{});
+  old["data"] = faces();
+  for (const char* key : {"mixup", "cutmix", "mix-prob", "mix-switch-prob", "color-jitter"}) old.erase(key);
+  std::ofstream(run + "/config.json") << old.dump();
+  r = parse({"--resume", run, "--mixup", "0", "--cutmix", "0"}, &err);
+  EXPECT_TRUE(r.proceed) << err;
+  r = parse({"--resume", run, "--cutmix", "1"}, &err);
+  EXPECT_EQ(r.code, 2);
 }
 
 }  // namespace

@@ -159,6 +159,32 @@ TEST(TrainResume, EmaTurnedOnWhenResumingStartsFromTheRestoredModel) {
   EXPECT_TRUE(std::isfinite(h[1].ema_val_acc));
 }
 
+// Mixup, cutmix and colour jitter draw from (seed, epoch, batch or sample) streams: a mixed run
+// stopped and resumed ends bit-identical to one never interrupted, and mixing changes the run.
+TEST(TrainResume, AMixedRunResumesExactly) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 4);
+  const std::vector<std::string> mix{"--mixup", "0.4", "--cutmix", "1.0", "--color-jitter", "0.3",
+                                     "--label-smoothing", "0.1"};
+  const std::string whole = tmp / "whole", parts = tmp / "parts", plain = tmp / "plain";
+  testing::RunResult r = testing::run_cpu_train(testing::concat(args(tmp, whole, mix), {"--stop-after-epoch", "2"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("batches: mixup 0.4 / cutmix 1 (cutmix p 0.5), p 1"), std::string::npos) << r.out;
+  r = testing::run_cpu_train(testing::concat(args(tmp, parts, mix), {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train({"--resume", parts, "--stop-after-epoch", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  expect_same_tensors(whole + "/last.safetensors", parts + "/last.safetensors");
+  const History hw = read_metrics_csv(whole + "/metrics.csv"), hp = read_metrics_csv(parts + "/metrics.csv");
+  ASSERT_EQ(hw.size(), 2u);
+  ASSERT_EQ(hp.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) EXPECT_EQ(hp[e].train_loss, hw[e].train_loss) << e;
+
+  r = testing::run_cpu_train(args(tmp, plain, {"--label-smoothing", "0.1", "--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(read_metrics_csv(plain + "/metrics.csv")[0].train_loss, hw[0].train_loss);
+}
+
 TEST(TrainResume, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   TempDir tmp;
   const std::string run = tmp / "run";

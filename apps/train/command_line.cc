@@ -124,7 +124,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   // Augmentation
   app.add_option("--center-crop", cfg.center_crop, "keep the central fraction of each side first, train and eval (1: off)")
       ->capture_default_str()->group("Augmentation");
-  app.add_flag("--augment,!--no-augment", cfg.augment, "random resized crop, flip and erasing on training images (--no-augment: off)")
+  app.add_flag("--augment,!--no-augment", cfg.augment, "random resized crop, flip, erasing, colour jitter and mixing on training images (--no-augment: off)")
       ->group("Augmentation");
   app.add_option("--scale-min", cfg.scale_min, "random resized crop: smallest area fraction")
       ->capture_default_str()->group("Augmentation");
@@ -132,6 +132,23 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Augmentation");
   app.add_option("--hflip", cfg.hflip, "horizontal flip probability")->capture_default_str()->group("Augmentation");
   app.add_option("--erase", cfg.erase, "random erasing (occlusion) probability")->capture_default_str()->group("Augmentation");
+  app.add_option("--color-jitter", cfg.color_jitter,
+                 "S or B,C,S: brightness, contrast and saturation factors drawn from [max(0, 1-s), 1+s], applied "
+                 "in a random order (torchvision's ColorJitter; default off)")
+      ->delimiter(',')->expected(1, 3)->group("Augmentation");
+  app.add_option("--mixup", cfg.mixup,
+                 "mixup alpha: each batch blended with itself flipped, lambda ~ Beta(A, A), soft targets "
+                 "(timm's --mixup; 0: off)")
+      ->capture_default_str()->group("Augmentation");
+  app.add_option("--cutmix", cfg.cutmix,
+                 "cutmix alpha: a box of area 1-lambda pasted from the flipped batch, lambda ~ Beta(A, A) "
+                 "(timm's --cutmix; 0: off)")
+      ->capture_default_str()->group("Augmentation");
+  app.add_option("--mix-prob", cfg.mix_prob, "mixup/cutmix: probability that a batch is mixed (timm's mixup_prob)")
+      ->capture_default_str()->group("Augmentation");
+  app.add_option("--mix-switch-prob", cfg.mix_switch_prob,
+                 "mixup and cutmix both on: probability of cutmix for a batch (timm's mixup_switch_prob)")
+      ->capture_default_str()->group("Augmentation");
 
   // Run
   app.add_option("--seed", cfg.seed, "seed of the weights, the split, the order and the augmentation")

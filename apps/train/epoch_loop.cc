@@ -8,6 +8,7 @@
 #include "apps/train/evaluation.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
+#include "data/mix.h"
 #include "nn/clip_grad.h"
 
 namespace hsanet::train {
@@ -38,15 +39,26 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
       ctx.optimizer.set_lr(lr);
       ctx.optimizer.zero_grad();
     }
-    std::vector<int32_t> labels(b.labels.begin(), b.labels.end());
     Tensor logits = ctx.model(b.images);  // [B, K]
-    Tensor loss = cross_entropy(logits, labels, static_cast<float>(cfg.label_smoothing));
+    const int n_local = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
+    Tensor loss;
+    // Accuracy counts a hit on the label with the larger weight: the only label, unmixed.
+    std::vector<int> scored = b.labels;  // [B]
+    if (b.mix_labels.empty()) {
+      std::vector<int32_t> labels(b.labels.begin(), b.labels.end());
+      loss = cross_entropy(logits, labels, static_cast<float>(cfg.label_smoothing));
+    } else {
+      // Mixup/cutmix: soft targets, label smoothing applied to each one-hot first (timm).
+      Tensor targets = Tensor::from_vector(
+          data::mixed_targets(b.labels, b.mix_labels, b.mix_lambda, k, cfg.label_smoothing), {n_local, k});
+      loss = soft_cross_entropy(logits, targets);
+      scored = data::dominant_labels(b.labels, b.mix_labels, b.mix_lambda);
+    }
     float value = loss.item();
     if (global_step == ctx.fault_nan_step) value = std::numeric_limits<float>::quiet_NaN();
-    const int n_local = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
     long long correct_local = 0;
     for (int s = 0; s < n_local; ++s)
-      correct_local += argmax(logits.data() + static_cast<int64_t>(s) * k, k) == b.labels[s];
+      correct_local += argmax(logits.data() + static_cast<int64_t>(s) * k, k) == scored[s];
     // The step's totals over the ranks, so every rank judges (and reports) the global batch.
     double step[3] = {static_cast<double>(value) * n_local, static_cast<double>(correct_local),
                       static_cast<double>(n_local)};

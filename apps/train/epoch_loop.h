@@ -1,5 +1,6 @@
-// One training epoch: for each batch, set the scheduled learning rate, forward, cross-entropy,
-// backward, optimiser step; watch the loss; report progress.
+// One training epoch: for each batch, set the scheduled learning rate, forward, cross-entropy
+// (over soft targets when the loader mixed the batch), backward, optimiser step; watch the loss;
+// report progress.
 //
 // With --accum-steps K the batches go in groups of K: each batch's loss is divided by the size of
 // its group and its gradient added to the others', and the optimiser steps once per group, so a

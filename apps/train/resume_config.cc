@@ -65,7 +65,12 @@ void check_resume_flags(ResumeBase& base, const nlohmann::json& now, const std::
   const nlohmann::json& reference = base.reference;
   for (const std::string& key : given) {
     if (resume_safe_keys().count(key) || !now.contains(key)) continue;
-    const nlohmann::json was = reference.value(key, nlohmann::json());
+    // A key the run's configuration lacks (it predates the option) ran at the option's default.
+    static const nlohmann::json defaults = [] {
+      const TrainConfig fresh;
+      return to_json(fresh);
+    }();
+    const nlohmann::json was = reference.contains(key) ? reference.at(key) : defaults.value(key, nlohmann::json());
     if (now.at(key) == was) continue;
     if (!allowed.count(key)) {
       add_refused(base, key);

@@ -78,6 +78,17 @@ void TrainConfig::validate() const {
     bad("scale-min", "need 0 < scale-min <= scale-max <= 1, got " + str(scale_min) + " and " + str(scale_max));
   if (!(hflip >= 0 && hflip <= 1)) bad("hflip", "must be a probability in [0, 1], got " + str(hflip));
   if (!(erase >= 0 && erase <= 1)) bad("erase", "must be a probability in [0, 1], got " + str(erase));
+  if (color_jitter.size() != 0 && color_jitter.size() != 1 && color_jitter.size() != 3)
+    bad("color-jitter", "takes one strength S or three, B,C,S (brightness, contrast, saturation); got " +
+                            std::to_string(color_jitter.size()) + " numbers");
+  for (double v : color_jitter)
+    if (!(v >= 0 && std::isfinite(v))) bad("color-jitter", "strengths must be >= 0, got " + str(v));
+  if (!(mixup >= 0 && std::isfinite(mixup))) bad("mixup", "must be 0 (off) or a positive Beta alpha, got " + str(mixup));
+  if (!(cutmix >= 0 && std::isfinite(cutmix)))
+    bad("cutmix", "must be 0 (off) or a positive Beta alpha, got " + str(cutmix));
+  if (!(mix_prob >= 0 && mix_prob <= 1)) bad("mix-prob", "must be a probability in [0, 1], got " + str(mix_prob));
+  if (!(mix_switch_prob >= 0 && mix_switch_prob <= 1))
+    bad("mix-switch-prob", "must be a probability in [0, 1], got " + str(mix_switch_prob));
   if (threads < 0) bad("threads", "must be >= 0 (0: all cores), got " + str(threads));
   if (limit_batches < 0) bad("limit-batches", "must be >= 0 (0: no limit), got " + str(limit_batches));
   if (log_interval < 1) bad("log-interval", "must be at least 1, got " + str(log_interval));
@@ -100,7 +111,23 @@ data::TransformConfig TrainConfig::train_transform() const {
   t.scale_max = scale_max;
   t.hflip_p = hflip;
   t.erase_p = erase;
+  if (!color_jitter.empty()) {
+    const bool one = color_jitter.size() == 1;
+    t.color_jitter.brightness = color_jitter[0];
+    t.color_jitter.contrast = one ? color_jitter[0] : color_jitter[1];
+    t.color_jitter.saturation = one ? color_jitter[0] : color_jitter[2];
+  }
   return t;
+}
+
+data::MixConfig TrainConfig::mix() const {
+  data::MixConfig m;
+  if (!augment) return m;  // --no-augment: training images as validation's, unmixed
+  m.mixup_alpha = mixup;
+  m.cutmix_alpha = cutmix;
+  m.prob = mix_prob;
+  m.switch_prob = mix_switch_prob;
+  return m;
 }
 
 data::TransformConfig TrainConfig::eval_transform() const {

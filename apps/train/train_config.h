@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/mix.h"
 #include "data/transforms.h"
 #include "models/model_config.h"
 #include "nn/schedule.h"
@@ -70,6 +71,11 @@ struct TrainConfig {
   double scale_min = 0.6, scale_max = 1.0;  // random resized crop: area fraction
   double hflip = 0.5;         // horizontal flip probability
   double erase = 0.5;         // random erasing probability
+  std::vector<double> color_jitter;  // [] off; [s]: brightness = contrast = saturation = s; [b, c, s]
+  double mixup = 0.0;         // > 0: mixup of each batch, lambda ~ Beta(mixup, mixup)
+  double cutmix = 0.0;        // > 0: cutmix of each batch, lambda ~ Beta(cutmix, cutmix)
+  double mix_prob = 1.0;      // probability that a batch is mixed at all
+  double mix_switch_prob = 0.5;  // mixup and cutmix both on: probability of cutmix for a batch
 
   // ---- run ----
   uint64_t seed = 1;        // weights, split, shuffling and augmentation
@@ -87,6 +93,7 @@ struct TrainConfig {
   models::ModelConfig model_config(int num_classes) const;
   data::TransformConfig train_transform() const;
   data::TransformConfig eval_transform() const;
+  data::MixConfig mix() const;  // off unless augment and mixup or cutmix > 0
   nn::ScheduleOptions schedule() const;
 };
 
@@ -136,6 +143,11 @@ void for_each_field(Config& c, F&& f) {
   f("scale-max", c.scale_max);
   f("hflip", c.hflip);
   f("erase", c.erase);
+  f("color-jitter", c.color_jitter);
+  f("mixup", c.mixup);
+  f("cutmix", c.cutmix);
+  f("mix-prob", c.mix_prob);
+  f("mix-switch-prob", c.mix_switch_prob);
   f("seed", c.seed);
   f("threads", c.threads);
   f("conv-algorithm", c.conv_algorithm);

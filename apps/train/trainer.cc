@@ -75,11 +75,22 @@ std::string banner(const TrainInvocation& inv, const models::ModelConfig& mc, in
            c.batch_size, c.opt.c_str(), c.lr, c.opt == "sgd" ? strf(" momentum %g", c.momentum).c_str() : "",
            c.weight_decay, sched.c_str(), c.label_smoothing,
            c.limit_batches > 0 ? strf(", at most %d batches per epoch", c.limit_batches).c_str() : "");
-  s += strf("augmentation: %s; centre crop %g\n",
-           c.augment ? strf("random resized crop (area %g-%g), flip p %g, erasing p %g", c.scale_min, c.scale_max,
-                           c.hflip, c.erase).c_str()
-                     : "off",
-           c.center_crop);
+  std::string aug = c.augment ? strf("random resized crop (area %g-%g), flip p %g, erasing p %g", c.scale_min,
+                                     c.scale_max, c.hflip, c.erase)
+                               : std::string("off");
+  if (c.augment) {
+    const data::ColorJitterConfig cj = c.train_transform().color_jitter;
+    if (cj.enabled()) aug += strf(", colour jitter %g,%g,%g", cj.brightness, cj.contrast, cj.saturation);
+    const data::MixConfig m = c.mix();
+    if (m.enabled()) {
+      std::string which = m.mixup_alpha > 0 && m.cutmix_alpha > 0
+                              ? strf("mixup %g / cutmix %g (cutmix p %g)", m.mixup_alpha, m.cutmix_alpha, m.switch_prob)
+                          : m.mixup_alpha > 0 ? strf("mixup %g", m.mixup_alpha)
+                                              : strf("cutmix %g", m.cutmix_alpha);
+      aug += "; batches: " + which + strf(", p %g", m.prob);
+    }
+  }
+  s += strf("augmentation: %s; centre crop %g\n", aug.c_str(), c.center_crop);
   s += strf("threads: %d compute, %d data loading\n", ops::num_threads(), c.workers);
   s += "run directory: " + inv.out + resumed;
   return s;
@@ -89,9 +100,11 @@ data::LoaderOptions train_loader_options(const TrainConfig& c, size_t samples, c
   // Batch norm in training mode needs two samples per process: drop a last batch that would
   // give a process fewer (one process: a last batch of one).
   const size_t rest = samples % c.batch_size, P = static_cast<size_t>(comm.size());
+  const data::MixConfig mix = c.mix();
   return {.batch_size = c.batch_size, .shuffle = true,
           .drop_last = c.batch_size > 1 && rest > 0 && rest < 2 * P, .seed = c.seed, .workers = c.workers,
-          .rank = comm.rank(), .world_size = comm.size()};
+          .mixup_alpha = mix.mixup_alpha, .cutmix_alpha = mix.cutmix_alpha, .mix_prob = mix.prob,
+          .mix_switch_prob = mix.switch_prob, .rank = comm.rank(), .world_size = comm.size()};
 }
 
 // While alive, batch norm in training mode takes its statistics over every process.

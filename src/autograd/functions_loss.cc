@@ -36,6 +36,26 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels,
                 });
 }
 
+Tensor soft_cross_entropy(const Tensor& logits, const Tensor& targets) {
+  if (logits.ndim() != 2 || logits.size(0) == 0)
+    throw std::invalid_argument("soft_cross_entropy: logits must be [N, K] with N > 0, got " +
+                                shape_str(logits.shape()));
+  if (targets.shape() != logits.shape())
+    throw std::invalid_argument("soft_cross_entropy: targets " + shape_str(targets.shape()) +
+                                " for logits " + shape_str(logits.shape()));
+  const int64_t N = logits.size(0), K = logits.size(1);
+  Tensor probs = Tensor::empty({N, K});  // saved: softmax(logits), [N, K]
+  Tensor t = targets.detach();           // saved: the targets, [N, K]
+  const float loss = ops::soft_cross_entropy_forward(logits.data(), t.data(), N, K, probs.data());
+  Tensor y = Tensor::full({1}, loss);
+  return record("soft_cross_entropy", y, {logits},
+                [probs, t, N, K](const Tensor& gy, const NeedsGrad&) {
+                  Tensor g = Tensor::empty({N, K});  // [N, K]
+                  ops::soft_cross_entropy_backward(probs.data(), t.data(), N, K, gy.item(), g.data());
+                  return std::vector<Tensor>{g};
+                });
+}
+
 Tensor softmax_no_grad(const Tensor& logits) {
   if (logits.ndim() != 2)
     throw std::invalid_argument("softmax: logits must be [N, K], got " + shape_str(logits.shape()));

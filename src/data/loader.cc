@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
 
 namespace hsanet::data {
@@ -18,6 +19,12 @@ DataLoader::DataLoader(const ImageFolder& dataset, std::vector<int> indices, Tra
     throw std::invalid_argument("DataLoader: batch_size must be at least 1, got " + std::to_string(options_.batch_size));
   if (options_.workers < 0) throw std::invalid_argument("DataLoader: workers must be >= 0");
   if (options_.prefetch < 1) throw std::invalid_argument("DataLoader: prefetch must be at least 1");
+  const MixConfig mix = options_.mix();
+  if (!(mix.mixup_alpha >= 0 && mix.cutmix_alpha >= 0 && std::isfinite(mix.mixup_alpha) &&
+        std::isfinite(mix.cutmix_alpha)))
+    throw std::invalid_argument("DataLoader: mixup and cutmix alphas must be finite and >= 0");
+  if (!(mix.prob >= 0 && mix.prob <= 1 && mix.switch_prob >= 0 && mix.switch_prob <= 1))
+    throw std::invalid_argument("DataLoader: mix prob and switch prob must be in [0, 1]");
   if (options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size)
     throw std::invalid_argument("DataLoader: rank " + std::to_string(options_.rank) + " outside a world of " +
                                 std::to_string(options_.world_size));
@@ -88,6 +95,13 @@ Batch DataLoader::build_batch(int64_t b) const {
     transform_.apply(image, rng, batch.images.data() + k * per_image);
     batch.labels.push_back(labels_[pos]);
     batch.indices.push_back(indices_[pos]);
+  }
+  if (const MixConfig mix = options_.mix(); mix.enabled()) {
+    Rng rng = mix_rng(options_.seed, epoch_, b);
+    const MixDraw draw = draw_mix(mix, w, h, rng);
+    apply_mix(batch.images.data(), count, h, w, 3, draw);
+    batch.mix_lambda = draw.lambda;
+    batch.mix_labels = flipped_labels(batch.labels);
   }
   return batch;
 }

@@ -31,6 +31,10 @@
 // two-core machine a second one would take a core from the training step, and one already decodes
 // and augments far faster than a step consumes (see docs/data.md for measurements).
 //
+// Mixing (options.mixup_alpha, cutmix_alpha: off by default) happens last, on the finished batch: its draws come from
+// mix_rng(seed, epoch, batch number), so they too are independent of the workers. Under sharding
+// every rank mixes its own share with that share flipped, with the global batch's lambda.
+//
 // A file that fails to decode while loading (changed since validation) raises its DataError from
 // next() for the batch that holds it.
 #pragma once
@@ -48,6 +52,7 @@
 #include "data/data_error.h"
 #include "data/decode.h"
 #include "data/image_folder.h"
+#include "data/mix.h"
 #include "data/split.h"
 #include "data/transforms.h"
 
@@ -59,6 +64,12 @@ struct Batch {
   std::vector<int> indices;   // [B] sample indices into the ImageFolder
   double wait_seconds = 0.0;  // how long next() blocked before this batch was ready
   int global_size = 0;        // samples in this step over all ranks (= labels.size() unsharded)
+  // Mixup/cutmix (LoaderOptions::mixup_alpha, cutmix_alpha): each image i was mixed with image B-1-i of this batch.
+  // The soft target is mix_lambda of labels[i] and 1 - mix_lambda of mix_labels[i]
+  // (data/mix.h, mixed_targets). mix_labels is empty when mixing is off; an unmixed batch of a
+  // mixing run has mix_lambda 1.
+  double mix_lambda = 1.0;
+  std::vector<int> mix_labels;  // [B] labels[B-1-i]
 };
 
 struct LoaderOptions {
@@ -69,6 +80,12 @@ struct LoaderOptions {
   uint64_t seed = 1;       // shuffling and augmentation
   int workers = 1;         // decoding threads; 0 decodes inside next() on the calling thread
   int prefetch = 4;        // batches decoded ahead of the consumer, at most
+  // Mixup / cutmix of each batch (data/mix.h; alphas 0: off), drawn from mix_rng(seed, epoch,
+  // batch). Plain numbers rather than a MixConfig member, so that designated initializers may
+  // leave them out without a missing-initializer warning.
+  double mixup_alpha = 0, cutmix_alpha = 0;
+  double mix_prob = 1.0, mix_switch_prob = 0.5;
+  MixConfig mix() const { return {mixup_alpha, cutmix_alpha, mix_prob, mix_switch_prob}; }
   // Data-parallel sharding: batch_size is the global batch; rank `rank` of `world_size` takes its
   // contiguous share of every global batch of the epoch's order (the first count % world_size
   // ranks one more), so that the union over ranks of one step is the one-process batch.

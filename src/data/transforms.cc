@@ -144,6 +144,8 @@ Transform::Transform(TransformConfig config) : config_(config) {
           "need 0 < erase_area_min <= erase_area_max < 1");
   require(c.erase_aspect_min > 0 && c.erase_aspect_min <= c.erase_aspect_max,
           "need 0 < erase_aspect_min <= erase_aspect_max");
+  for (double s : {c.color_jitter.brightness, c.color_jitter.contrast, c.color_jitter.saturation})
+    require(s >= 0 && std::isfinite(s), "colour jitter strengths must be finite and >= 0");
   for (int ch = 0; ch < 3; ++ch) require(c.std[ch] > 0, "std must be positive");
 }
 
@@ -165,6 +167,10 @@ void Transform::apply(const Image& image, Rng& rng, float* out) const {
   resample(view, box, size, size, c.filter, out);
 
   if (c.train && rng.uniform_double() < c.hflip_p) hflip(out, size, size);
+  // On 0..255 values, as torchvision's ColorJitter on a PIL image before ToTensor and Normalize.
+  // Disabled, it draws nothing: the erasing draws below stay those of a run without it.
+  if (c.train && c.color_jitter.enabled())
+    color_jitter(out, int64_t{size} * size, draw_color_jitter(c.color_jitter, rng));
   normalize(out, int64_t{size} * size, c.mean, c.std);
   if (c.train) {
     if (auto r = random_erasing_rect(size, size, c.erase_p, c.erase_area_min, c.erase_area_max, c.erase_aspect_min,

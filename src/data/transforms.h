@@ -2,7 +2,8 @@
 //
 // Training (the reference recipe, torchvision's algorithms):
 //   centre crop fraction -> random resized crop to size x size -> random horizontal flip
-//   -> normalise -> random erasing (an occluding box filled with a constant)
+//   -> colour jitter (off by default) -> normalise -> random erasing (an occluding box filled
+//   with a constant)
 // Evaluation:
 //   centre crop fraction -> resize the short side to resize_short -> central size x size -> normalise
 //
@@ -17,6 +18,7 @@
 #include <optional>
 
 #include "autograd/random.h"
+#include "data/color_jitter.h"
 #include "data/image.h"
 #include "data/resample.h"
 
@@ -33,6 +35,7 @@ struct TransformConfig {
   double scale_min = 0.6, scale_max = 1.0;            // crop area / image area
   double ratio_min = 3.0 / 4.0, ratio_max = 4.0 / 3.0;  // crop width / height
   double hflip_p = 0.5;
+  ColorJitterConfig color_jitter;  // brightness, contrast, saturation strengths (0: off)
   double erase_p = 0.5;
   double erase_area_min = 0.02, erase_area_max = 0.2;     // erased area / image area
   double erase_aspect_min = 0.3, erase_aspect_max = 3.3;  // erased height / width

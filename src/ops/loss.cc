@@ -35,6 +35,29 @@ float CrossEntropyForwardImpl(const float* logits, const int32_t* labels, int64_
   return static_cast<float>(total / static_cast<double>(N));
 }
 
+float SoftCrossEntropyForwardImpl(const float* logits, const float* targets, int64_t N, int64_t K,
+                                  float* probs) {
+  // logits, targets, probs: [N, K]. The same row softmax as above; the loss in double.
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* z = logits + n * K;
+    const float* t = targets + n * K;
+    float* p = probs + n * K;
+    const float m = RowMax(z, K);
+    const float s = ExpShiftSum(z, m, p, K);  // p = exp(z - m), s = sum
+    ScaleRow(p, 1.f / s, K);
+    const double lse = static_cast<double>(m) + std::log(static_cast<double>(s));
+    // -sum_k t_k (z_k - lse) = lse * sum_k t_k - sum_k t_k z_k
+    double sum_t = 0, sum_tz = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      sum_t += t[k];
+      sum_tz += static_cast<double>(t[k]) * z[k];
+    }
+    total += lse * sum_t - sum_tz;
+  }
+  return static_cast<float>(total / static_cast<double>(N));
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace hsanet::ops
 HWY_AFTER_NAMESPACE();
@@ -43,6 +66,7 @@ HWY_AFTER_NAMESPACE();
 namespace hsanet::ops {
 
 HWY_EXPORT(CrossEntropyForwardImpl);
+HWY_EXPORT(SoftCrossEntropyForwardImpl);
 
 float cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t K,
                             float smoothing, float* probs) {
@@ -59,6 +83,23 @@ void cross_entropy_backward(const float* probs, const int32_t* labels, int64_t N
       const float q = (k == labels[n] ? 1.f - smoothing : 0.f) + off;
       dlogits[n * K + k] = g * (probs[n * K + k] - q);
     }
+}
+
+float soft_cross_entropy_forward(const float* logits, const float* targets, int64_t N, int64_t K,
+                                 float* probs) {
+  return HWY_DYNAMIC_DISPATCH(SoftCrossEntropyForwardImpl)(logits, targets, N, K, probs);
+}
+
+void soft_cross_entropy_backward(const float* probs, const float* targets, int64_t N, int64_t K,
+                                 float grad_loss, float* dlogits) {
+  // probs, targets, dlogits: [N, K]. d/dz_k of -sum_j t_j log softmax(z)_j = p_k sum_j t_j - t_k.
+  const float g = grad_loss / static_cast<float>(N);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* t = targets + n * K;
+    float sum_t = 0;
+    for (int64_t k = 0; k < K; ++k) sum_t += t[k];
+    for (int64_t k = 0; k < K; ++k) dlogits[n * K + k] = g * (probs[n * K + k] * sum_t - t[k]);
+  }
 }
 
 }  // namespace hsanet::ops
