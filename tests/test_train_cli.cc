@@ -58,6 +58,8 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--clip-mode", "global"}, "--clip-mode: must be norm or value, got 'global'"},
       {{"--patience", "-1"}, "--patience: must be 0 (off) or a number of epochs"},
       {{"--monitor", "train_loss"}, "--monitor: must be val_loss or val_acc, got 'train_loss'"},
+      {{"--freeze-epochs", "-2"}, "--freeze-epochs: must be 0 (off) or a number of epochs"},
+      {{"--lr-pretrained-mult", "-0.5"}, "--lr-pretrained-mult: must be 0 or more"},
       {{"--center-crop", "0"}, "--center-crop"},
       {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
       {{"--hflip", "2"}, "--hflip"},
@@ -128,7 +130,8 @@ TEST(TrainCli, TheProgramReturnsTheErrorCode) {
   EXPECT_EQ(r.code, 0);
   for (const char* flag : {"--data", "--model", "--epochs", "--batch-size", "--img-size", "--lr", "--seed",
                            "--threads", "--out", "--resume", "--init-from", "--config", "--evaluate",
-                           "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha"})
+                           "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha",
+                           "--freeze-epochs", "--lr-pretrained-mult"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from --help";
   for (const char* limit : {"32 to 1024", "1 to 65536", "0 to 64"})
     EXPECT_NE(r.out.find(limit), std::string::npos) << "the limit " << limit << " is not in --help";

@@ -17,7 +17,8 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
   int batches = ctx.loader.batches_per_epoch();
   if (cfg.limit_batches > 0) batches = std::min(batches, cfg.limit_batches);
 
-  ctx.model.train();
+  const bool frozen = pretrained_frozen(cfg, epoch);
+  ctx.model.train();  // batch norm of frozen parts too: its running statistics follow the new data
   ctx.loader.start_epoch(epoch);
   EpochResult r;
   double loss_sum = 0;
@@ -52,6 +53,8 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
     if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
     loss.backward();
     if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
+    if (frozen)  // no gradient: the optimiser skips the parameter, as PyTorch does for requires_grad=False
+      for (size_t p : ctx.pretrained) Tensor(ctx.optimizer.params()[p].second).zero_grad();
     double grad_norm = 0;  // the global L2 norm before clipping, logged when clipping is on
     if (cfg.clip_grad > 0) {
       const bool by_norm = cfg.clip_mode == "norm";

@@ -63,6 +63,9 @@ void TrainConfig::validate() const {
   if (!(min_delta >= 0 && std::isfinite(min_delta))) bad("min-delta", "must be 0 or more, got " + str(min_delta));
   if (monitor != "val_loss" && monitor != "val_acc")
     bad("monitor", "must be val_loss or val_acc, got '" + monitor + "'");
+  if (freeze_epochs < 0) bad("freeze-epochs", "must be 0 (off) or a number of epochs, got " + std::to_string(freeze_epochs));
+  if (!(lr_pretrained_mult >= 0 && std::isfinite(lr_pretrained_mult)))
+    bad("lr-pretrained-mult", "must be 0 or more, got " + str(lr_pretrained_mult));
   if (!(center_crop > 0 && center_crop <= 1)) bad("center-crop", "must be in (0, 1], got " + str(center_crop));
   if (!(scale_min > 0 && scale_min <= scale_max && scale_max <= 1))
     bad("scale-min", "need 0 < scale-min <= scale-max <= 1, got " + str(scale_min) + " and " + str(scale_max));

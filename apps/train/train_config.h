@@ -56,6 +56,9 @@ struct TrainConfig {
   int patience = 0;                // early stopping: epochs without improvement (0: off)
   double min_delta = 0.0;          // the improvement that counts
   std::string monitor = "val_loss";  // val_loss | val_acc
+  // ---- fine-tuning (with --init-from; docs/finetuning.md) ----
+  int freeze_epochs = 0;            // the first N epochs train only the tensors --init-from did not load
+  double lr_pretrained_mult = 1.0;  // the loaded parameters' lr is lr x this (a second parameter group)
 
   // ---- augmentation (training images only) ----
   double center_crop = 1.0;   // keep the central fraction of each side first (train and eval)
@@ -116,6 +119,8 @@ void for_each_field(Config& c, F&& f) {
   f("patience", c.patience);
   f("min-delta", c.min_delta);
   f("monitor", c.monitor);
+  f("freeze-epochs", c.freeze_epochs);
+  f("lr-pretrained-mult", c.lr_pretrained_mult);
   f("center-crop", c.center_crop);
   f("augment", c.augment);
   f("scale-min", c.scale_min);

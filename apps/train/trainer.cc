@@ -7,12 +7,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <ostream>
 
 #include "apps/train/checkpoint.h"
 #include "apps/train/early_stopping.h"
 #include "apps/train/epoch_loop.h"
 #include "apps/train/evaluation.h"
+#include "apps/train/init_listing.h"
 #include "apps/train/memory_estimate.h"
 #include "apps/train/report.h"
 #include "apps/train/report_explain.h"
@@ -114,6 +116,14 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
   }
 }
 
+// Indices into the optimiser's parameters of those named in `loaded`.
+std::vector<size_t> pretrained_parameters(const nn::Optimizer& opt, const std::set<std::string>& loaded) {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < opt.params().size(); ++i)
+    if (loaded.count(opt.params()[i].first)) idx.push_back(i);
+  return idx;
+}
+
 // --evaluate: the report of one checkpoint on the run's validation split.
 int evaluate_only(const TrainInvocation& inv, RunLog& log, nn::Module& model, const data::ImageFolder& dataset,
                   const data::Split& split) {
@@ -201,6 +211,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   std::unique_ptr<nn::Optimizer> opt = make_optimizer(cfg, *model);
   const nn::LrSchedule schedule(cfg.schedule(), cfg.epochs);
 
+  std::vector<size_t> ctx_pretrained;  // indices into opt->params() that --init-from loaded
   TrainingState state;
   std::string resumed;
   std::string resume_notes;
@@ -221,10 +232,40 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   }
   if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
 
+  // --init-from: what was loaded is listed in the run directory; a resumed run reads the list back,
+  // since --freeze-epochs and --lr-pretrained-mult act on the loaded parameters.
+  const std::string listing_path = (fs::path(run.dir) / kInitListingFile).string();
+  std::set<std::string> pretrained;
+  std::string init_source;  // the --init-from file, for report.json
   if (init_file) {
-    log.line(describe_weight_load(load_model_weights(*init_file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+    const InitListing listing = init_from_weights(*init_file, inv.init_from, *model);
     init_file.reset();
+    if (root) write_file_atomically(listing_path, init_listing_json(listing).dump(1) + "\n");
+    std::string summary = init_listing_summary(listing, root ? listing_path : "");
+    log.line(summary.substr(0, summary.size() - 1));
+    log.event("init_from", {{"source", listing.source}, {"loaded", listing.count("loaded")},
+                            {"fresh", listing.count("fresh")}, {"unused", listing.count("unused")}});
+    pretrained = listing.loaded_names();
+    init_source = listing.source;
+  } else if (resuming && fs::exists(listing_path)) {
+    const InitListing listing = read_init_listing(listing_path);
+    pretrained = listing.loaded_names();
+    init_source = listing.source;
   }
+  ctx_pretrained = pretrained_parameters(*opt, pretrained);
+  if ((cfg.freeze_epochs > 0 || cfg.lr_pretrained_mult != 1.0) && ctx_pretrained.empty())
+    throw std::runtime_error("--freeze-epochs and --lr-pretrained-mult act on the parameters --init-from loads, "
+                             "and this run has none (start it with --init-from)");
+  if (cfg.lr_pretrained_mult != 1.0) {
+    std::vector<float> scales(opt->params().size(), 1.f);
+    for (size_t i : ctx_pretrained) scales[i] = static_cast<float>(cfg.lr_pretrained_mult);
+    opt->set_lr_scales(std::move(scales));
+  }
+  if (!ctx_pretrained.empty() && (cfg.freeze_epochs > 0 || cfg.lr_pretrained_mult != 1.0))
+    log.line(strf("fine-tuning: %zu pretrained parameter tensors%s%s", ctx_pretrained.size(),
+                  cfg.freeze_epochs > 0 ? strf(", frozen for the first %d epochs (batch norm statistics still "
+                                               "update)", cfg.freeze_epochs).c_str() : "",
+                  cfg.lr_pretrained_mult != 1.0 ? strf(", lr x %g", cfg.lr_pretrained_mult).c_str() : ""));
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
   if (world > 1)
@@ -242,6 +283,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   data::DataLoader val_loader(dataset, split.val, data::Transform(cfg.eval_transform()), eval_loader_options(cfg));
   ProgressLine progress(console, tty, cfg.log_interval);
   EpochContext ctx{*model, *opt, schedule, train_loader, cfg, progress, log, inv.fault_nan_step};
+  ctx.pretrained = ctx_pretrained;
   std::unique_ptr<nn::GradientReducer> reducer;
   if (world > 1) {
     reducer = std::make_unique<nn::GradientReducer>(comm, model->named_parameters(),
@@ -263,6 +305,8 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
       log.event("early_stop", {{"after_epoch", epoch}, {"reason", stop_reason}});
       break;
     }
+    if (cfg.freeze_epochs > 0 && epoch == cfg.freeze_epochs)
+      log.line(strf("epoch %d: the pretrained parameters are unfrozen", epoch + 1));
     const auto t0 = std::chrono::steady_clock::now();
     EpochResult tr;
     try {
@@ -335,6 +379,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                           {"model_config", model_config_json(identity.model)},
                           {"epochs_run", state.history.size()},
                           {"stop_reason", stop_reason.empty() ? "completed all epochs" : stop_reason}};
+  if (!init_source.empty()) extra["init_from"] = init_source;
   const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
   points.wrote(run.file("report.json"));
   write_curves(run.dir, state.history);
