@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -180,6 +181,23 @@ TEST_F(FineTuneRun, PretrainedMultiplierZeroKeepsLoadedTensors) {
   r = testing::run_cpu_train(args(tmp / "none", {"--epochs", "1", "--freeze-epochs", "1"}));
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("start it with --init-from"), std::string::npos) << r.err;
+}
+
+// A run that stopped before its first checkpoint starts again from config.json: it must take the
+// --init-from file again (named in init_from.json), not start from random weights.
+TEST_F(FineTuneRun, RestartBeforeTheFirstEpochLoadsTheFileAgain) {
+  const std::string run = tmp / "restart";
+  auto r = testing::run_cpu_train(args(run, {"--init-from", weights, "--epochs", "1", "--freeze-epochs", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::set<std::string> keep{"config.json", "split.csv", "classes.txt", "init_from.json"};
+  for (const auto& e : fs::directory_iterator(run))
+    if (!keep.count(e.path().filename().string())) fs::remove_all(e.path());
+  r = testing::run_cpu_train({"--resume", run, "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("init-from " + weights + ": loaded"), std::string::npos) << r.out;
+  auto [same, changed] = same_and_changed(run + "/last.safetensors");
+  EXPECT_GT(same, 10);
+  EXPECT_EQ(changed, 0) << "the frozen epoch started from other weights than the file's";
 }
 
 }  // namespace

@@ -103,16 +103,19 @@ InitListing init_from_weights(const SafeTensorsFile& file, const std::string& so
 }
 
 std::string init_listing_summary(const InitListing& l, const std::string& saved_as) {
-  int renamed = 0;
+  int renamed = 0, shape_differs = 0;
   bool only_head = true;
   std::vector<std::string> fresh;
   for (const InitEntry& e : l.tensors) {
     renamed += !e.from.empty();
     if (e.status != "fresh") continue;
     only_head &= starts_with(e.name, "fc.");
-    fresh.push_back(e.name + (e.reason == "shape differs" ? " (shape differs: file " + shape_str(e.file_shape) +
-                                                                ", model " + shape_str(e.shape) + ")"
-                                                          : " (missing in the file)"));
+    // Shape differences first: the head is the one a user looks for.
+    if (e.reason == "shape differs")
+      fresh.insert(fresh.begin() + shape_differs++, e.name + " (shape differs: file " + shape_str(e.file_shape) +
+                                                        ", model " + shape_str(e.shape) + ")");
+    else
+      fresh.push_back(e.name + " (missing in the file)");
   }
   std::string s = "init-from " + l.source + ": loaded " + std::to_string(l.count("loaded")) + " tensors";
   if (renamed > 0) s += " (" + std::to_string(renamed) + " of them into the 3x3 branch from conv2/bn2)";

@@ -180,14 +180,19 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     else if (resuming) check_writable_dir(run.dir, "--resume");
     else prepare_new_run_dir(run.dir, inv.overwrite);
   }
-  // Weights to start from are read and checked whole before anything is written.
-  std::optional<SafeTensorsFile> init_file;
-  if (!inv.init_from.empty() && !inv.evaluate_only) {
-    init_file = read_safetensors(inv.init_from);
-    validate_weights_file(*init_file, inv.init_from);
-  }
   // A resumed run that never completed an epoch starts again, from its config.json.
   const bool continuing = resuming && inspect_run_dir(run.dir).has_checkpoint;
+  // Weights to start from are read and checked whole before anything is written. A run started
+  // with --init-from that is started again from its config.json takes the same file again.
+  const std::string listing_path = (fs::path(run.dir) / kInitListingFile).string();
+  std::string init_path = inv.evaluate_only ? "" : inv.init_from;
+  if (resuming && !continuing && !inv.evaluate_only && fs::exists(listing_path))
+    init_path = read_init_listing(listing_path).source;
+  std::optional<SafeTensorsFile> init_file;
+  if (!init_path.empty()) {
+    init_file = read_safetensors(init_path);
+    validate_weights_file(*init_file, init_path);
+  }
   WritePoints points(inv.stop_after_write);
 
   data::ImageFolder dataset = open_dataset(cfg, err);
@@ -234,11 +239,10 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
 
   // --init-from: what was loaded is listed in the run directory; a resumed run reads the list back,
   // since --freeze-epochs and --lr-pretrained-mult act on the loaded parameters.
-  const std::string listing_path = (fs::path(run.dir) / kInitListingFile).string();
   std::set<std::string> pretrained;
   std::string init_source;  // the --init-from file, for report.json
   if (init_file) {
-    const InitListing listing = init_from_weights(*init_file, inv.init_from, *model);
+    const InitListing listing = init_from_weights(*init_file, init_path, *model);
     init_file.reset();
     if (root) write_file_atomically(listing_path, init_listing_json(listing).dump(1) + "\n");
     std::string summary = init_listing_summary(listing, root ? listing_path : "");
