@@ -20,7 +20,7 @@
 # run keeps the central 0.6 of each side (CENTER_CROP). Modes:
 #   (default)  112x112, full width, pretraining 16 epochs, 30 epochs per run
 #   --quick    64x64, width 0.5, pretraining 4 epochs, 8 epochs per run, 1 seed: the whole
-#              pipeline in about 20 minutes on 2 cores (docs/finetuning.md has the measured times)
+#              pipeline in about 22 minutes on 2 cores (docs/finetuning.md: the measured times)
 #   --smoke    32x32, width 0.125, one block per stage, 1 epoch, 2 batches per epoch: seconds;
 #              proves the pipeline (the test suite runs it on the bundled faces)
 # Environment overrides, after the mode: IMG_SIZE, WIDTH, BLOCKS ("3 4 6 3"), PRETRAIN_EPOCHS,

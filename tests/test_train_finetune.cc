@@ -109,6 +109,20 @@ TEST(FineTuneGroups, SgdStepUsesEachGroupsLr) {
   EXPECT_THROW(sgd.set_lr_scales({1.f}), std::invalid_argument);
 }
 
+// AdamW's decoupled decay uses the group's lr too: with a zero gradient the moments stay zero and
+// the step is p *= 1 - lr_group * wd.
+TEST(FineTuneGroups, AdamWDecayUsesEachGroupsLr) {
+  Tensor a = Tensor::from_vector({2.f}, {1}).set_requires_grad();
+  Tensor b = Tensor::from_vector({2.f}, {1}).set_requires_grad();
+  a.set_grad(Tensor::from_vector({0.f}, {1}));
+  b.set_grad(Tensor::from_vector({0.f}, {1}));
+  nn::AdamW adamw({{"a", a}, {"b", b}}, {.lr = 0.1f, .weight_decay = 0.5f});
+  adamw.set_lr_scales({1.f, 0.25f});
+  adamw.step();
+  EXPECT_FLOAT_EQ(a.to_vector()[0], 2.f * (1.f - 0.1f * 0.5f));
+  EXPECT_FLOAT_EQ(b.to_vector()[0], 2.f * (1.f - 0.025f * 0.5f));
+}
+
 // A weights file from a one-epoch tiny ResNet-50 run on four identities; the fine-tuning runs
 // train on three, so the head (fc.*) is created fresh and trains from the first epoch.
 class FineTuneRun : public ::testing::Test {
@@ -167,11 +181,13 @@ TEST_F(FineTuneRun, FrozenEpochKeepsLoadedTensorsAndResumeUnfreezes) {
   EXPECT_GT(changed, 10) << "the second epoch trains the pretrained parameters";
   const nlohmann::json report = nlohmann::json::parse(testing::slurp(run + "/report.json"));
   EXPECT_EQ(report.at("init_from"), weights);
+  EXPECT_NE(testing::slurp(run + "/report.html").find("started from " + weights), std::string::npos);
 }
 
 TEST_F(FineTuneRun, PretrainedMultiplierZeroKeepsLoadedTensors) {
   const std::string run = tmp / "mult";
-  auto r = testing::run_cpu_train(args(run, {"--init-from", weights, "--epochs", "1", "--lr-pretrained-mult", "0"}));
+  auto r = testing::run_cpu_train(args(run, {"--init-from", weights, "--epochs", "1", "--lr-pretrained-mult", "0",
+                                             "--warmup-steps", "2", "--sched", "step", "--step-size", "1"}));
   ASSERT_EQ(r.code, 0) << r.err;
   auto [same, changed] = same_and_changed(run + "/last.safetensors");
   EXPECT_GT(same, 10);
