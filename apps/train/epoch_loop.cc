@@ -11,6 +11,28 @@
 
 namespace hsanet::train {
 
+namespace {
+
+// While alive, the listed parameters (indices into the optimiser's) do not require a gradient.
+class NoGradFor {
+ public:
+  NoGradFor(std::vector<size_t> params, const nn::Optimizer& opt) : params_(std::move(params)), opt_(opt) {
+    set(false);
+  }
+  ~NoGradFor() { set(true); }
+  NoGradFor(const NoGradFor&) = delete;
+  NoGradFor& operator=(const NoGradFor&) = delete;
+
+ private:
+  void set(bool on) {
+    for (size_t p : params_) Tensor(opt_.params()[p].second).set_requires_grad(on);
+  }
+  std::vector<size_t> params_;
+  const nn::Optimizer& opt_;
+};
+
+}  // namespace
+
 EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step) {
   using clock = std::chrono::steady_clock;
   const TrainConfig& cfg = ctx.cfg;
@@ -18,6 +40,10 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
   if (cfg.limit_batches > 0) batches = std::min(batches, cfg.limit_batches);
 
   const bool frozen = pretrained_frozen(cfg, epoch);
+  // One process: frozen parameters ask for no gradient, so backward skips their weight passes;
+  // restored when the epoch ends (Grad-CAM and the next epochs expect it). With a gradient
+  // reducer every parameter keeps a gradient (its buckets count them) that is dropped after the sum.
+  const NoGradFor no_grad(frozen && !ctx.reducer ? ctx.pretrained : std::vector<size_t>{}, ctx.optimizer);
   ctx.model.train();  // batch norm of frozen parts too: its running statistics follow the new data
   ctx.loader.start_epoch(epoch);
   EpochResult r;
