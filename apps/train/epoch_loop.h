@@ -46,7 +46,7 @@ struct EpochContext {
   // --init-from: indices into optimizer.params() of the parameters the file gave. During the
   // first cfg.freeze_epochs epochs their gradients are dropped after backward (and after the
   // all-reduce), so clipping, momentum, moments and weight decay leave them exactly as loaded.
-  std::vector<size_t> pretrained;
+  std::vector<size_t> pretrained{};
 };
 
 struct EpochResult {

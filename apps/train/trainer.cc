@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
-#include <set>
 #include <ostream>
+#include <set>
 
 #include "apps/train/checkpoint.h"
 #include "apps/train/early_stopping.h"
@@ -16,6 +16,7 @@
 #include "apps/train/evaluation.h"
 #include "apps/train/init_listing.h"
 #include "apps/train/memory_estimate.h"
+#include "apps/train/pretrained_groups.h"
 #include "apps/train/report.h"
 #include "apps/train/report_explain.h"
 #include "apps/train/resume.h"
@@ -114,14 +115,6 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
     throw DivergedWeights(std::string(e.what()) + ": the weights diverged during epoch " +
                           std::to_string(state.epoch));
   }
-}
-
-// Indices into the optimiser's parameters of those named in `loaded`.
-std::vector<size_t> pretrained_parameters(const nn::Optimizer& opt, const std::set<std::string>& loaded) {
-  std::vector<size_t> idx;
-  for (size_t i = 0; i < opt.params().size(); ++i)
-    if (loaded.count(opt.params()[i].first)) idx.push_back(i);
-  return idx;
 }
 
 // --evaluate: the report of one checkpoint on the run's validation split.
@@ -257,19 +250,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     init_source = listing.source;
   }
   ctx_pretrained = pretrained_parameters(*opt, pretrained);
-  if ((cfg.freeze_epochs > 0 || cfg.lr_pretrained_mult != 1.0) && ctx_pretrained.empty())
-    throw std::runtime_error("--freeze-epochs and --lr-pretrained-mult act on the parameters --init-from loads, "
-                             "and this run has none (start it with --init-from)");
-  if (cfg.lr_pretrained_mult != 1.0) {
-    std::vector<float> scales(opt->params().size(), 1.f);
-    for (size_t i : ctx_pretrained) scales[i] = static_cast<float>(cfg.lr_pretrained_mult);
-    opt->set_lr_scales(std::move(scales));
-  }
-  if (!ctx_pretrained.empty() && (cfg.freeze_epochs > 0 || cfg.lr_pretrained_mult != 1.0))
-    log.line(strf("fine-tuning: %zu pretrained parameter tensors%s%s", ctx_pretrained.size(),
-                  cfg.freeze_epochs > 0 ? strf(", frozen for the first %d epochs (batch norm statistics still "
-                                               "update)", cfg.freeze_epochs).c_str() : "",
-                  cfg.lr_pretrained_mult != 1.0 ? strf(", lr x %g", cfg.lr_pretrained_mult).c_str() : ""));
+  if (const std::string groups = apply_pretrained_groups(cfg, *opt, ctx_pretrained); !groups.empty()) log.line(groups);
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
   if (world > 1)
