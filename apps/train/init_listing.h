@@ -29,7 +29,7 @@ struct InitEntry {
   std::string name;       // the model's tensor name, or the file's for an unused one
   Shape shape;            // the model's shape (unused: the file's)
   std::string status;     // "loaded" | "fresh" | "unused"
-  std::string reason;     // fresh: "missing in the file" | "shape differs"; unused: "no tensor of this model"
+  std::string reason;     // fresh: "missing in the file" | "shape differs"; unused: "no tensor of this model has this name"
   std::string from;       // loaded under another name: the file's tensor; else empty
   Shape file_shape;       // shape differs: the file's shape
 };
