@@ -3,7 +3,7 @@
 //    every loaded tensor equal to its source bit for bit (HSANet(3x3)'s 3x3 branch from conv2/bn2);
 //  - parameter groups: an SGD step by hand with a second group's lr multiplier;
 //  - --freeze-epochs: the loaded parameters are bitwise unchanged through the frozen epoch and
-//    move after it, across --resume; --lr-pretrained-mult 0 keeps them as loaded;
+//    move after it, across --resume; --lr-pretrained-mult 0 keeps them as loaded, across --resume;
 //  - both options refuse a run that loads nothing.
 #include <gtest/gtest.h>
 
@@ -186,9 +186,13 @@ TEST_F(FineTuneRun, FrozenEpochKeepsLoadedTensorsAndResumeUnfreezes) {
 
 TEST_F(FineTuneRun, PretrainedMultiplierZeroKeepsLoadedTensors) {
   const std::string run = tmp / "mult";
-  auto r = testing::run_cpu_train(args(run, {"--init-from", weights, "--epochs", "1", "--lr-pretrained-mult", "0",
-                                             "--warmup-steps", "2", "--sched", "step", "--step-size", "1"}));
+  auto r = testing::run_cpu_train(args(run, {"--init-from", weights, "--epochs", "2", "--lr-pretrained-mult", "0",
+                                             "--warmup-steps", "2", "--sched", "step", "--step-size", "1",
+                                             "--stop-after-epoch", "1"}));
   ASSERT_EQ(r.code, 0) << r.err;
+  r = testing::run_cpu_train({"--resume", run, "--threads", "1"});  // the group must survive it
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("lr x 0"), std::string::npos) << r.out;
   auto [same, changed] = same_and_changed(run + "/last.safetensors");
   EXPECT_GT(same, 10);
   EXPECT_EQ(changed, 0);
