@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
     *) echo "pretrain_finetune.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
-[ -n "$DATA" ] && [ -n "$OUT" ] || usage
+if [ -z "$DATA" ] || [ -z "$OUT" ]; then usage; fi
 [ -n "$PRETRAIN_DATA" ] || [ -n "$PRETRAINED" ] || { echo "pretrain_finetune.sh: give --pretrain-data or --pretrained" >&2; exit 2; }
 [ -d "$DATA" ] || { echo "pretrain_finetune.sh: --data '$DATA' is not a folder" >&2; exit 2; }
 [ -z "$PRETRAINED" ] || [ -f "$PRETRAINED" ] || { echo "pretrain_finetune.sh: --pretrained '$PRETRAINED' is not a file" >&2; exit 2; }
