@@ -11,8 +11,16 @@ Sources (exactly one):
   export_torch_weights.py weights.pth -o out.safetensors
       a state dict saved with torch.save (also a checkpoint dict holding one under "state_dict"
       or "model", or a whole pickled nn.Module with --unsafe-pickle)
-  export_torch_weights.py --torchvision resnet50 [--pretrained] -o resnet50.safetensors
+  export_torch_weights.py --torchvision resnet50 [--pretrained | --weights IMAGENET1K_V1] -o resnet50.safetensors
       torchvision's model (pretrained weights need torchvision's download to work)
+  export_torch_weights.py --torchvision resnet50 resnet50-0676ba61.pth -o resnet50.safetensors
+      a torchvision state dict already on disk (e.g. from torch.hub's cache); its names and
+      shapes are checked against torchvision's resnet50 before anything is written
+
+With --torchvision resnet50 the file loads into all four hsanet models with cpu_train
+--init-from (docs/finetuning.md): every backbone tensor has torchvision's name and shape, and
+the 1000-class fc.* is skipped there because the class count differs (--drop-head leaves it
+out of the file instead).
   export_torch_weights.py --module torch_models:hsanet_x --module-dir DIR -o hsanet_x.safetensors
       any importable factory returning an nn.Module, e.g. the PyTorch versions of the four models
 
@@ -160,16 +168,71 @@ def load_state_dict_from_file(path, unsafe_pickle):
     raise ValueError(f"{path}: holds a {type(obj).__name__}, not a state dict")
 
 
-def model_from_torchvision(arch, pretrained, num_classes):
+def model_from_torchvision(arch, pretrained, num_classes, weights=None):
     import torchvision
 
     factory = getattr(torchvision.models, arch)
-    kwargs = {"weights": "DEFAULT"} if pretrained else {}
+    kwargs = {"weights": weights or "DEFAULT"} if (pretrained or weights) else {}
     model = factory(**kwargs)
     if num_classes is not None and num_classes != model.fc.out_features:
         import torch
         model.fc = torch.nn.Linear(model.fc.in_features, num_classes)
     return model
+
+
+def torchvision_resnet50_shapes(num_classes=1000):
+    """torchvision's resnet50 state dict as {name: shape}, written out by hand (no torch needed).
+
+    BatchNorm's num_batches_tracked is a 0-d integer; everything else is float.
+    """
+    shapes = {"conv1.weight": [64, 3, 7, 7]}
+
+    def bn(prefix, c):
+        for k in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{k}"] = [c]
+        shapes[f"{prefix}.num_batches_tracked"] = []
+
+    bn("bn1", 64)
+    inplanes = 64
+    for layer, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512)), start=1):
+        for i in range(blocks):
+            p = f"layer{layer}.{i}."
+            shapes[p + "conv1.weight"] = [width, inplanes, 1, 1]
+            bn(p + "bn1", width)
+            shapes[p + "conv2.weight"] = [width, width, 3, 3]
+            bn(p + "bn2", width)
+            shapes[p + "conv3.weight"] = [4 * width, width, 1, 1]
+            bn(p + "bn3", 4 * width)
+            if i == 0:
+                shapes[p + "downsample.0.weight"] = [4 * width, inplanes, 1, 1]
+                bn(p + "downsample.1", 4 * width)
+            inplanes = 4 * width
+    shapes["fc.weight"] = [num_classes, 2048]
+    shapes["fc.bias"] = [num_classes]
+    return shapes
+
+
+def torchvision_export(entries, arch, drop_head):
+    """The entries of a torchvision state dict, checked and ready to write.
+
+    entries: (name, dtype, shape, bytes) as tensor_entry makes them. For resnet50 every name and
+    shape must be torchvision's (the head may have any class count); a mismatch raises
+    ValueError listing all of it, since hsanet would otherwise start those tensors fresh without
+    the user noticing. drop_head leaves fc.* out.
+    """
+    if arch == "resnet50":
+        want = torchvision_resnet50_shapes()
+        have = {name: list(shape) for name, _, shape, _ in entries}
+        problems = [f"missing: {n}" for n in want if n not in have]
+        problems += [f"not in torchvision's resnet50: {n}" for n in have if n not in want]
+        problems += [f"shape of {n}: {have[n]}, torchvision has {want[n]}" for n in want
+                     if n in have and have[n] != want[n] and not n.startswith("fc.")]
+        if problems:
+            raise ValueError("not a torchvision resnet50 state dict:\n  " + "\n  ".join(problems[:20]) +
+                             (f"\n  ... {len(problems) - 20} more" if len(problems) > 20 else ""))
+    if drop_head:
+        entries = [e for e in entries if not e[0].startswith("fc.")]
+    return entries
 
 
 def model_from_module(spec, module_dir):
@@ -184,33 +247,48 @@ def model_from_module(spec, module_dir):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("checkpoint", nargs="?", help="a .pt/.pth file saved with torch.save")
-    src.add_argument("--torchvision", metavar="ARCH", help="a torchvision model, e.g. resnet50")
-    src.add_argument("--module", metavar="MODULE:FACTORY",
-                     help="an importable factory returning an nn.Module")
+    p.add_argument("checkpoint", nargs="?",
+                   help="a .pt/.pth file saved with torch.save (with --torchvision: that model's state dict)")
+    p.add_argument("--torchvision", metavar="ARCH",
+                   help="a torchvision model, e.g. resnet50; with a checkpoint, its names are checked")
+    p.add_argument("--module", metavar="MODULE:FACTORY",
+                   help="an importable factory returning an nn.Module")
     p.add_argument("--module-dir", help="directory to put on sys.path for --module")
     p.add_argument("--pretrained", action="store_true", help="torchvision's default weights")
+    p.add_argument("--weights", metavar="NAME",
+                   help="torchvision's weights by name, e.g. IMAGENET1K_V1 (downloaded by torchvision)")
+    p.add_argument("--drop-head", action="store_true",
+                   help="with --torchvision: leave fc.* out of the file (a fine-tuning run creates its own)")
     p.add_argument("--num-classes", type=int,
                    help="replace a torchvision model's fc head with this many classes")
     p.add_argument("--unsafe-pickle", action="store_true",
                    help="allow torch.load to unpickle arbitrary objects (trusted files only)")
     p.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
     args = p.parse_args(argv)
+    if (args.module is not None) + (args.torchvision is not None or args.checkpoint is not None) != 1:
+        p.error("give one source: a checkpoint, --torchvision ARCH (optionally with its checkpoint), "
+                "or --module")
+    if args.checkpoint and (args.pretrained or args.weights):
+        p.error("--pretrained and --weights download torchvision's weights; a checkpoint file has its own")
 
     if args.checkpoint:
         state = load_state_dict_from_file(args.checkpoint, args.unsafe_pickle)
         origin = os.path.basename(args.checkpoint)
+        if args.torchvision:
+            origin = f"torchvision.{args.torchvision} ({origin})"
     elif args.torchvision:
         state = model_from_torchvision(args.torchvision, args.pretrained,
-                                       args.num_classes).state_dict()
-        origin = "torchvision." + args.torchvision + (" (pretrained)" if args.pretrained else "")
+                                       args.num_classes, args.weights).state_dict()
+        named = args.weights or ("DEFAULT" if args.pretrained else "")
+        origin = "torchvision." + args.torchvision + (f" ({named})" if named else "")
     else:
         state = model_from_module(args.module, args.module_dir).state_dict()
         origin = args.module
     state = strip_common_prefix(state)
 
     entries = [tensor_entry(name, t) for name, t in state.items()]
+    if args.torchvision:
+        entries = torchvision_export(entries, args.torchvision, args.drop_head)
     write_safetensors(args.output, entries, {"format": "pt", "source": origin})
     n_params = sum(len(e[3]) // 4 for e in entries if e[1] == "F32")
     print(f"wrote {args.output}: {len(entries)} tensors, {n_params:,} float values")

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +67,7 @@ TEST(ExplainRender, OverlayIsRedOnTheHotCellAndBlueElsewhere) {
   EXPECT_EQ(heat_colour(0.f), (std::array<uint8_t, 3>{0, 0, 255}));
   EXPECT_EQ(heat_colour(1.f), (std::array<uint8_t, 3>{255, 0, 0}));
   EXPECT_EQ(heat_colour(2.f), heat_colour(1.f));  // clamped
+  EXPECT_EQ(heat_colour(std::nanf("")), heat_colour(0.f));  // a flat map's 0/0, not a wild read
 }
 
 TEST(ExplainRender, QueryBoxOutlinesTheCell) {

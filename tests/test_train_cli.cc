@@ -65,6 +65,8 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--ema", "1"}, "--ema: must be 0 (off) or a decay in (0, 1), got 1"},
       {{"--select-by", "best"}, "--select-by: must be raw or ema, got 'best'"},
       {{"--select-by", "ema"}, "--select-by: ema needs --ema DECAY"},
+      {{"--freeze-epochs", "-2"}, "--freeze-epochs: must be 0 (off) or a number of epochs"},
+      {{"--lr-pretrained-mult", "-0.5"}, "--lr-pretrained-mult: must be 0 or more"},
       {{"--center-crop", "0"}, "--center-crop"},
       {{"--scale-min", "0.9", "--scale-max", "0.5"}, "--scale-min"},
       {{"--hflip", "2"}, "--hflip"},
@@ -143,7 +145,7 @@ TEST(TrainCli, TheProgramReturnsTheErrorCode) {
                            "--threads", "--out", "--resume", "--init-from", "--config", "--evaluate",
                            "--limit-batches", "--label-smoothing", "--opt", "--sched", "--alpha", "--plateau-factor",
                            "--plateau-patience", "--plateau-min-lr", "--accum-steps", "--ema", "--ema-warmup",
-                           "--no-ema-warmup", "--select-by"})
+                           "--no-ema-warmup", "--select-by", "--freeze-epochs", "--lr-pretrained-mult"})
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag << " missing from --help";
   for (const char* limit : {"32 to 1024", "1 to 65536", "0 to 64"})
     EXPECT_NE(r.out.find(limit), std::string::npos) << "the limit " << limit << " is not in --help";

@@ -137,6 +137,8 @@ void require_optimizer_buffers(const SafeTensorsFile& file, const std::string& p
                                const nn::Optimizer& optimizer) {
   if (s.global_step == 0) return;
   const TrainConfig config = read_run_identity(file, path).config;
+  // --freeze-epochs: the frozen parameters took no step yet, so they have no buffers to save.
+  if (s.epoch <= config.freeze_epochs) return;
   std::vector<std::string> kinds;
   if (config.opt == "adamw") kinds = {"exp_avg.", "exp_avg_sq."};
   else if (config.momentum > 0) kinds = {"momentum_buffer."};

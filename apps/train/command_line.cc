@@ -106,6 +106,13 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
       ->capture_default_str()->group("Optimisation");
   app.add_option("--min-delta", cfg.min_delta, "early stopping: the smallest change that counts as improvement")
       ->capture_default_str()->group("Optimisation");
+  app.add_option("--freeze-epochs", cfg.freeze_epochs,
+                 "with --init-from: the first N epochs train only what was not loaded (head, attention, fresh "
+                 "tensors); batch norm keeps updating its running statistics")
+      ->capture_default_str()->group("Optimisation");
+  app.add_option("--lr-pretrained-mult", cfg.lr_pretrained_mult,
+                 "with --init-from: the loaded parameters train at lr x this (warm-up and schedule apply to both)")
+      ->capture_default_str()->group("Optimisation");
   app.add_option("--monitor", cfg.monitor, "early stopping and plateau: val_loss (lower is better) | val_acc")
       ->capture_default_str()->group("Optimisation");
   app.add_option("--accum-steps", cfg.accum_steps,

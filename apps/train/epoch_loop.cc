@@ -13,13 +13,40 @@
 
 namespace hsanet::train {
 
+namespace {
+
+// While alive, the listed parameters (indices into the optimiser's) do not require a gradient.
+class NoGradFor {
+ public:
+  NoGradFor(std::vector<size_t> params, const nn::Optimizer& opt) : params_(std::move(params)), opt_(opt) {
+    set(false);
+  }
+  ~NoGradFor() { set(true); }
+  NoGradFor(const NoGradFor&) = delete;
+  NoGradFor& operator=(const NoGradFor&) = delete;
+
+ private:
+  void set(bool on) {
+    for (size_t p : params_) Tensor(opt_.params()[p].second).set_requires_grad(on);
+  }
+  std::vector<size_t> params_;
+  const nn::Optimizer& opt_;
+};
+
+}  // namespace
+
 EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step) {
   using clock = std::chrono::steady_clock;
   const TrainConfig& cfg = ctx.cfg;
   int batches = ctx.loader.batches_per_epoch();
   if (cfg.limit_batches > 0) batches = std::min(batches, cfg.limit_batches);
 
-  ctx.model.train();
+  const bool frozen = pretrained_frozen(cfg, epoch);
+  // One process: frozen parameters ask for no gradient, so backward skips their weight passes;
+  // restored when the epoch ends (Grad-CAM and the next epochs expect it). With a gradient
+  // reducer every parameter keeps a gradient (its buckets count them) that is dropped after the sum.
+  const NoGradFor no_grad(frozen && !ctx.reducer ? ctx.pretrained : std::vector<size_t>{}, ctx.optimizer);
+  ctx.model.train();  // batch norm of frozen parts too: its running statistics follow the new data
   ctx.loader.start_epoch(epoch);
   EpochResult r;
   double loss_sum = 0;
@@ -75,6 +102,8 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
     (group > 1 ? scale(loss, 1.0f / static_cast<float>(group)) : loss).backward();
     if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
     if (group_ends) {
+      if (frozen)  // no gradient: the optimiser skips the parameter, as PyTorch does for requires_grad=False
+        for (size_t p : ctx.pretrained) Tensor(ctx.optimizer.params()[p].second).zero_grad();
       if (cfg.clip_grad > 0) {  // the accumulated gradient is what is clipped
         const bool by_norm = cfg.clip_mode == "norm";
         grad_norm = nn::clip_grad_norm(ctx.optimizer.params(), by_norm ? cfg.clip_grad : HUGE_VAL);

@@ -11,6 +11,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "apps/train/progress.h"
 #include "apps/train/run_log.h"
@@ -51,6 +52,10 @@ struct EpochContext {
   nn::Communicator* comm = nullptr;
   nn::GradientReducer* reducer = nullptr;
   nn::ModelEma* ema = nullptr;  // --ema: updated after every optimiser step; null when off
+  // --init-from: indices into optimizer.params() of the parameters the file gave. During the
+  // first cfg.freeze_epochs epochs their gradients are dropped after backward (and after the
+  // all-reduce), so clipping, momentum, moments and weight decay leave them exactly as loaded.
+  std::vector<size_t> pretrained{};
 };
 
 struct EpochResult {
@@ -67,5 +72,9 @@ struct EpochResult {
 // Trains epoch `epoch` (0-based). `global_step` counts optimiser steps across epochs and is
 // advanced. Throws NonFiniteLoss before the offending step's update.
 EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step);
+
+// Whether epoch `epoch` (0-based) trains with the pretrained parameters frozen: decided from the
+// epoch number alone, so a resumed run unfreezes where an uninterrupted one would.
+inline bool pretrained_frozen(const TrainConfig& cfg, int epoch) { return epoch < cfg.freeze_epochs; }
 
 }  // namespace hsanet::train

@@ -54,7 +54,9 @@ std::vector<float> upsample_bilinear(const MapGrid& grid, int height, int width)
 }
 
 std::array<uint8_t, 3> heat_colour(float v) {
-  v = std::clamp(v, 0.f, 1.f);
+  // A flat map normalised by its zero range is NaN, which clamp passes through and the index
+  // below would turn into an out-of-bounds read: it is drawn as 0.
+  v = std::isnan(v) ? 0.f : std::clamp(v, 0.f, 1.f);
   // Piecewise linear through blue, cyan, yellow, red at 0, 1/3, 2/3, 1.
   static const float stops[4][3] = {{0, 0, 255}, {0, 255, 255}, {255, 255, 0}, {255, 0, 0}};
   const float s = v * 3.f;

@@ -206,6 +206,8 @@ std::string run_report_html(const std::string& run_dir, const RunReportOptions& 
   std::string subtitle = report.is_object() ? report.value("model", std::string()) : std::string();
   if (subtitle.empty() && config.is_object()) subtitle = config.value("model", std::string());
   subtitle += fmt::format(", {} epochs", history.size());
+  if (report.is_object() && report.contains("init_from") && report.at("init_from").is_string())
+    subtitle += ", started from " + report.at("init_from").get<std::string>() + " (init_from.json lists what it gave)";
   return html_page("Run report: " + name, subtitle, sections);
 }
 

@@ -73,6 +73,9 @@ void TrainConfig::validate() const {
   if (!(ema >= 0 && ema < 1)) bad("ema", "must be 0 (off) or a decay in (0, 1), got " + str(ema));
   if (select_by != "raw" && select_by != "ema") bad("select-by", "must be raw or ema, got '" + select_by + "'");
   if (select_by == "ema" && ema == 0) bad("select-by", "ema needs --ema DECAY (the moving average is off)");
+  if (freeze_epochs < 0) bad("freeze-epochs", "must be 0 (off) or a number of epochs, got " + std::to_string(freeze_epochs));
+  if (!(lr_pretrained_mult >= 0 && std::isfinite(lr_pretrained_mult)))
+    bad("lr-pretrained-mult", "must be 0 or more, got " + str(lr_pretrained_mult));
   if (!(center_crop > 0 && center_crop <= 1)) bad("center-crop", "must be in (0, 1], got " + str(center_crop));
   if (!(scale_min > 0 && scale_min <= scale_max && scale_max <= 1))
     bad("scale-min", "need 0 < scale-min <= scale-max <= 1, got " + str(scale_min) + " and " + str(scale_max));

@@ -64,6 +64,9 @@ struct TrainConfig {
   double ema = 0.0;                // 0: off; else the decay of the weights' moving average
   bool ema_warmup = true;          // decay = min(ema, (1 + step) / (10 + step))
   std::string select_by = "raw";   // raw | ema: whose validation score picks best and is monitored
+  // ---- fine-tuning (with --init-from; docs/finetuning.md) ----
+  int freeze_epochs = 0;            // the first N epochs train only the tensors --init-from did not load
+  double lr_pretrained_mult = 1.0;  // the loaded parameters' lr is lr x this (a second parameter group)
 
   // ---- augmentation (training images only) ----
   double center_crop = 1.0;   // keep the central fraction of each side first (train and eval)
@@ -137,6 +140,8 @@ void for_each_field(Config& c, F&& f) {
   f("ema", c.ema);
   f("ema-warmup", c.ema_warmup);
   f("select-by", c.select_by);
+  f("freeze-epochs", c.freeze_epochs);
+  f("lr-pretrained-mult", c.lr_pretrained_mult);
   f("center-crop", c.center_crop);
   f("augment", c.augment);
   f("scale-min", c.scale_min);

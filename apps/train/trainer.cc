@@ -8,13 +8,16 @@
 #include <filesystem>
 #include <optional>
 #include <ostream>
+#include <set>
 
 #include "apps/train/checkpoint.h"
 #include "apps/train/early_stopping.h"
 #include "apps/train/epoch_loop.h"
 #include "apps/train/evaluation.h"
+#include "apps/train/init_listing.h"
 #include "apps/train/memory_estimate.h"
 #include "apps/train/plateau_lr.h"
+#include "apps/train/pretrained_groups.h"
 #include "apps/train/report.h"
 #include "apps/train/report_explain.h"
 #include "apps/train/resume.h"
@@ -210,14 +213,19 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
     else if (resuming) check_writable_dir(run.dir, "--resume");
     else prepare_new_run_dir(run.dir, inv.overwrite);
   }
-  // Weights to start from are read and checked whole before anything is written.
-  std::optional<SafeTensorsFile> init_file;
-  if (!inv.init_from.empty() && !inv.evaluate_only) {
-    init_file = read_safetensors(inv.init_from);
-    validate_weights_file(*init_file, inv.init_from);
-  }
   // A resumed run that never completed an epoch starts again, from its config.json.
   const bool continuing = resuming && inspect_run_dir(run.dir).has_checkpoint;
+  // Weights to start from are read and checked whole before anything is written. A run started
+  // with --init-from that is started again from its config.json takes the same file again.
+  const std::string listing_path = (fs::path(run.dir) / kInitListingFile).string();
+  std::string init_path = inv.evaluate_only ? "" : inv.init_from;
+  if (resuming && !continuing && !inv.evaluate_only && fs::exists(listing_path))
+    init_path = read_init_listing(listing_path).source;
+  std::optional<SafeTensorsFile> init_file;
+  if (!init_path.empty()) {
+    init_file = read_safetensors(init_path);
+    validate_weights_file(*init_file, init_path);
+  }
   WritePoints points(inv.stop_after_write);
 
   data::ImageFolder dataset = open_dataset(cfg, err);
@@ -245,6 +253,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   std::unique_ptr<nn::ModelEma> ema;
   if (cfg.ema > 0) ema = std::make_unique<nn::ModelEma>(*model, cfg.ema, cfg.ema_warmup);
 
+  std::vector<size_t> ctx_pretrained;  // indices into opt->params() that --init-from loaded
   TrainingState state;
   std::string resumed;
   std::string resume_notes;
@@ -265,10 +274,27 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   }
   if (inv.evaluate_only) return evaluate_only(inv, log, *model, dataset, split);
 
+  // --init-from: what was loaded is listed in the run directory; a resumed run reads the list back,
+  // since --freeze-epochs and --lr-pretrained-mult act on the loaded parameters.
+  std::set<std::string> pretrained;
+  std::string init_source;  // the --init-from file, for report.json
   if (init_file) {
-    log.line(describe_weight_load(load_model_weights(*init_file, inv.init_from, *model, /*strict=*/false), inv.init_from));
+    const InitListing listing = init_from_weights(*init_file, init_path, *model);
     init_file.reset();
+    if (root) write_file_atomically(listing_path, init_listing_json(listing).dump(1) + "\n");
+    std::string summary = init_listing_summary(listing, root ? listing_path : "");
+    log.line(summary.substr(0, summary.size() - 1));
+    log.event("init_from", {{"source", listing.source}, {"loaded", listing.count("loaded")},
+                            {"fresh", listing.count("fresh")}, {"unused", listing.count("unused")}});
+    pretrained = listing.loaded_names();
+    init_source = listing.source;
+  } else if (resuming && fs::exists(listing_path)) {
+    const InitListing listing = read_init_listing(listing_path);
+    pretrained = listing.loaded_names();
+    init_source = listing.source;
   }
+  ctx_pretrained = pretrained_parameters(*opt, pretrained);
+  if (const std::string groups = apply_pretrained_groups(cfg, *opt, ctx_pretrained); !groups.empty()) log.line(groups);
   // Every rank starts from rank 0's weights (and running statistics).
   nn::broadcast_tensors(comm, model->state_dict(), 0);
   if (ema && state.global_step == 0) ema->load(model->state_dict());
@@ -289,6 +315,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   EpochContext ctx{*model, *opt, schedule, train_loader, cfg, progress, log, inv.fault_nan_step};
   ctx.ema = ema.get();
   const bool by_ema = ema && cfg.select_by == "ema";
+  ctx.pretrained = ctx_pretrained;
   std::unique_ptr<nn::GradientReducer> reducer;
   if (world > 1) {
     reducer = std::make_unique<nn::GradientReducer>(comm, model->named_parameters(),
@@ -322,6 +349,8 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
         log.event("lr_reduced", {{"epoch", epoch + 1}, {"from", lrs[lrs.size() - 2]}, {"to", lrs.back()}});
       }
     }
+    if (cfg.freeze_epochs > 0 && epoch == cfg.freeze_epochs)
+      log.line(strf("epoch %d: the pretrained parameters are unfrozen", epoch + 1));
     const auto t0 = std::chrono::steady_clock::now();
     EpochResult tr;
     try {
@@ -420,6 +449,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   if (ema)
     extra.update({{"ema_val_acc_avg", ema_vs.avg}, {"ema_val_acc_max", ema_vs.max},
                   {"ema_val_acc_max_epoch", ema_vs.max_epoch}});
+  if (!init_source.empty()) extra["init_from"] = init_source;
   const std::string text = write_evaluation_files(run.dir, "", heading, dataset, last_eval, extra);
   points.wrote(run.file("report.json"));
   write_curves(run.dir, state.history);

@@ -12,6 +12,15 @@ void Optimizer::zero_grad() {
   for (auto& [name, p] : params_) p.zero_grad();
 }
 
+void Optimizer::set_lr_scales(std::vector<float> scales) {
+  if (!scales.empty() && scales.size() != params_.size())
+    throw std::invalid_argument("set_lr_scales: " + std::to_string(scales.size()) + " scales for " +
+                                std::to_string(params_.size()) + " parameters");
+  for (float s : scales)
+    if (!(s >= 0)) throw std::invalid_argument("set_lr_scales: a scale must be >= 0");
+  lr_scales_ = std::move(scales);
+}
+
 namespace {
 
 // Finds `name` in a saved state list; throws with the name when absent or misshapen.
@@ -54,6 +63,7 @@ void SGD::step() {
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    st.lr = lr_of(i);
     st.first = st.momentum != 0.f && !momentum_[i].defined();
     if (st.first) momentum_[i] = Tensor::empty(p.shape());
     ops::sgd_update(p.data(), g.data(), st.momentum != 0.f ? momentum_[i].data() : nullptr,
@@ -88,14 +98,15 @@ AdamW::AdamW(NamedTensors params, const AdamWOptions& opt)
 
 void AdamW::step() {
   ++steps_;
-  const float lr = lr_, b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
-  const float decay = 1.f - lr * opt_.weight_decay;
+  const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
   const float c1 = 1.f - std::pow(b1, static_cast<float>(steps_));
   const float c2 = 1.f - std::pow(b2, static_cast<float>(steps_));
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i].second;
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    const float lr = lr_of(i);  // this parameter's group
+    const float decay = 1.f - lr * opt_.weight_decay;
     if (!m_[i].defined()) {
       m_[i] = Tensor::zeros(p.shape());
       v_[i] = Tensor::zeros(p.shape());

@@ -23,10 +23,16 @@ class Optimizer {
   virtual NamedTensors state() const = 0;
   virtual void load_state(const NamedTensors& state) = 0;
   const NamedTensors& params() const { return params_; }
+  // Parameter groups by learning rate: parameter i trains at lr() x scales[i] (weight decay as
+  // before, per parameter; AdamW's decoupled decay uses the scaled lr, as PyTorch's groups do).
+  // Empty: every scale is 1. Throws std::invalid_argument unless one scale per parameter, >= 0.
+  void set_lr_scales(std::vector<float> scales);
+  float lr_of(size_t i) const { return lr_scales_.empty() ? lr_ : lr_ * lr_scales_[i]; }
 
  protected:
   NamedTensors params_;
   float lr_ = 0.01f;
+  std::vector<float> lr_scales_;  // [params_.size()] or empty (all 1)
   int64_t steps_ = 0;
 };
 
