@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training-step speed of two builds, alternated model by model and round by round so that both
 # see the same machine (this class of VM is noisy): the check that a refactor left speed alone.
-#   scripts/bench_before_after.sh BEFORE_BUILD AFTER_BUILD [ROUNDS=2] [extra bench_train_step flags]
+#   [STEPS=6] scripts/bench_before_after.sh BEFORE_BUILD AFTER_BUILD [ROUNDS=2] [extra bench_train_step flags]
 # BEFORE_BUILD and AFTER_BUILD are build folders holding bin/bench_train_step. Prints one line per
 # run and a table: median images/s of each build per model, over the rounds, and after/before.
 set -euo pipefail
@@ -22,7 +22,7 @@ trap 'rm -f "$results"' EXIT
 
 run() {  # which binary model -> appends "which model img/s"
   local ips
-  ips=$("$2" --model "$3" --batch 4 --size 224 --threads 2 --steps 6 --warmup 2 "${@:4}" 2>/dev/null |
+  ips=$("$2" --model "$3" --batch 4 --size 224 --threads 2 --steps "${STEPS:-6}" --warmup 2 "${@:4}" 2>/dev/null |
         awk '/^images\/s:/ {print $2}')
   [[ -n $ips ]] || { echo "bench_before_after: $2 --model $3 printed no images/s line" >&2; exit 1; }
   echo "$1 $3 $ips" | tee -a "$results"
