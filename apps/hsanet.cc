@@ -13,16 +13,16 @@
 #include <cstdio>
 #include <iostream>
 
-#include "cli/model_options.h"
-#include "cli/openmp_policy.h"
 #include "apps/train/checkpoint.h"
 #include "apps/train/explain_tool.h"
 #include "apps/train/tools.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
-#include "autograd/random.h"
+#include "base/random.h"
+#include "cli/model_options.h"
+#include "cli/openmp_policy.h"
+#include "io/checkpoint_io.h"
 #include "models/resnet.h"
-#include "nn/checkpoint_io.h"
 #include "nn/summary.h"
 #include "ops/parallel.h"
 
@@ -45,7 +45,7 @@ int run_summary(models::ModelConfig cfg, bool json) {
 // Cross-framework run: PyTorch-layout input in, logits/loss/gradients out.
 int run_model(models::ModelConfig cfg, const std::string& weights, const std::string& input_path,
               const std::string& out_path, bool train) {
-  SafeTensorsFile in = read_safetensors(input_path);
+  io::SafeTensorsFile in = io::read_safetensors(input_path);
   if (!in.contains("input") || !in.contains("labels"))
     throw std::runtime_error(input_path + ": needs tensors 'input' [N, 3, H, W] and 'labels' [N]");
   Tensor x_nchw = in.at("input").to_float_tensor();  // [N, 3, H, W]
@@ -66,7 +66,7 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
 
   auto model = models::build_model(cfg);
   // Strict, but a cpu_train checkpoint's optimizer.* entries are not the model's and are skipped.
-  tools::load_model_weights(read_safetensors(weights), weights, *model, /*strict=*/true);
+  tools::load_model_weights(io::read_safetensors(weights), weights, *model, /*strict=*/true);
   model->train(train);
 
   x_nchw.set_requires_grad(true);
@@ -76,16 +76,16 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
   Tensor loss = cross_entropy(logits, labels);
   loss.backward();
 
-  std::vector<std::pair<std::string, TensorRecord>> out;
-  out.emplace_back("logits", TensorRecord::from_tensor(logits.detach()));
-  out.emplace_back("loss", TensorRecord::from_tensor(loss.detach()));
-  out.emplace_back("input.grad", TensorRecord::from_tensor(x_nchw.grad()));
+  std::vector<std::pair<std::string, io::TensorRecord>> out;
+  out.emplace_back("logits", io::TensorRecord::from_tensor(logits.detach()));
+  out.emplace_back("loss", io::TensorRecord::from_tensor(loss.detach()));
+  out.emplace_back("input.grad", io::TensorRecord::from_tensor(x_nchw.grad()));
   for (auto& [name, p] : model->named_parameters()) {
     if (!p.grad().defined()) throw std::runtime_error("no gradient reached " + name);
-    out.emplace_back(name + ".grad", TensorRecord::from_tensor(p.grad()));
+    out.emplace_back(name + ".grad", io::TensorRecord::from_tensor(p.grad()));
   }
-  for (auto& [name, b] : model->named_buffers()) out.emplace_back(name, TensorRecord::from_tensor(b));
-  write_safetensors(out_path, out, {{"model", cfg.name}, {"mode", train ? "train" : "eval"}});
+  for (auto& [name, b] : model->named_buffers()) out.emplace_back(name, io::TensorRecord::from_tensor(b));
+  io::write_safetensors(out_path, out, {{"model", cfg.name}, {"mode", train ? "train" : "eval"}});
   std::printf("loss %.6f; wrote %zu tensors to %s\n", loss.item(), out.size(), out_path.c_str());
   return 0;
 }

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "attention_kernels/attention_kernels.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "ops/attention.h"
 #include "ops/attention_ref.h"
 #include "ops/parallel.h"

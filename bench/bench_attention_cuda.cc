@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "ops/attention.h"
 #include "ops/attention_device.h"
 #include "ops/cuda/attention_cuda.h"

@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
+#include "bench_common.h"
 #include "ops/batchnorm.h"
 #include "ops/elementwise.h"
-#include "bench_common.h"
 
 namespace {
 

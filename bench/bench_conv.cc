@@ -25,10 +25,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
+#include "bench_common.h"
 #include "ops/conv2d.h"
 #include "ops/onednn_engine.h"
-#include "bench_common.h"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "ops/matmul.h"
 #include "ops/matmul_ref.h"
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
-#include "ops/pool.h"
+#include "base/random.h"
 #include "bench_common.h"
+#include "ops/pool.h"
 
 namespace {
 

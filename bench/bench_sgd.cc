@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
+#include "bench_common.h"
 #include "ops/parallel.h"
 #include "ops/sgd.h"
-#include "bench_common.h"
 
 namespace {
 

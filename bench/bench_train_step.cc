@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <vector>
 
+#include "autograd/functions_loss.h"
+#include "base/profiler.h"
+#include "base/random.h"
 #include "cli/model_options.h"
 #include "cli/openmp_policy.h"
-#include "autograd/functions_loss.h"
-#include "autograd/profiler.h"
-#include "autograd/random.h"
 #include "models/resnet.h"
 #include "nn/optimizer.h"
 #include "ops/parallel.h"

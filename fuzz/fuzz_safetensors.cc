@@ -9,9 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 using namespace hsanet;
+using namespace hsanet::io;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A small header cap keeps each input cheap; the cap's own check is covered by the tests.

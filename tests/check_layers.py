@@ -3,9 +3,13 @@
 
 Each part may include only itself and the parts below it:
 
-    ops  <-  autograd  <-  nn  <-  models  <-  cli  <-  apps
-                  ^                   ^
-                  +------ data -------+ (data knows tensors, never a network; cli may use data)
+    base  <-  ops  <-  autograd  <-  nn  <-  models  <-  cli  <-  apps
+                          ^                    ^
+                          +------- data -------+  (base and tensors, never a network; cli may use data)
+                          +------- io             (files: safetensors, state dicts; base and tensors,
+                                                   never a module)
+
+base is below everything; every part may use it.
 
 apps/ is known by nothing but the tests. The benchmarks and fuzz targets may use every part of
 src/, not apps/. A header whose code lies in a detail namespace of its part
@@ -19,16 +23,18 @@ import pathlib
 import re
 import sys
 
-SRC_PARTS = ["ops", "autograd", "nn", "data", "models", "cli"]
+SRC_PARTS = ["base", "ops", "autograd", "io", "nn", "data", "models", "cli"]
 
 # What each part (a folder of src/, or a top-level folder) may include.
 ALLOWED = {
-    "ops": {"ops"},
-    "autograd": {"autograd", "ops"},
-    "nn": {"nn", "autograd", "ops"},
-    "data": {"data", "autograd", "ops"},
-    "models": {"models", "nn", "autograd", "ops"},
-    "cli": {"cli", "models", "nn", "data", "autograd", "ops"},
+    "base": {"base"},
+    "ops": {"ops", "base"},
+    "autograd": {"autograd", "ops", "base"},
+    "io": {"io", "autograd", "base"},
+    "nn": {"nn", "autograd", "ops", "base"},
+    "data": {"data", "autograd", "base"},
+    "models": {"models", "nn", "autograd", "ops", "base"},
+    "cli": {"cli", "models", "nn", "data", "autograd", "ops", "base"},
     "apps": set(SRC_PARTS) | {"apps"},
     "bench": set(SRC_PARTS),
     "fuzz": set(SRC_PARTS),

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
 
 namespace hsanet::testing {
 

@@ -17,11 +17,11 @@
 #include <string>
 #include <thread>
 
-#include "nn/atomic_file.h"
-#include "nn/checkpoint_io.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint_io.h"
 #include "kill_writer.h"
 
-namespace hsanet {
+namespace hsanet::io {
 namespace {
 
 namespace fs = std::filesystem;
@@ -194,4 +194,4 @@ TEST_F(AtomicFile, StaleTemporariesOfLiveProcessesAreKept) {
 }
 
 }  // namespace
-}  // namespace hsanet
+}  // namespace hsanet::io

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "gradcheck.h"
 #include "ops/attention.h"
 #include "ops/attention_device.h"

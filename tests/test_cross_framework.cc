@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gradcheck.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace hsanet {
 namespace {
@@ -24,7 +24,7 @@ std::string source_dir() {
   return s ? s : ".";
 }
 
-std::vector<double> as_double(const TensorRecord& r) {
+std::vector<double> as_double(const io::TensorRecord& r) {
   if (r.dtype != "F64") return testing::to_double(r.to_float_tensor().to_vector());
   std::vector<double> v(static_cast<size_t>(r.numel()));
   std::memcpy(v.data(), r.bytes.data(), v.size() * sizeof(double));
@@ -34,16 +34,16 @@ std::vector<double> as_double(const TensorRecord& r) {
 TEST(CrossFramework, HsanetRunReproducesPyTorch) {
   const std::string tool = std::string(HSANET_BIN_DIR) + "/hsanet";
   ASSERT_TRUE(fs::exists(tool)) << tool;
-  const SafeTensorsFile g = read_safetensors(source_dir() + "/tests/golden/tiny_hsanet_3x3.safetensors");
+  const io::SafeTensorsFile g = io::read_safetensors(source_dir() + "/tests/golden/tiny_hsanet_3x3.safetensors");
   const fs::path dir = fs::temp_directory_path() / ("hsanet_xf_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::vector<std::pair<std::string, TensorRecord>> weights, input;
+  std::vector<std::pair<std::string, io::TensorRecord>> weights, input;
   for (const auto& [name, rec] : g.tensors)
     if (!name.starts_with("golden.")) weights.emplace_back(name, rec);
   input.emplace_back("input", g.at("golden.input"));
   input.emplace_back("labels", g.at("golden.labels"));
-  write_safetensors((dir / "w.safetensors").string(), weights);
-  write_safetensors((dir / "x.safetensors").string(), input);
+  io::write_safetensors((dir / "w.safetensors").string(), weights);
+  io::write_safetensors((dir / "x.safetensors").string(), input);
 
   const auto opts = nlohmann::json::parse(g.metadata.at("options"));
   std::string blocks, stages;
@@ -56,7 +56,7 @@ TEST(CrossFramework, HsanetRunReproducesPyTorch) {
                           (dir / "o.safetensors").string() + " --train > " +
                           (dir / "log.txt").string() + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  const SafeTensorsFile o = read_safetensors((dir / "o.safetensors").string());
+  const io::SafeTensorsFile o = io::read_safetensors((dir / "o.safetensors").string());
 
   testing::expect_close(o.at("logits").to_float_tensor().to_vector(), as_double(g.at("golden.logits")),
                         1e-4, 1e-3, "logits");
@@ -125,18 +125,18 @@ TEST(CrossFramework, HsanetRunRefusesBadInputsClearly) {
 
   // Labels are int64 in the file: one that does not fit the head is refused, not truncated to
   // int32 (2^32 + 1 would become class 1).
-  const SafeTensorsFile g = read_safetensors(source_dir() + "/tests/golden/tiny_hsanet_3x3.safetensors");
-  std::vector<std::pair<std::string, TensorRecord>> weights, input;
+  const io::SafeTensorsFile g = io::read_safetensors(source_dir() + "/tests/golden/tiny_hsanet_3x3.safetensors");
+  std::vector<std::pair<std::string, io::TensorRecord>> weights, input;
   for (const auto& [name, rec] : g.tensors)
     if (!name.starts_with("golden.")) weights.emplace_back(name, rec);
-  const TensorRecord& x = g.at("golden.input");
+  const io::TensorRecord& x = g.at("golden.input");
   std::vector<int64_t> labels(static_cast<size_t>(x.shape[0]), 0);
   labels.back() = (int64_t{1} << 32) + 1;
   input.emplace_back("input", x);
-  input.emplace_back("labels", TensorRecord::from_int64(labels));
+  input.emplace_back("labels", io::TensorRecord::from_int64(labels));
   const std::string w = (dir / "w.safetensors").string(), in = (dir / "x.safetensors").string();
-  write_safetensors(w, weights);
-  write_safetensors(in, input);
+  io::write_safetensors(w, weights);
+  io::write_safetensors(in, input);
   const auto opts = nlohmann::json::parse(g.metadata.at("options"));
   std::string model = "--model hsanet_3x3 --classes 5 --width-mult 0.0625 --blocks";
   for (int b : opts["blocks"]) model += " " + std::to_string(b);

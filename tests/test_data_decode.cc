@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/data_error.h"
 #include "data/decode.h"
 #include "data/header_check.h"

@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/resample.h"
 #include "data/transforms.h"
 #include "data_fixtures/fixture_writers.h"

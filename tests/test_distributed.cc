@@ -13,7 +13,7 @@
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
 #include "autograd/grad_hooks.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/loader.h"
 #include "nn/distributed.h"
 #include "test_train_util.h"

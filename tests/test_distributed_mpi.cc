@@ -13,10 +13,10 @@
 
 #include "autograd/batch_norm_sync.h"
 #include "autograd/functions_basic.h"
-#include "autograd/functions_vision.h"
-#include "autograd/random.h"
-#include "models/resnet.h"
 #include "autograd/functions_loss.h"
+#include "autograd/functions_vision.h"
+#include "base/random.h"
+#include "models/resnet.h"
 #include "nn/distributed.h"
 #include "test_train_util.h"
 

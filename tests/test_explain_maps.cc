@@ -10,7 +10,7 @@
 
 #include "apps/train/explain.h"
 #include "autograd/node.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "models/mhsa.h"
 #include "models/resnet.h"
 #include "ops/attention_ref.h"

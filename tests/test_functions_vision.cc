@@ -11,7 +11,7 @@
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
 #include "autograd/node.h"
-#include "autograd/profiler.h"
+#include "base/profiler.h"
 #include "gradcheck.h"
 #include "ops/batchnorm_ref.h"
 #include "ops/conv2d.h"

@@ -40,7 +40,7 @@ HWY_AFTER_NAMESPACE();
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "highway_targets.h"
 
 namespace hsanet::ops {

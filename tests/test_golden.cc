@@ -16,8 +16,8 @@
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
 #include "gradcheck.h"
+#include "io/checkpoint_io.h"
 #include "models/resnet.h"
-#include "nn/checkpoint_io.h"
 #include "nn/optimizer.h"
 
 namespace hsanet {
@@ -28,7 +28,7 @@ std::string golden_path(const std::string& name) {
   return std::string(src ? src : ".") + "/tests/golden/" + name + ".safetensors";
 }
 
-std::vector<double> as_double(const TensorRecord& r) {
+std::vector<double> as_double(const io::TensorRecord& r) {
   Tensor t = r.to_float_tensor();
   if (r.dtype != "F64") return testing::to_double(t.to_vector());
   std::vector<double> v(static_cast<size_t>(r.numel()));
@@ -39,7 +39,7 @@ std::vector<double> as_double(const TensorRecord& r) {
 class Golden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Golden, MatchesFloat64PyTorchStepByStep) {
-  const SafeTensorsFile f = read_safetensors(golden_path(GetParam()));
+  const io::SafeTensorsFile f = io::read_safetensors(golden_path(GetParam()));
   const auto opts = nlohmann::json::parse(f.metadata.at("options"));
   const auto optim = nlohmann::json::parse(f.metadata.at("optimizer"));
   models::ModelConfig cfg;
@@ -56,10 +56,10 @@ TEST_P(Golden, MatchesFloat64PyTorchStepByStep) {
   auto model = models::build_model(cfg);
 
   // Initial weights: the file's, which are exactly float32 values.
-  SafeTensorsFile weights;
+  io::SafeTensorsFile weights;
   for (const auto& [name, rec] : f.tensors)
     if (!name.starts_with("golden.")) weights.tensors.emplace(name, rec);
-  load_state_dict(weights, GetParam(), model->state_dict(), /*strict=*/true);
+  io::load_state_dict(weights, GetParam(), model->state_dict(), /*strict=*/true);
 
   Tensor x_nchw = f.at("golden.input").to_float_tensor();
   x_nchw.set_requires_grad(true);

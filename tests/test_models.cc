@@ -6,10 +6,10 @@
 
 #include "autograd/functions_loss.h"
 #include "autograd/node.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "models/resnet.h"
-#include "ops/attention.h"
 #include "nn/summary.h"
+#include "ops/attention.h"
 
 namespace hsanet {
 namespace {

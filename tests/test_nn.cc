@@ -5,7 +5,7 @@
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "nn/clip_grad.h"
 #include "nn/ema.h"
 #include "nn/linear.h"

@@ -18,9 +18,9 @@
 #include "apps/train/npy_file.h"
 #include "apps/train/tools.h"
 #include "autograd/node.h"
-#include "autograd/random.h"
+#include "base/random.h"
+#include "io/safetensors.h"
 #include "models/resnet.h"
-#include "nn/safetensors.h"
 #include "python_finder.h"
 #include "test_train_util.h"
 
@@ -195,7 +195,7 @@ TEST_F(PredictVerify, SafetensorsEmbeddingsAndUnlabelledFiles) {
   EXPECT_EQ(j0["true"], "s11");
   EXPECT_FALSE(j1.contains("true"));  // "stranger" is not one of the checkpoint's identities
   EXPECT_EQ(j1["top"].size(), 5u);
-  const SafeTensorsFile st = read_safetensors(other / "emb.safetensors");
+  const io::SafeTensorsFile st = io::read_safetensors(other / "emb.safetensors");
   EXPECT_EQ(st.at("embeddings").shape, (std::vector<int64_t>{2, 256}));
   EXPECT_EQ(st.metadata.at("dim"), "256");
   const std::vector<std::string> index = lines_of(testing::slurp(other / "emb.index.csv"));

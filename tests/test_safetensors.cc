@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "autograd/random.h"
-#include "nn/checkpoint_io.h"
-#include "nn/safetensors.h"
+#include "base/random.h"
+#include "io/checkpoint_io.h"
+#include "io/safetensors.h"
 
-namespace hsanet {
+namespace hsanet::io {
 namespace {
 
 namespace fs = std::filesystem;
@@ -569,4 +569,4 @@ TEST_F(SafetensorsIO, PythonExporterWritesFilesWeRead) {
 }
 
 }  // namespace
-}  // namespace hsanet
+}  // namespace hsanet::io

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <sstream>
 
-#include "autograd/random.h"
 #include "autograd/tensor.h"
+#include "base/random.h"
 
 namespace hsanet {
 namespace {
@@ -94,7 +94,7 @@ TEST(Tensor, PrintsShapeAndValues) {
 }  // namespace
 }  // namespace hsanet
 
-#include "autograd/allocator.h"
+#include "base/allocator.h"
 
 namespace hsanet {
 namespace {

@@ -8,8 +8,8 @@
 
 #include "apps/train/checkpoint.h"
 #include "autograd/node.h"
+#include "io/safetensors.h"
 #include "models/resnet.h"
-#include "nn/safetensors.h"
 #include "python_finder.h"
 #include "test_train_util.h"
 
@@ -34,7 +34,7 @@ TEST_P(TorchExport, LogitsMatchHsanet) {
   const std::string ckpt = tmp / "run/last.safetensors";
 
   // hsanet's logits for a fixed NHWC batch, and the same batch as NCHW for PyTorch.
-  const SafeTensorsFile file = read_safetensors(ckpt);
+  const io::SafeTensorsFile file = io::read_safetensors(ckpt);
   const RunIdentity id = read_run_identity(file, ckpt);
   auto model = models::build_model(id.model);
   ASSERT_TRUE(load_model_weights(file, ckpt, *model, /*strict=*/true).complete());
@@ -54,7 +54,7 @@ TEST_P(TorchExport, LogitsMatchHsanet) {
     NoGradGuard no_grad;
     logits = (*model)(nhwc);
   }
-  write_safetensors(tmp / "x.safetensors", {{"input", TensorRecord::from_tensor(nchw)}});
+  io::write_safetensors(tmp / "x.safetensors", {{"input", io::TensorRecord::from_tensor(nchw)}});
 
   const std::string script = testing::source_dir() + "/scripts/load_hsanet_in_torch.py";
   const std::string cmd = py + " " + script + " " + ckpt + " --input " + (tmp / "x.safetensors") +
@@ -66,7 +66,7 @@ TEST_P(TorchExport, LogitsMatchHsanet) {
   EXPECT_NE(log.find("identities: s1, s10, s11"), std::string::npos) << log;
 
   const std::vector<float> ref = logits.to_vector();
-  const std::vector<float> got = read_safetensors(tmp / "y.safetensors").at("logits").to_float_tensor().to_vector();
+  const std::vector<float> got = io::read_safetensors(tmp / "y.safetensors").at("logits").to_float_tensor().to_vector();
   ASSERT_EQ(got.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-4 + 1e-4 * std::fabs(ref[i])) << i;
   EXPECT_GT(fs::file_size(tmp / "m.onnx"), 1000u);
@@ -80,7 +80,7 @@ TEST(TorchExportErrors, PlainWeightsAreRefusedByName) {
   TempDir tmp;
   Tensor t = Tensor::empty({2});
   t.data()[0] = t.data()[1] = 1;
-  write_safetensors(tmp / "plain.safetensors", {{"fc.bias", TensorRecord::from_tensor(t)}});
+  io::write_safetensors(tmp / "plain.safetensors", {{"fc.bias", io::TensorRecord::from_tensor(t)}});
   const std::string cmd = py + " " + testing::source_dir() + "/scripts/load_hsanet_in_torch.py " +
                           (tmp / "plain.safetensors") + " > " + (tmp / "log.txt") + " 2>&1";
   EXPECT_NE(std::system(cmd.c_str()), 0);

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/train/init_listing.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "models/resnet.h"
 #include "python_finder.h"
 #include "test_train_util.h"
@@ -48,7 +48,7 @@ TEST(TorchvisionImport, EveryNonHeadTensorLoadsIntoAllFourModels) {
   const std::string mode = make_export(py, tmp.path().string(), file);
   ASSERT_FALSE(mode.empty());
   std::printf("%s\n", mode.c_str());
-  const SafeTensorsFile source = read_safetensors(file);
+  const io::SafeTensorsFile source = io::read_safetensors(file);
 
   for (const char* name : {"resnet50", "botnet50", "hsanet_x", "hsanet_3x3"}) {
     SCOPED_TRACE(name);

@@ -8,7 +8,7 @@
 #include "apps/train/epoch_loop.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/image_folder.h"
 #include "nn/linear.h"
 #include "test_train_util.h"

@@ -19,10 +19,10 @@
 #include "apps/train/run_setup.h"
 #include "apps/train/svg_plot.h"
 #include "autograd/functions_loss.h"
-#include "autograd/random.h"
-#include "models/resnet.h"
-#include "nn/atomic_file.h"
+#include "base/random.h"
+#include "io/atomic_file.h"
 #include "kill_writer.h"
+#include "models/resnet.h"
 #include "test_train_util.h"
 
 namespace hsanet::train {
@@ -85,7 +85,7 @@ TEST(TrainCheckpoint, RoundTripsModelOptimiserAndState) {
     EXPECT_EQ(sa[i].first, sb[i].first);
     EXPECT_EQ(sa[i].second.to_vector(), sb[i].second.to_vector()) << sa[i].first;
   }
-  const SafeTensorsFile f = read_safetensors(path);
+  const io::SafeTensorsFile f = io::read_safetensors(path);
   EXPECT_TRUE(f.contains("conv1.weight"));
   EXPECT_TRUE(f.contains("optimizer.step"));
   EXPECT_TRUE(f.contains("optimizer.momentum_buffer.conv1.weight"));
@@ -96,9 +96,9 @@ TEST(TrainCheckpoint, RoundTripsModelOptimiserAndState) {
   EXPECT_EQ(rid.config.seed, 11u);
 
   // Plain weights (no optimiser state, no metadata) are not a training checkpoint.
-  save_state_dict(tmp / "plain.safetensors", model->state_dict());
+  io::save_state_dict(tmp / "plain.safetensors", model->state_dict());
   EXPECT_THROW(load_training_checkpoint(tmp / "plain.safetensors", *model2, *opt2), std::runtime_error);
-  EXPECT_FALSE(is_training_checkpoint(read_safetensors(tmp / "plain.safetensors")));
+  EXPECT_FALSE(is_training_checkpoint(io::read_safetensors(tmp / "plain.safetensors")));
   // A non-finite weight is refused before the file is touched.
   const std::string before = testing::slurp(path);
   model->fc->weight.data()[0] = std::numeric_limits<float>::quiet_NaN();
@@ -157,7 +157,7 @@ TEST(TrainCheckpoint, SigkilledWriterLeavesALoadableCheckpoint) {
     last = st.epoch;
   }
   EXPECT_GT(last, 0) << "the writer never finished a checkpoint: the kills came too early to test anything";
-  remove_stale_temp_files(path);
+  io::remove_stale_temp_files(path);
 }
 
 TEST(TrainCheckpoint, MetricsCsvRoundTripsAndRejectsDamage) {

@@ -136,7 +136,7 @@ TEST(TrainEndToEnd, CompanionToolsReadTheRun) {
   ASSERT_EQ(r.code, 0) << r.err;
 
   // The best checkpoint is also plain weights: a strict load of the model tensors works.
-  SafeTensorsFile best = read_safetensors(run + "/best.safetensors");
+  io::SafeTensorsFile best = io::read_safetensors(run + "/best.safetensors");
   const RunIdentity id = read_run_identity(best, "best");
   EXPECT_EQ(id.classes, (std::vector<std::string>{"s1", "s10", "s11", "s12", "s13"}));
   EXPECT_EQ(id.model.num_classes, 5);
@@ -244,7 +244,7 @@ TEST(TrainEndToEnd, ClipGradLogsTheNormAndBoundsTheUpdate) {
   // The momentum buffers hold the running sum of the (clipped) gradients plus weight decay: with
   // a bound of 1e-4 on the global norm they are far smaller than an unclipped run's.
   auto buffer_size = [](const std::string& run) {
-    const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
+    const io::SafeTensorsFile ck = io::read_safetensors(run + "/last.safetensors");
     const Tensor m = ck.at("optimizer.momentum_buffer.fc.weight").to_float_tensor();
     double sum = 0;
     for (int64_t i = 0; i < m.numel(); ++i) sum += std::abs(m.data()[i]);
@@ -290,7 +290,7 @@ TEST(TrainEndToEnd, EmaIsEvaluatedLoggedAndBestHoldsItWhenSelected) {
   EXPECT_EQ(epoch_events, 2);
 
   // best and last: the average under the model's names, the raw weights under raw.*.
-  const SafeTensorsFile best = read_safetensors(run + "/best.safetensors");
+  const io::SafeTensorsFile best = io::read_safetensors(run + "/best.safetensors");
   EXPECT_EQ(best.metadata.at("model_weights"), "ema");
   ASSERT_TRUE(best.contains("raw.fc.weight"));
   EXPECT_FALSE(best.contains("ema.fc.weight"));
@@ -312,7 +312,7 @@ TEST(TrainEndToEnd, EmaIsEvaluatedLoggedAndBestHoldsItWhenSelected) {
   const std::string raw_run = tmp / "raw";
   r = testing::run_cpu_train(testing::concat(run_args(tmp, raw_run, 1), {"--ema", "0.9"}));
   ASSERT_EQ(r.code, 0) << r.err;
-  const SafeTensorsFile last = read_safetensors(raw_run + "/last.safetensors");
+  const io::SafeTensorsFile last = io::read_safetensors(raw_run + "/last.safetensors");
   EXPECT_EQ(last.metadata.at("model_weights"), "raw");
   EXPECT_TRUE(last.contains("ema.fc.weight"));
   EXPECT_TRUE(last.contains("ema.bn1.running_mean")) << "buffers are averaged too";

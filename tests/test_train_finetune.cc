@@ -14,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/train/init_listing.h"
-#include "autograd/random.h"
+#include "base/random.h"
+#include "io/checkpoint_io.h"
 #include "models/resnet.h"
-#include "nn/checkpoint_io.h"
 #include "nn/optimizer.h"
 #include "test_train_util.h"
 
@@ -26,7 +26,7 @@ namespace {
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-bool same_bits(const TensorRecord& r, const Tensor& t) {
+bool same_bits(const io::TensorRecord& r, const Tensor& t) {
   const Tensor f = r.to_float_tensor();
   return f.shape() == t.shape() && std::memcmp(f.data(), t.data(), sizeof(float) * t.numel()) == 0;
 }
@@ -45,8 +45,8 @@ TEST(FineTuneInit, ResNetCheckpointIntoEachModel) {
   manual_seed(3);
   auto resnet = models::build_model(tiny("resnet50", 10));
   const std::string file = tmp / "resnet.safetensors";
-  save_state_dict(file, resnet->state_dict());
-  const SafeTensorsFile source = read_safetensors(file);
+  io::save_state_dict(file, resnet->state_dict());
+  const io::SafeTensorsFile source = io::read_safetensors(file);
   const int R = static_cast<int>(resnet->state_dict().size());
   const int blocks4 = 3;  // layer4's bottlenecks: each swaps conv2 for mhsa (qkv, rel_height, rel_width)
 
@@ -143,7 +143,7 @@ class FineTuneRun : public ::testing::Test {
   }
   // Model parameters of `checkpoint` that equal (or not) the pretrained file's, by name.
   std::pair<int, int> same_and_changed(const std::string& checkpoint, const std::string& prefix_not = "fc.") {
-    const SafeTensorsFile pre = read_safetensors(weights), now = read_safetensors(checkpoint);
+    const io::SafeTensorsFile pre = io::read_safetensors(weights), now = io::read_safetensors(checkpoint);
     int same = 0, changed = 0;
     for (const auto& [name, rec] : now.tensors) {
       if (name.rfind("optimizer.", 0) == 0 || name.rfind(prefix_not, 0) == 0 || !pre.contains(name)) continue;
@@ -171,7 +171,7 @@ TEST_F(FineTuneRun, FrozenEpochKeepsLoadedTensorsAndResumeUnfreezes) {
   EXPECT_GT(same, 10);
   EXPECT_EQ(changed, 0) << "a frozen parameter moved during the frozen epoch";
   // Batch norm stays in training mode: its running statistics follow the new data.
-  const SafeTensorsFile pre = read_safetensors(weights), after = read_safetensors(run + "/last.safetensors");
+  const io::SafeTensorsFile pre = io::read_safetensors(weights), after = io::read_safetensors(run + "/last.safetensors");
   EXPECT_NE(pre.at("bn1.running_mean").bytes, after.at("bn1.running_mean").bytes);
 
   r = testing::run_cpu_train({"--resume", run, "--threads", "1"});
@@ -196,7 +196,7 @@ TEST_F(FineTuneRun, PretrainedMultiplierZeroKeepsLoadedTensors) {
   auto [same, changed] = same_and_changed(run + "/last.safetensors");
   EXPECT_GT(same, 10);
   EXPECT_EQ(changed, 0);
-  const SafeTensorsFile pre = read_safetensors(weights), after = read_safetensors(run + "/last.safetensors");
+  const io::SafeTensorsFile pre = io::read_safetensors(weights), after = io::read_safetensors(run + "/last.safetensors");
   EXPECT_NE(pre.at("fc.weight").bytes, after.at("fc.weight").bytes) << "the head is a group of its own";
   r = testing::run_cpu_train(args(tmp / "none", {"--epochs", "1", "--freeze-epochs", "1"}));
   EXPECT_NE(r.code, 0);

@@ -14,7 +14,7 @@
 
 #include "apps/train/checkpoint.h"
 #include "apps/train/history.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "models/resnet.h"
 #include "test_train_util.h"
 
@@ -39,12 +39,12 @@ testing::RunResult run_first_epoch(const TempDir& tmp, const std::string& run) {
 }
 
 void expect_same_tensors(const std::string& a, const std::string& b) {
-  const SafeTensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  const io::SafeTensorsFile fa = io::read_safetensors(a), fb = io::read_safetensors(b);
   ASSERT_EQ(fa.tensors.size(), fb.tensors.size());
   int optimizer_entries = 0;
   for (const auto& [name, ra] : fa.tensors) {
     ASSERT_TRUE(fb.contains(name)) << name;
-    const TensorRecord& rb = fb.at(name);
+    const io::TensorRecord& rb = fb.at(name);
     EXPECT_EQ(ra.shape, rb.shape) << name;
     EXPECT_TRUE(ra.bytes == rb.bytes) << name << " differs";
     optimizer_entries += name.rfind("optimizer.", 0) == 0;
@@ -125,7 +125,7 @@ TEST(TrainResume, StoppedAndResumedEqualsUninterruptedWithEmaAccumulationAndPlat
 
   expect_same_tensors(whole + "/last.safetensors", parts + "/last.safetensors");
   expect_same_tensors(whole + "/best.safetensors", parts + "/best.safetensors");
-  const SafeTensorsFile last = read_safetensors(parts + "/last.safetensors");
+  const io::SafeTensorsFile last = io::read_safetensors(parts + "/last.safetensors");
   EXPECT_TRUE(last.contains("raw.fc.weight")) << "the trained weights are part of the comparison";
   EXPECT_EQ(last.metadata.at("global_step"), "6") << "4 batches per epoch in groups of 3: 2 steps an epoch";
   const History hw = read_metrics_csv(whole + "/metrics.csv"), hp = read_metrics_csv(parts + "/metrics.csv");
@@ -144,13 +144,13 @@ TEST(TrainResume, EmaTurnedOnWhenResumingStartsFromTheRestoredModel) {
   const std::string run = tmp / "run";
   testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_FALSE(read_safetensors(run + "/last.safetensors").contains("ema.fc.weight"));
+  EXPECT_FALSE(io::read_safetensors(run + "/last.safetensors").contains("ema.fc.weight"));
   r = testing::run_cpu_train({"--resume", run, "--ema", "0.9"});
   EXPECT_EQ(r.code, 2) << "a change of what the run computes needs --allow-change";
   r = testing::run_cpu_train({"--resume", run, "--ema", "0.9", "--allow-change", "ema", "--stop-after-epoch", "2"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("resume: changed --ema 0.0 -> 0.9"), std::string::npos) << r.out;
-  const SafeTensorsFile last = read_safetensors(run + "/last.safetensors");
+  const io::SafeTensorsFile last = io::read_safetensors(run + "/last.safetensors");
   ASSERT_TRUE(last.contains("ema.fc.weight"));
   EXPECT_FALSE(last.at("ema.fc.weight").bytes == last.at("fc.weight").bytes) << "averaged over epoch 2's steps";
   const History h = read_metrics_csv(run + "/metrics.csv");
@@ -222,16 +222,16 @@ TEST(TrainResume, InitFromSkipsAHeadOfAnotherShape) {
   mc.num_classes = 1000;
   manual_seed(99);
   auto imagenet = models::build_model(mc);
-  std::vector<std::pair<std::string, TensorRecord>> records;
-  for (const auto& [name, t] : imagenet->state_dict()) records.emplace_back(name, TensorRecord::from_tensor(t));
-  records.emplace_back("bn1.num_batches_tracked", TensorRecord::from_int64({7}, Shape{}));
+  std::vector<std::pair<std::string, io::TensorRecord>> records;
+  for (const auto& [name, t] : imagenet->state_dict()) records.emplace_back(name, io::TensorRecord::from_tensor(t));
+  records.emplace_back("bn1.num_batches_tracked", io::TensorRecord::from_int64({7}, Shape{}));
   const std::string file = tmp / "resnet_imagenet.safetensors";
-  write_safetensors(file, records);
+  io::write_safetensors(file, records);
 
   // The library call: everything but fc.* is loaded.
   mc.num_classes = 4;
   auto mine = models::build_model(mc);
-  const LoadReport rep = load_model_weights(read_safetensors(file), file, *mine, /*strict=*/false);
+  const io::LoadReport rep = load_model_weights(io::read_safetensors(file), file, *mine, /*strict=*/false);
   EXPECT_TRUE(rep.missing.empty());
   EXPECT_TRUE(rep.unexpected.empty());
   ASSERT_EQ(rep.wrong_shape.size(), 2u);
@@ -255,19 +255,19 @@ TEST(TrainResume, InitFromRefusesNonFiniteTensorsBeforeWritingAnything) {
   const std::string run = tmp / "run";
   testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
-  const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
+  const io::SafeTensorsFile ck = io::read_safetensors(run + "/last.safetensors");
   for (const std::string bad : {"layer1.0.conv2.weight", "optimizer.momentum_buffer.fc.weight"}) {
-    std::vector<std::pair<std::string, TensorRecord>> records;
+    std::vector<std::pair<std::string, io::TensorRecord>> records;
     for (const auto& [name, rec] : ck.tensors) {
       records.emplace_back(name, rec);
       if (name == bad) {
         Tensor t = rec.to_float_tensor();
         t.data()[3] = std::numeric_limits<float>::infinity();
-        records.back().second = TensorRecord::from_tensor(t);
+        records.back().second = io::TensorRecord::from_tensor(t);
       }
     }
     const std::string file = tmp / "bad.safetensors", out = tmp / "ft";
-    write_safetensors(file, records, ck.metadata);
+    io::write_safetensors(file, records, ck.metadata);
     r = testing::run_cpu_train(args(tmp, out, {"--init-from", file, "--epochs", "1"}));
     EXPECT_EQ(r.code, 1) << bad;
     EXPECT_NE(r.err.find(file + ": tensor '" + bad + "' holds inf at element 3"), std::string::npos) << r.err;
@@ -282,12 +282,12 @@ TEST(TrainResume, ACheckpointWithoutMomentumIsNotResumed) {
   const std::string run = tmp / "run";
   testing::RunResult r = run_first_epoch(tmp, run);
   ASSERT_EQ(r.code, 0) << r.err;
-  const SafeTensorsFile ck = read_safetensors(run + "/last.safetensors");
-  std::vector<std::pair<std::string, TensorRecord>> records;
+  const io::SafeTensorsFile ck = io::read_safetensors(run + "/last.safetensors");
+  std::vector<std::pair<std::string, io::TensorRecord>> records;
   for (const auto& [name, rec] : ck.tensors)
     if (name.rfind("optimizer.momentum_buffer.", 0) != 0) records.emplace_back(name, rec);
   ASSERT_LT(records.size(), ck.tensors.size());
-  write_safetensors(run + "/last.safetensors", records, ck.metadata);
+  io::write_safetensors(run + "/last.safetensors", records, ck.metadata);
   r = testing::run_cpu_train({"--resume", run});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find(run + "/last.safetensors: no optimiser state for"), std::string::npos) << r.err;
@@ -318,7 +318,7 @@ TEST(TrainResume, ChangesToTheRunMustBeAllowedAndAreLogged) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("resume: changed --lr 0.02 -> 0.5 (edited config.json)"), std::string::npos) << r.out;
   EXPECT_NE(testing::slurp(run + "/log.jsonl").find("\"event\":\"config_change\""), std::string::npos);
-  const auto saved = nlohmann::json::parse(read_safetensors(run + "/last.safetensors").metadata.at("config"));
+  const auto saved = nlohmann::json::parse(io::read_safetensors(run + "/last.safetensors").metadata.at("config"));
   EXPECT_EQ(saved["lr"], 0.5) << "the checkpoint records the run's new configuration";
 
   r = testing::run_cpu_train({"--resume", run, "--batch-size", "4"});

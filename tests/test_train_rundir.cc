@@ -35,7 +35,7 @@ std::vector<std::string> args(const TempDir& tmp, const std::string& run, std::v
 }
 
 void expect_same_checkpoint(const std::string& a, const std::string& b, const std::string& context) {
-  const SafeTensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  const io::SafeTensorsFile fa = io::read_safetensors(a), fb = io::read_safetensors(b);
   ASSERT_EQ(fa.tensors.size(), fb.tensors.size()) << context;
   for (const auto& [name, ra] : fa.tensors) {
     ASSERT_TRUE(fb.contains(name)) << context << ": " << name;
@@ -45,7 +45,7 @@ void expect_same_checkpoint(const std::string& a, const std::string& b, const st
     EXPECT_EQ(fa.metadata.at(key), fb.metadata.at(key)) << context << ": " << key;
   // The history's records, less the wall time of each epoch (its seventh number, "seconds", in
   // metrics.csv's order: epoch, train_loss, train_acc, val_loss, val_acc, lr, seconds, val_top5).
-  auto records = [](const SafeTensorsFile& f) {
+  auto records = [](const io::SafeTensorsFile& f) {
     nlohmann::json h = nlohmann::json::parse(f.metadata.at("history"));
     for (auto& row : h) {
       EXPECT_EQ(row.size(), 8u) << row.dump();
@@ -117,7 +117,7 @@ TEST(TrainRunDir, ARedoneEpochDoesNotReplaceABetterBest) {
   mc.height = mc.width = 32;
   mc.num_classes = 4;
   auto model = models::build_model(mc);
-  const SafeTensorsFile last = read_safetensors(run + "/last.safetensors");
+  const io::SafeTensorsFile last = io::read_safetensors(run + "/last.safetensors");
   RunIdentity identity = read_run_identity(last, run + "/last.safetensors");
   nn::SGD opt(model->named_parameters(), nn::SgdOptions{.lr = 0.02f, .momentum = 0.9f});
   TrainingState s = load_training_checkpoint(last, run + "/last.safetensors", *model, opt);

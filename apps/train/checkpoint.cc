@@ -10,7 +10,7 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-const std::string& meta(const SafeTensorsFile& f, const std::string& key, const std::string& source) {
+const std::string& meta(const io::SafeTensorsFile& f, const std::string& key, const std::string& source) {
   auto it = f.metadata.find(key);
   if (it == f.metadata.end())
     throw std::runtime_error(source + ": not a training checkpoint (no '" + key + "' in its metadata)");
@@ -22,8 +22,8 @@ bool is_side_entry(const std::string& name) {
 }
 
 // The file's tensors named `prefix`<name>, renamed <name>; with an empty prefix, the model's own.
-SafeTensorsFile part(const SafeTensorsFile& file, const std::string& prefix) {
-  SafeTensorsFile p;
+io::SafeTensorsFile part(const io::SafeTensorsFile& file, const std::string& prefix) {
+  io::SafeTensorsFile p;
   p.metadata = file.metadata;
   for (const auto& [name, record] : file.tensors) {
     if (prefix.empty() ? is_side_entry(name) : !starts_with(name, prefix)) continue;
@@ -32,7 +32,7 @@ SafeTensorsFile part(const SafeTensorsFile& file, const std::string& prefix) {
   return p;
 }
 
-bool holds_ema_as_model(const SafeTensorsFile& file) {
+bool holds_ema_as_model(const io::SafeTensorsFile& file) {
   auto it = file.metadata.find("model_weights");
   return it != file.metadata.end() && it->second == "ema";
 }
@@ -43,7 +43,7 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
                               const nn::Optimizer& optimizer, const TrainingState& state,
                               const RunIdentity& run, const nn::ModelEma* ema) {
   const bool ema_as_model = ema && run.config.select_by == "ema";
-  StateDict dict;
+  io::StateDict dict;
   for (const auto& [name, t] : ema_as_model ? ema->state() : model.state_dict()) dict.emplace_back(name, t);
   if (ema_as_model)
     for (const auto& [name, t] : model.state_dict()) dict.emplace_back(kRawPrefix + name, t);
@@ -54,7 +54,7 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
                              {"alpha", run.config.alpha},      {"step_size", run.config.step_size},
                              {"gamma", run.config.gamma},      {"warmup_steps", run.config.warmup_steps},
                              {"epochs", run.config.epochs}};
-  Metadata m{
+  io::Metadata m{
       {"format", kCheckpointFormat},
       {"epoch", std::to_string(state.epoch)},
       {"global_step", std::to_string(state.global_step)},
@@ -70,15 +70,15 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
       {"rng", "data order and augmentation: Rng::derive(seed, epoch, sample); weights: manual_seed(seed)"},
       {"model_weights", ema_as_model ? "ema" : "raw"},
   };
-  save_state_dict(path, dict, m);
+  io::save_state_dict(path, dict, m);
 }
 
-bool is_training_checkpoint(const SafeTensorsFile& file) {
+bool is_training_checkpoint(const io::SafeTensorsFile& file) {
   auto it = file.metadata.find("format");
   return it != file.metadata.end() && it->second == kCheckpointFormat;
 }
 
-RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& source) {
+RunIdentity read_run_identity(const io::SafeTensorsFile& file, const std::string& source) {
   if (!is_training_checkpoint(file))
     throw std::runtime_error(source + ": not a training checkpoint of this program (metadata 'format' is not " +
                              std::string(kCheckpointFormat) + ")");
@@ -95,20 +95,20 @@ RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& so
   return run;
 }
 
-void validate_weights_file(const SafeTensorsFile& file, const std::string& source) {
-  require_finite_tensors(file, source);
+void validate_weights_file(const io::SafeTensorsFile& file, const std::string& source) {
+  io::require_finite_tensors(file, source);
   if (is_training_checkpoint(file)) {
     (void)read_training_state(file, source);
     (void)read_run_identity(file, source);
   }
 }
 
-LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& source,
+io::LoadReport load_model_weights(const io::SafeTensorsFile& file, const std::string& source,
                               const nn::Module& model, bool strict) {
-  return load_state_dict(part(file, ""), source, model.state_dict(), strict);
+  return io::load_state_dict(part(file, ""), source, model.state_dict(), strict);
 }
 
-TrainingState read_training_state(const SafeTensorsFile& file, const std::string& path) {
+TrainingState read_training_state(const io::SafeTensorsFile& file, const std::string& path) {
   if (!is_training_checkpoint(file))
     throw std::runtime_error(path + ": not a training checkpoint of this program");
   TrainingState s;
@@ -133,7 +133,7 @@ namespace {
 
 // After a step, SGD with momentum keeps one buffer per parameter and AdamW two: a checkpoint that
 // lacks them would restart the momentum silently, so it is refused, naming the first missing.
-void require_optimizer_buffers(const SafeTensorsFile& file, const std::string& path, const TrainingState& s,
+void require_optimizer_buffers(const io::SafeTensorsFile& file, const std::string& path, const TrainingState& s,
                                const nn::Optimizer& optimizer) {
   if (s.global_step == 0) return;
   const TrainConfig config = read_run_identity(file, path).config;
@@ -155,16 +155,16 @@ void require_optimizer_buffers(const SafeTensorsFile& file, const std::string& p
 
 }  // namespace
 
-TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::string& path, nn::Module& model,
+TrainingState load_training_checkpoint(const io::SafeTensorsFile& file, const std::string& path, nn::Module& model,
                                        nn::Optimizer& optimizer, nn::ModelEma* ema) {
   // Everything is checked before anything is loaded.
   TrainingState s = read_training_state(file, path);
-  require_finite_tensors(file, path);
+  io::require_finite_tensors(file, path);
   require_optimizer_buffers(file, path, s, optimizer);
   const bool ema_as_model = holds_ema_as_model(file);
-  const SafeTensorsFile raw = part(file, ema_as_model ? kRawPrefix : ""),
+  const io::SafeTensorsFile raw = part(file, ema_as_model ? kRawPrefix : ""),
                         average = part(file, ema_as_model ? "" : kEmaPrefix);
-  load_state_dict(raw, path, model.state_dict(), /*strict=*/true);
+  io::load_state_dict(raw, path, model.state_dict(), /*strict=*/true);
   if (ema) {
     if (average.tensors.empty()) {
       ema->load(model.state_dict());  // no average saved: it starts from the model, as timm's
@@ -194,10 +194,10 @@ TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::s
 
 TrainingState load_training_checkpoint(const std::string& path, nn::Module& model, nn::Optimizer& optimizer,
                                        nn::ModelEma* ema) {
-  return load_training_checkpoint(read_safetensors(path), path, model, optimizer, ema);
+  return load_training_checkpoint(io::read_safetensors(path), path, model, optimizer, ema);
 }
 
-std::string describe_weight_load(const LoadReport& r, const std::string& source) {
+std::string describe_weight_load(const io::LoadReport& r, const std::string& source) {
   std::string s = source + ": loaded " + std::to_string(r.loaded.size()) + " tensors";
   if (r.complete()) return s + "; every tensor of the model matched\n";
   s += "; not loaded:\n" + r.summary();

@@ -24,7 +24,7 @@
 
 #include "apps/train/history.h"
 #include "apps/train/train_config.h"
-#include "nn/checkpoint_io.h"
+#include "io/checkpoint_io.h"
 #include "nn/ema.h"
 #include "nn/module.h"
 #include "nn/optimizer.h"
@@ -65,28 +65,28 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
 // copy of the loaded model when the file has none (a run that turned --ema on when resumed).
 TrainingState load_training_checkpoint(const std::string& path, nn::Module& model,
                                        nn::Optimizer& optimizer, nn::ModelEma* ema = nullptr);
-TrainingState load_training_checkpoint(const SafeTensorsFile& file, const std::string& path, nn::Module& model,
+TrainingState load_training_checkpoint(const io::SafeTensorsFile& file, const std::string& path, nn::Module& model,
                                        nn::Optimizer& optimizer, nn::ModelEma* ema = nullptr);
 
 // The state in a checkpoint's metadata alone (nothing is loaded); throws as above.
-TrainingState read_training_state(const SafeTensorsFile& file, const std::string& path);
+TrainingState read_training_state(const io::SafeTensorsFile& file, const std::string& path);
 
 // The run identity stored in a checkpoint's metadata; throws when the file is not one of ours.
-RunIdentity read_run_identity(const SafeTensorsFile& file, const std::string& source);
-bool is_training_checkpoint(const SafeTensorsFile& file);
+RunIdentity read_run_identity(const io::SafeTensorsFile& file, const std::string& source);
+bool is_training_checkpoint(const io::SafeTensorsFile& file);
 
 // Checks a weights file for --init-from before anything is loaded: every floating-point tensor
 // finite (optimiser state included), and a training checkpoint's metadata readable. Throws
 // std::runtime_error or std::domain_error naming the file and the tensor or key.
-void validate_weights_file(const SafeTensorsFile& file, const std::string& source);
+void validate_weights_file(const io::SafeTensorsFile& file, const std::string& source);
 
 // Loads the model's tensors from a weights file, ignoring optimizer.*, ema.* and raw.* entries
 // (so a training checkpoint and a plain export both work). Strict or not, as load_state_dict.
-LoadReport load_model_weights(const SafeTensorsFile& file, const std::string& source,
+io::LoadReport load_model_weights(const io::SafeTensorsFile& file, const std::string& source,
                               const nn::Module& model, bool strict);
 
 // A human-readable account of a non-strict load, with a note on the classifier head when only
 // fc.* failed (the usual fine-tuning case: a 1000-class export into a 26-class head).
-std::string describe_weight_load(const LoadReport& report, const std::string& source);
+std::string describe_weight_load(const io::LoadReport& report, const std::string& source);
 
 }  // namespace hsanet::train

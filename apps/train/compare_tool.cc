@@ -13,15 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "apps/train/json_file.h"
 #include "apps/train/comparison_page.h"
 #include "apps/train/history.h"
+#include "apps/train/json_file.h"
 #include "apps/train/svg_plot.h"
 #include "apps/train/tools.h"
 #include "apps/train/train_config.h"
 #include "data/split.h"
+#include "io/atomic_file.h"
 #include "models/resnet.h"
-#include "nn/atomic_file.h"
 #include "nn/summary.h"
 
 namespace hsanet::train {
@@ -116,7 +116,7 @@ std::string figure(const std::vector<RunSummary>& runs, const std::string& path,
     series.push_back(std::move(s));
   }
   std::string svg = svg_line_plot(series, {.title = title, .y_label = y_label, .log_y = log_y});
-  write_file_atomically(path, svg);
+  io::write_file_atomically(path, svg);
   return svg;
 }
 
@@ -139,13 +139,13 @@ int compare_command(const CompareOptions& opt, std::ostream& out, std::ostream& 
     text += '\n';
     text += table2(runs);
   }
-  write_file_atomically(d + "comparison.md", text);
+  io::write_file_atomically(d + "comparison.md", text);
   out << text << "\nwrote " << d << "compare_train_loss.svg, compare_train_acc.svg, compare_val_loss.svg, "
       << "compare_val_acc.svg and comparison.md\n";
   if (opt.html) {
     std::vector<std::string> labels;
     for (const RunSummary& r : runs) labels.push_back(r.label);
-    write_file_atomically(d + "comparison.html", comparison_html(labels, text, figures));
+    io::write_file_atomically(d + "comparison.html", comparison_html(labels, text, figures));
     out << "wrote " << d << "comparison.html\n";
   }
   for (const RunSummary& r : runs)

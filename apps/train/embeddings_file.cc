@@ -5,8 +5,8 @@
 
 #include "apps/train/npy_file.h"
 #include "data/split.h"
-#include "nn/atomic_file.h"
-#include "nn/safetensors.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
 
 namespace hsanet::train {
 
@@ -28,8 +28,8 @@ std::string write_embeddings(const std::string& path, const EmbeddingRows& rows,
   if (ext == ".safetensors") {
     Tensor t = Tensor::empty({n, rows.dim});
     std::copy(rows.values.begin(), rows.values.end(), t.data());
-    Metadata meta(metadata.begin(), metadata.end());
-    write_safetensors(path, {{"embeddings", TensorRecord::from_tensor(t)}}, meta);
+    io::Metadata meta(metadata.begin(), metadata.end());
+    io::write_safetensors(path, {{"embeddings", io::TensorRecord::from_tensor(t)}}, meta);
   } else if (ext == ".npy") {
     write_npy_f32(path, rows.values, n, rows.dim);
   } else {
@@ -39,7 +39,7 @@ std::string write_embeddings(const std::string& path, const EmbeddingRows& rows,
   for (int64_t i = 0; i < n; ++i)
     index += std::to_string(i) + "," + data::csv_field(rows.paths[i]) + "," + data::csv_field(rows.labels[i]) + "\n";
   const std::string index_path = embeddings_index_path(path);
-  write_file_atomically(index_path, index);
+  io::write_file_atomically(index_path, index);
   return index_path;
 }
 

@@ -44,7 +44,7 @@ std::vector<int> pick_subset(const EvaluateOptions& opt, const data::ImageFolder
 int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream& err) {
   if (opt.subset != "val" && opt.subset != "train" && opt.subset != "all")
     throw std::invalid_argument("--subset must be val, train or all, not '" + opt.subset + "'");
-  SafeTensorsFile file = read_safetensors(opt.checkpoint);
+  io::SafeTensorsFile file = io::read_safetensors(opt.checkpoint);
   const bool ours = is_training_checkpoint(file);
   RunIdentity run;
   if (ours) run = read_run_identity(file, opt.checkpoint);
@@ -71,7 +71,7 @@ int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream
     tc = data::eval_transform_config(opt.img_size, opt.center_crop);
   }
   auto model = models::build_model(mc);
-  LoadReport lr = load_model_weights(file, opt.checkpoint, *model, /*strict=*/ours);
+  io::LoadReport lr = load_model_weights(file, opt.checkpoint, *model, /*strict=*/ours);
   if (!lr.complete()) out << describe_weight_load(lr, opt.checkpoint);
 
   std::string described;

@@ -6,7 +6,7 @@
 #include "autograd/functions_loss.h"
 #include "autograd/node.h"
 #include "data/split.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -81,7 +81,7 @@ void write_confusion_csv(const std::string& path, const ClassificationReport& re
     }
     text += '\n';
   }
-  write_file_atomically(path, text);
+  io::write_file_atomically(path, text);
 }
 
 void write_predictions_csv(const std::string& path, const data::ImageFolder& dataset,
@@ -94,7 +94,7 @@ void write_predictions_csv(const std::string& path, const data::ImageFolder& dat
     text += csv_field(dataset.samples()[result.indices[i]].path) + "," +
             csv_field(classes[result.truth[i]]) + "," + csv_field(classes[result.predicted[i]]) + "," + prob + "\n";
   }
-  write_file_atomically(path, text);
+  io::write_file_atomically(path, text);
 }
 
 }  // namespace hsanet::train

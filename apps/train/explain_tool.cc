@@ -11,12 +11,12 @@
 #include <fmt/format.h>
 
 #include "apps/train/explain.h"
-#include "apps/train/inference_model.h"
 #include "apps/train/explain_render.h"
 #include "apps/train/image_list.h"
+#include "apps/train/inference_model.h"
 #include "data/data_error.h"
 #include "data/split.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -109,7 +109,7 @@ struct Writer {
     const std::string png_path = (fs::path(dir) / (name + ".png")).string();
     const std::string csv_path = (fs::path(dir) / (name + ".csv")).string();
     write_png(png_path, png);
-    write_file_atomically(csv_path, map_csv(grid));
+    io::write_file_atomically(csv_path, map_csv(grid));
     index += csv_field(image) + "," + kind + "," + layer + "," + head + "," + csv_field(query) + "," + csv_field(cls) + "," +
              csv_field(name + ".png") + "," + csv_field(name + ".csv") + "\n";
     ++written;
@@ -192,7 +192,7 @@ int explain_command(const ExplainOptions& opt, std::ostream& out, std::ostream& 
     if (truth >= 0) out << " (true: " << em.classes()[truth] << ")";
     out << "\n";
   }
-  write_file_atomically((fs::path(opt.out) / "maps.csv").string(), w.index);
+  io::write_file_atomically((fs::path(opt.out) / "maps.csv").string(), w.index);
   out << fmt::format("wrote {} maps (PNG and CSV) for {} images to {}, listed in maps.csv\n", w.written,
                      static_cast<int>(images.size()) - failures, opt.out);
   return failures ? 1 : 0;

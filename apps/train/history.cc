@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -50,7 +50,7 @@ void write_metrics_csv(const std::string& path, const History& history) {
     if (ema) append_number(text, r.ema_val_loss), append_number(text, r.ema_val_acc);
     text += '\n';
   }
-  write_file_atomically(path, text);
+  io::write_file_atomically(path, text);
 }
 
 History read_metrics_csv(const std::string& path) {

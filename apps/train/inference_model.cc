@@ -2,14 +2,14 @@
 
 #include <stdexcept>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/decode.h"
 
 namespace hsanet::train {
 
 namespace {
 
-RunIdentity identity_of(const SafeTensorsFile& file, const std::string& path) {
+RunIdentity identity_of(const io::SafeTensorsFile& file, const std::string& path) {
   if (!is_training_checkpoint(file))
     throw std::runtime_error(path + ": needs a checkpoint written by cpu_train (it names the identities and the "
                              "input size); plain weights have neither");
@@ -18,9 +18,9 @@ RunIdentity identity_of(const SafeTensorsFile& file, const std::string& path) {
 
 }  // namespace
 
-InferenceModel::InferenceModel(const std::string& checkpoint) : InferenceModel(checkpoint, read_safetensors(checkpoint)) {}
+InferenceModel::InferenceModel(const std::string& checkpoint) : InferenceModel(checkpoint, io::read_safetensors(checkpoint)) {}
 
-InferenceModel::InferenceModel(const std::string& checkpoint, const SafeTensorsFile& file)
+InferenceModel::InferenceModel(const std::string& checkpoint, const io::SafeTensorsFile& file)
     : run_(identity_of(file, checkpoint)), model_(models::build_model(run_.model)),
       transform_(run_.config.eval_transform()) {
   load_model_weights(file, checkpoint, *model_, /*strict=*/true);

@@ -29,7 +29,7 @@ class InferenceModel {
   int label_of(const std::string& name) const;
 
  private:
-  InferenceModel(const std::string& checkpoint, const SafeTensorsFile& file);
+  InferenceModel(const std::string& checkpoint, const io::SafeTensorsFile& file);
   RunIdentity run_;
   std::shared_ptr<models::ResNet> model_;
   data::Transform transform_;

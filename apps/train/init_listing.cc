@@ -4,7 +4,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "nn/checkpoint_io.h"
+#include "io/checkpoint_io.h"
 
 namespace hsanet::train {
 
@@ -16,8 +16,8 @@ bool ends_with(const std::string& s, const std::string& p) {
 }
 
 // The file's tensors a model could take: no optimiser state, no BatchNorm step counters.
-SafeTensorsFile model_tensors(const SafeTensorsFile& file) {
-  SafeTensorsFile w;
+io::SafeTensorsFile model_tensors(const io::SafeTensorsFile& file) {
+  io::SafeTensorsFile w;
   w.metadata = file.metadata;
   for (const auto& [name, record] : file.tensors)
     if (!starts_with(name, "optimizer.") && !ends_with(name, "num_batches_tracked")) w.tensors.emplace(name, record);
@@ -49,15 +49,15 @@ std::set<std::string> InitListing::loaded_names() const {
   return s;
 }
 
-InitListing init_from_weights(const SafeTensorsFile& file, const std::string& source, const nn::Module& model) {
-  const SafeTensorsFile weights = model_tensors(file);
-  const StateDict targets = model.state_dict();
-  const LoadReport by_name = load_state_dict(weights, source, targets, /*strict=*/false);
+InitListing init_from_weights(const io::SafeTensorsFile& file, const std::string& source, const nn::Module& model) {
+  const io::SafeTensorsFile weights = model_tensors(file);
+  const io::StateDict targets = model.state_dict();
+  const io::LoadReport by_name = io::load_state_dict(weights, source, targets, /*strict=*/false);
 
   // The HSANet(3x3) branch, for the tensors the file lacks by name: file tensor -> model tensor.
   std::set<std::string> missing(by_name.missing.begin(), by_name.missing.end());
-  SafeTensorsFile renamed;
-  StateDict branch_targets;
+  io::SafeTensorsFile renamed;
+  io::StateDict branch_targets;
   std::map<std::string, std::string> from;  // model name -> file name
   for (const auto& [name, t] : targets) {
     if (!missing.count(name)) continue;
@@ -67,7 +67,7 @@ InitListing init_from_weights(const SafeTensorsFile& file, const std::string& so
     branch_targets.emplace_back(name, t);
     from[name] = src;
   }
-  if (!branch_targets.empty()) load_state_dict(renamed, source, branch_targets, /*strict=*/false);
+  if (!branch_targets.empty()) io::load_state_dict(renamed, source, branch_targets, /*strict=*/false);
 
   InitListing listing;
   listing.source = source;

@@ -18,8 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/safetensors.h"
 #include "nn/module.h"
-#include "nn/safetensors.h"
 
 namespace hsanet::train {
 
@@ -45,7 +45,7 @@ struct InitListing {
 
 // Loads what fits from `file` into `model` (optimizer.* entries ignored) and lists every tensor.
 // Throws std::domain_error for a non-finite value, as load_state_dict.
-InitListing init_from_weights(const SafeTensorsFile& file, const std::string& source, const nn::Module& model);
+InitListing init_from_weights(const io::SafeTensorsFile& file, const std::string& source, const nn::Module& model);
 
 // A few lines for the console: counts, the fresh tensors by name (up to a handful), the
 // classifier-head note, and where the full listing is.

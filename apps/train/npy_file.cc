@@ -4,7 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -31,7 +31,7 @@ void write_npy_f32(const std::string& path, const std::vector<float>& values, in
                              std::to_string(rows) + ", " + std::to_string(cols) + "] array");
   std::string bytes = npy_header(rows, cols);
   bytes.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
-  write_file_atomically(path, bytes);  // throws naming the file
+  io::write_file_atomically(path, bytes);  // throws naming the file
 }
 
 }  // namespace hsanet::train

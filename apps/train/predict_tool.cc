@@ -14,7 +14,7 @@
 #include "apps/train/tools.h"
 #include "data/data_error.h"
 #include "data/split.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -100,7 +100,7 @@ int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& 
 
   const int done = static_cast<int>(images.size()) - failures;
   if (!opt.out.empty()) {
-    write_file_atomically(opt.out, csv);
+    io::write_file_atomically(opt.out, csv);
     out << fmt::sprintf("wrote %d predictions (top %d) to %s\n", done, k, opt.out.c_str());
   }
   if (labelled > 1 && (!opt.out.empty() || !opt.json))

@@ -8,7 +8,7 @@
 #include "apps/train/confusion_svg.h"
 #include "apps/train/run_report.h"
 #include "apps/train/svg_plot.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -18,15 +18,15 @@ std::string write_evaluation_files(const std::string& dir, const std::string& pr
   ClassificationReport rep = classification_report(result.truth, result.predicted, dataset.classes());
   const std::string text =
       heading + "\n" + rep.to_text() + fmt::sprintf("\ntop-5 accuracy %.4f\n", result.top5);
-  write_file_atomically(dir + "/" + prefix + "report.txt", text);
+  io::write_file_atomically(dir + "/" + prefix + "report.txt", text);
   nlohmann::json j = nlohmann::json::parse(rep.to_json());
   j["loss"] = result.loss;
   j["top1_accuracy"] = result.accuracy;
   j["top5_accuracy"] = result.top5;
   j.update(extra);
-  write_file_atomically(dir + "/" + prefix + "report.json", j.dump(1) + "\n");
+  io::write_file_atomically(dir + "/" + prefix + "report.json", j.dump(1) + "\n");
   write_confusion_csv(dir + "/" + prefix + "confusion.csv", rep);
-  write_file_atomically(dir + "/" + prefix + "confusion.svg", svg_confusion_matrix(rep.classes, rep.confusion));
+  io::write_file_atomically(dir + "/" + prefix + "confusion.svg", svg_confusion_matrix(rep.classes, rep.confusion));
   write_predictions_csv(dir + "/" + prefix + "predictions.csv", dataset, result);
   return text;
 }
@@ -72,9 +72,9 @@ void write_curves(const std::string& dir, const History& history) {
     ema_loss.y.push_back(r.ema_val_loss), ema_acc.y.push_back(r.ema_val_acc);
   }
   if (ema) losses.push_back(ema_loss), accuracies.push_back(ema_acc);
-  write_file_atomically(dir + "/loss.svg",
+  io::write_file_atomically(dir + "/loss.svg",
                         svg_line_plot(losses, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .log_y = true}));
-  write_file_atomically(dir + "/accuracy.svg",
+  io::write_file_atomically(dir + "/accuracy.svg",
                         svg_line_plot(accuracies, {.title = "Accuracy per epoch", .y_label = "top-1 accuracy"}));
 }
 

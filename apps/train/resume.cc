@@ -5,7 +5,7 @@
 #include <iterator>
 #include <optional>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Readable {
-  std::optional<SafeTensorsFile> file;
+  std::optional<io::SafeTensorsFile> file;
   std::string problem;  // why it could not be read, when it exists
 };
 
@@ -22,7 +22,7 @@ Readable try_read(const std::string& path) {
   Readable r;
   if (!fs::exists(path)) return r;
   try {
-    r.file = read_safetensors(path);
+    r.file = io::read_safetensors(path);
     (void)read_training_state(*r.file, path);
   } catch (const std::exception& e) {
     r.file.reset();
@@ -35,7 +35,7 @@ void copy_file_atomically(const std::string& from, const std::string& to) {
   std::ifstream in(from, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) throw std::runtime_error("cannot read '" + from + "'");
-  write_file_atomically(to, bytes);
+  io::write_file_atomically(to, bytes);
 }
 
 }  // namespace
@@ -58,7 +58,7 @@ Restored restore_run(const RunFiles& run, nn::Module& model, nn::Optimizer& opti
     r.notes += "note: '" + run.dir + "' has no checkpoint (no epoch was completed); starting again from epoch 1\n";
     return r;
   }
-  const SafeTensorsFile& file = r.source == run.last() ? *last.file : *best.file;
+  const io::SafeTensorsFile& file = r.source == run.last() ? *last.file : *best.file;
   r.state = load_training_checkpoint(file, r.source, model, optimizer, ema);
   if (r.source != run.last()) return r;
 

@@ -15,7 +15,7 @@ nlohmann::json checkpoint_config(const std::string& run_dir) {
     const std::string path = (fs::path(run_dir) / name).string();
     if (!fs::exists(path)) continue;
     try {
-      const SafeTensorsFile file = read_safetensors(path);
+      const io::SafeTensorsFile file = io::read_safetensors(path);
       if (!is_training_checkpoint(file)) continue;
       return nlohmann::json::parse(file.metadata.at("config"));
     } catch (const std::exception&) {

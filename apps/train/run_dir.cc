@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// What a killed writer of this program leaves behind: "<file>.tmp.<pid>" (nn/atomic_file.h) or
+// What a killed writer of this program leaves behind: "<file>.tmp.<pid>" (io/atomic_file.h) or
 // ".write_check.<pid>" (below), from a process that no longer exists. Such a directory is as
 // good as empty.
 bool is_leftover(const std::string& name) {

@@ -8,16 +8,16 @@
 #include <stdexcept>
 #include <tuple>
 
-#include "apps/train/json_file.h"
 #include "apps/train/confusion_svg.h"
 #include "apps/train/csv_table.h"
 #include "apps/train/history.h"
 #include "apps/train/html_text.h"
+#include "apps/train/json_file.h"
 #include "apps/train/report_images.h"
 #include "apps/train/report_page.h"
 #include "apps/train/svg_plot.h"
 #include "apps/train/train_config.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -214,7 +214,7 @@ std::string run_report_html(const std::string& run_dir, const RunReportOptions& 
 std::string write_run_report(const std::string& run_dir, const RunReportOptions& opt, std::vector<std::string>* notes) {
   const std::string html = run_report_html(run_dir, opt, notes);
   const std::string path = run_dir + "/report.html";
-  write_file_atomically(path, html);
+  io::write_file_atomically(path, html);
   return path;
 }
 

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -23,7 +23,7 @@ void write_config(const RunFiles& run, const TrainConfig& cfg, WritePoints& poin
   TrainConfig c = cfg;
   // The data root as an absolute path, so that --resume works from any directory.
   c.data = fs::absolute(cfg.data).lexically_normal().string();
-  write_file_atomically(run.config(), to_json(c).dump(2) + "\n");
+  io::write_file_atomically(run.config(), to_json(c).dump(2) + "\n");
   points.wrote(run.config());
 }
 
@@ -34,9 +34,9 @@ data::Split start_run_files(const RunFiles& run, const TrainConfig& cfg, const d
   fs::create_directories(run.dir);
   data::Split split = data::stratified_split(dataset, cfg.val_fraction, cfg.seed);
   write_config(run, cfg, points);
-  write_file_atomically(run.classes(), data::format_class_list(dataset.classes(), run.classes()));
+  io::write_file_atomically(run.classes(), data::format_class_list(dataset.classes(), run.classes()));
   points.wrote(run.classes());
-  write_file_atomically(run.split(), data::format_split_csv(dataset, split));
+  io::write_file_atomically(run.split(), data::format_split_csv(dataset, split));
   points.wrote(run.split());
   return split;
 }

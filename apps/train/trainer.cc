@@ -26,10 +26,10 @@
 #include "apps/train/run_setup.h"
 #include "apps/train/write_points.h"
 #include "autograd/batch_norm_sync.h"
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/data_error.h"
+#include "io/atomic_file.h"
 #include "models/resnet.h"
-#include "nn/atomic_file.h"
 #include "nn/distributed.h"
 #include "nn/ema.h"
 #include "ops/parallel.h"
@@ -160,8 +160,8 @@ int evaluate_only(const TrainInvocation& inv, RunLog& log, nn::Module& model, co
   const RunFiles run{inv.out};
   std::string source = inv.init_from;
   if (source.empty()) source = fs::exists(run.best()) ? run.best() : run.last();
-  SafeTensorsFile file = read_safetensors(source);
-  LoadReport lr = load_model_weights(file, source, model, /*strict=*/false);
+  io::SafeTensorsFile file = io::read_safetensors(source);
+  io::LoadReport lr = load_model_weights(file, source, model, /*strict=*/false);
   if (!lr.complete()) log.line(describe_weight_load(lr, source));
   data::DataLoader val(dataset, split.val, data::Transform(inv.cfg.eval_transform()), eval_loader_options(inv.cfg));
   const auto t0 = std::chrono::steady_clock::now();
@@ -221,9 +221,9 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   std::string init_path = inv.evaluate_only ? "" : inv.init_from;
   if (resuming && !continuing && !inv.evaluate_only && fs::exists(listing_path))
     init_path = read_init_listing(listing_path).source;
-  std::optional<SafeTensorsFile> init_file;
+  std::optional<io::SafeTensorsFile> init_file;
   if (!init_path.empty()) {
-    init_file = read_safetensors(init_path);
+    init_file = io::read_safetensors(init_path);
     validate_weights_file(*init_file, init_path);
   }
   WritePoints points(inv.stop_after_write);
@@ -238,8 +238,8 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
                                           : start_run_files(run, cfg, dataset, points);
   if (root) {
     fs::create_directories(run.dir);
-    remove_stale_temp_files(run.last());
-    remove_stale_temp_files(run.best());
+    io::remove_stale_temp_files(run.last());
+    io::remove_stale_temp_files(run.best());
   }
   RunLog log = root ? RunLog(run.dir, console) : RunLog(console);
 
@@ -281,7 +281,7 @@ int run_training(const TrainInvocation& inv, std::ostream& out, std::ostream& er
   if (init_file) {
     const InitListing listing = init_from_weights(*init_file, init_path, *model);
     init_file.reset();
-    if (root) write_file_atomically(listing_path, init_listing_json(listing).dump(1) + "\n");
+    if (root) io::write_file_atomically(listing_path, init_listing_json(listing).dump(1) + "\n");
     std::string summary = init_listing_summary(listing, root ? listing_path : "");
     log.line(summary.substr(0, summary.size() - 1));
     log.event("init_from", {{"source", listing.source}, {"loaded", listing.count("loaded")},

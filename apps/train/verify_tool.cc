@@ -14,7 +14,7 @@
 #include "apps/train/tools.h"
 #include "data/image_folder.h"
 #include "data/split.h"
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace hsanet::train {
 
@@ -118,8 +118,8 @@ int verify_pairs(const VerifyOptions& opt, const Embedder& embedder, std::ostrea
   j["dim"] = d;
   if (!opt.out.empty()) {
     fs::create_directories(opt.out);
-    write_file_atomically((fs::path(opt.out) / "verification.txt").string(), head + roc_text(roc));
-    write_file_atomically((fs::path(opt.out) / "verification.json").string(), j.dump(2) + "\n");
+    io::write_file_atomically((fs::path(opt.out) / "verification.txt").string(), head + roc_text(roc));
+    io::write_file_atomically((fs::path(opt.out) / "verification.json").string(), j.dump(2) + "\n");
   }
   if (opt.json)
     out << j.dump() << "\n";

@@ -1,6 +1,6 @@
 // A test hook for crash recovery: counts the durable writes a run makes (config.json, classes.txt,
 // split.csv, then per epoch metrics.csv, last and best, then the reports) and stops the run right
-// after the N-th, as a kill at that moment would. Every write is atomic (nn/atomic_file.h), so a
+// after the N-th, as a kill at that moment would. Every write is atomic (io/atomic_file.h), so a
 // kill in the middle of one leaves what a kill just before it leaves; these N cover every case.
 #pragma once
 

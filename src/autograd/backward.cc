@@ -8,7 +8,7 @@
 
 #include "autograd/grad_hooks.h"
 #include "autograd/node.h"
-#include "autograd/profiler.h"
+#include "base/profiler.h"
 #include "ops/elementwise.h"
 
 namespace hsanet {

@@ -9,7 +9,7 @@
 
 #include "autograd/batch_norm_sync.h"
 #include "autograd/node.h"
-#include "autograd/profiler.h"
+#include "base/profiler.h"
 #include "ops/batchnorm.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "autograd/allocator.h"
 #include "autograd/node.h"
-#include "autograd/random.h"
+#include "base/allocator.h"
+#include "base/random.h"
 #include "ops/elementwise.h"
 
 namespace hsanet {

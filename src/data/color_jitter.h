@@ -13,7 +13,7 @@
 #include <array>
 #include <cstdint>
 
-#include "autograd/random.h"
+#include "base/random.h"
 
 namespace hsanet::data {
 

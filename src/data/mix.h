@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/transforms.h"
 
 namespace hsanet::data {

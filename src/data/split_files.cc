@@ -1,5 +1,5 @@
 // split.csv and classes.txt: their text and reading them back, with RFC 4180 quoting for odd file
-// names. Writing the text to disk is the caller's (crash-safely: nn/atomic_file.h).
+// names. Writing the text to disk is the caller's (crash-safely: io/atomic_file.h).
 #include <algorithm>
 #include <fstream>
 #include <map>

@@ -17,7 +17,7 @@
 #include <array>
 #include <optional>
 
-#include "autograd/random.h"
+#include "base/random.h"
 #include "data/color_jitter.h"
 #include "data/image.h"
 #include "data/resample.h"

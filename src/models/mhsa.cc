@@ -4,7 +4,7 @@
 #include <stdexcept>
 
 #include "autograd/functions_attention.h"
-#include "autograd/random.h"
+#include "base/random.h"
 
 namespace hsanet::models {
 

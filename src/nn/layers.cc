@@ -4,8 +4,8 @@
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
-#include "autograd/profiler.h"
-#include "autograd/random.h"
+#include "base/profiler.h"
+#include "base/random.h"
 
 namespace hsanet::nn {
 

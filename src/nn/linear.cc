@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "autograd/functions_basic.h"
-#include "autograd/random.h"
+#include "base/random.h"
 
 namespace hsanet::nn {
 

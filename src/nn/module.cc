@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "autograd/profiler.h"
+#include "base/profiler.h"
 
 namespace hsanet::nn {
 

@@ -1,4 +1,4 @@
-#include "autograd/random.h"
+#include "base/random.h"
 
 #include <cmath>
 

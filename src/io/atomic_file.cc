@@ -1,4 +1,4 @@
-#include "nn/atomic_file.h"
+#include "io/atomic_file.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <system_error>
 
-namespace hsanet {
+namespace hsanet::io {
 
 namespace {
 
@@ -128,4 +128,4 @@ int remove_stale_temp_files(const std::string& path) {
   return removed;
 }
 
-}  // namespace hsanet
+}  // namespace hsanet::io

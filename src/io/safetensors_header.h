@@ -11,11 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
-namespace hsanet {
+namespace hsanet::io {
 
 inline constexpr size_t kMaxHeaderArray = 64;
 
 // Throws SafetensorsError("<source>: <reason>") for invalid JSON or any of the above.
 nlohmann::json parse_header_json(const std::string& text, const std::string& source);
 
-}  // namespace hsanet
+}  // namespace hsanet::io

@@ -1,4 +1,4 @@
-#include "autograd/allocator.h"
+#include "base/allocator.h"
 
 #include <sys/mman.h>
 

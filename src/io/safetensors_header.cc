@@ -1,11 +1,11 @@
-#include "nn/safetensors_header.h"
+#include "io/safetensors_header.h"
 
 #include <set>
 #include <vector>
 
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
-namespace hsanet {
+namespace hsanet::io {
 
 namespace {
 
@@ -92,4 +92,4 @@ json parse_header_json(const std::string& text, const std::string& source) {
   return builder.take();
 }
 
-}  // namespace hsanet
+}  // namespace hsanet::io

@@ -24,7 +24,7 @@
 
 #include "autograd/tensor.h"
 
-namespace hsanet {
+namespace hsanet::io {
 
 // A malformed or unreadable safetensors file; the message starts with the file's name.
 class SafetensorsError : public std::runtime_error {
@@ -83,7 +83,7 @@ SafeTensorsFile read_safetensors(const std::string& path, const SafetensorsLimit
 SafeTensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& source,
                                   const SafetensorsLimits& limits = {});
 
-// Writes `records` in the given order, crash-safely (see nn/atomic_file.h): the previous file at
+// Writes `records` in the given order, crash-safely (see io/atomic_file.h): the previous file at
 // `path` stays intact if anything fails. Names must be unique and not "__metadata__", and each
 // record's bytes must match its dtype and shape; otherwise std::invalid_argument, before any I/O.
 void write_safetensors(const std::string& path,
@@ -95,4 +95,4 @@ std::vector<uint8_t> serialize_safetensors(
     const std::vector<std::pair<std::string, TensorRecord>>& records,
     const Metadata& metadata = {});
 
-}  // namespace hsanet
+}  // namespace hsanet::io

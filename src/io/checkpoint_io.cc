@@ -1,11 +1,11 @@
-#include "nn/checkpoint_io.h"
+#include "io/checkpoint_io.h"
 
 #include <cmath>
 #include <map>
 #include <set>
 #include <stdexcept>
 
-namespace hsanet {
+namespace hsanet::io {
 
 namespace {
 
@@ -119,4 +119,4 @@ LoadReport load_state_dict(const std::string& path, const StateDict& targets, bo
   return load_state_dict(read_safetensors(path), path, targets, strict);
 }
 
-}  // namespace hsanet
+}  // namespace hsanet::io

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace hsanet {
+namespace hsanet::io {
 
 // An I/O failure; the message names the file and the system's reason (strerror(errno)).
 class FileError : public std::runtime_error {
@@ -60,4 +60,4 @@ std::string atomic_temp_path(const std::string& path);
 // removes those whose process no longer exists and returns how many it removed.
 int remove_stale_temp_files(const std::string& path);
 
-}  // namespace hsanet
+}  // namespace hsanet::io

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "autograd/tensor.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
-namespace hsanet {
+namespace hsanet::io {
 
 // (name, tensor) in the model's order; names unique.
 using StateDict = std::vector<std::pair<std::string, Tensor>>;
@@ -69,4 +69,4 @@ LoadReport load_state_dict(const SafeTensorsFile& file, const std::string& sourc
 // file (whether a model would load it or not: optimiser state too) holds a NaN or an infinity.
 void require_finite_tensors(const SafeTensorsFile& file, const std::string& source);
 
-}  // namespace hsanet
+}  // namespace hsanet::io

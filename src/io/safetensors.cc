@@ -1,4 +1,4 @@
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,15 +15,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/atomic_file.h"
-#include "nn/safetensors_header.h"
+#include "io/atomic_file.h"
+#include "io/safetensors_header.h"
 
 // Tensor bytes are copied to and from memory as they are; that is the file's byte order only on
 // little-endian hosts (every machine this engine targets).
 static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian; this reader assumes a little-endian host");
 
-namespace hsanet {
+namespace hsanet::io {
 
 namespace {
 
@@ -516,4 +516,4 @@ void write_safetensors(const std::string& path,
   });
 }
 
-}  // namespace hsanet
+}  // namespace hsanet::io

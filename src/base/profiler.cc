@@ -1,4 +1,4 @@
-#include "autograd/profiler.h"
+#include "base/profiler.h"
 
 #include <time.h>
 
