@@ -11,6 +11,7 @@
 
 #include "data/loader.h"
 #include "data_fixtures/fixture_writers.h"
+#include "loader_epoch.h"
 
 namespace hsanet::data {
 namespace {
@@ -39,13 +40,7 @@ struct Fixture {
   }
 };
 
-std::vector<Batch> run_epoch(DataLoader& loader, int epoch) {
-  loader.start_epoch(epoch);
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(std::move(b));
-  return out;
-}
+using testing::run_epoch;
 
 std::vector<int> order_of(const std::vector<Batch>& batches) {
   std::vector<int> order;

@@ -11,6 +11,7 @@
 #include "data/loader.h"
 #include "data/mix.h"
 #include "data_fixtures/fixture_writers.h"
+#include "loader_epoch.h"
 
 namespace hsanet::data {
 namespace {
@@ -181,13 +182,7 @@ struct Fixture {
   }
 };
 
-std::vector<Batch> run_epoch(DataLoader& loader, int epoch) {
-  loader.start_epoch(epoch);
-  std::vector<Batch> out;
-  Batch b;
-  while (loader.next(b)) out.push_back(std::move(b));
-  return out;
-}
+using testing::run_epoch;
 
 TEST(DataMix, TheLoaderMixesReproduciblyFromTheSeedEpochAndBatch) {
   Fixture fx;

@@ -6,17 +6,23 @@
 
 namespace hsanet::ops::ref {
 
+// log sum_k exp(z[k]) over z[0, K), shifted by the max so that no exp overflows.
+template <typename T>
+T log_sum_exp(const T* z, int64_t K) {
+  T m = z[0];
+  for (int64_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
+  T s = 0;
+  for (int64_t k = 0; k < K; ++k) s += std::exp(z[k] - m);
+  return m + std::log(s);
+}
+
 template <typename T>
 T cross_entropy_forward(const T* logits, const int32_t* labels, int64_t N, int64_t K, T smoothing,
                         T* probs) {
   T total = 0;
   for (int64_t n = 0; n < N; ++n) {
     const T* z = logits + n * K;
-    T m = z[0];
-    for (int64_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
-    T s = 0;
-    for (int64_t k = 0; k < K; ++k) s += std::exp(z[k] - m);
-    const T lse = m + std::log(s);
+    const T lse = log_sum_exp(z, K);
     for (int64_t k = 0; k < K; ++k) {
       const T logp = z[k] - lse;
       probs[n * K + k] = std::exp(logp);
@@ -43,11 +49,7 @@ T soft_cross_entropy_forward(const T* logits, const T* targets, int64_t N, int64
   T total = 0;
   for (int64_t n = 0; n < N; ++n) {
     const T* z = logits + n * K;
-    T m = z[0];
-    for (int64_t k = 1; k < K; ++k) m = z[k] > m ? z[k] : m;
-    T s = 0;
-    for (int64_t k = 0; k < K; ++k) s += std::exp(z[k] - m);
-    const T lse = m + std::log(s);
+    const T lse = log_sum_exp(z, K);
     for (int64_t k = 0; k < K; ++k) {
       const T logp = z[k] - lse;
       probs[n * K + k] = std::exp(logp);
