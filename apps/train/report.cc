@@ -63,15 +63,7 @@ void write_curves(const std::string& dir, const History& history) {
     val_acc.y.push_back(r.val_acc);
   }
   std::vector<Series> losses{train_loss, val_loss}, accuracies{train_acc, val_acc};
-  // With --ema, the average's validation curves beside the raw model's (epochs without: gaps).
-  Series ema_loss{"EMA validation loss", {}, {}}, ema_acc{"EMA validation accuracy", {}, {}};
-  bool ema = false;
-  for (const EpochRecord& r : history) {
-    ema |= std::isfinite(r.ema_val_acc);
-    ema_loss.x.push_back(r.epoch), ema_acc.x.push_back(r.epoch);
-    ema_loss.y.push_back(r.ema_val_loss), ema_acc.y.push_back(r.ema_val_acc);
-  }
-  if (ema) losses.push_back(ema_loss), accuracies.push_back(ema_acc);
+  add_ema_curves(history, losses, accuracies, "EMA validation accuracy");  // with --ema
   io::write_file_atomically(dir + "/loss.svg",
                         svg_line_plot(losses, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .log_y = true}));
   io::write_file_atomically(dir + "/accuracy.svg",

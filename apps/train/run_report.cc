@@ -53,15 +53,7 @@ std::string curves_section(const History& h) {
     va.y.push_back(r.val_acc), v5.y.push_back(r.val_top5), lr.y.push_back(r.lr);
   }
   std::vector<Series> losses{tl, vl}, accuracies{ta, va, v5};
-  // A run with --ema: the average's validation curves too.
-  Series el{"EMA validation loss", {}, {}}, ea{"EMA validation top-1", {}, {}};
-  bool ema = false;
-  for (const EpochRecord& r : h) {
-    ema |= std::isfinite(r.ema_val_acc);
-    el.x.push_back(r.epoch), ea.x.push_back(r.epoch);
-    el.y.push_back(r.ema_val_loss), ea.y.push_back(r.ema_val_acc);
-  }
-  if (ema) losses.push_back(el), accuracies.push_back(ea);
+  add_ema_curves(h, losses, accuracies, "EMA validation top-1");
   return "<div class=\"figures\">\n" +
          svg_line_plot(losses, {.title = "Loss per epoch", .y_label = "cross-entropy (log scale)", .width = 540, .height = 330, .log_y = true}) +
          svg_line_plot(accuracies, {.title = "Accuracy per epoch", .y_label = "accuracy", .width = 540, .height = 330}) +
@@ -216,6 +208,18 @@ std::string write_run_report(const std::string& run_dir, const RunReportOptions&
   const std::string path = run_dir + "/report.html";
   io::write_file_atomically(path, html);
   return path;
+}
+
+void add_ema_curves(const History& history, std::vector<Series>& losses, std::vector<Series>& accuracies,
+                    const std::string& acc_label) {
+  Series loss{"EMA validation loss", {}, {}}, acc{acc_label, {}, {}};
+  bool ema = false;
+  for (const EpochRecord& r : history) {
+    ema |= std::isfinite(r.ema_val_acc);
+    loss.x.push_back(r.epoch), acc.x.push_back(r.epoch);
+    loss.y.push_back(r.ema_val_loss), acc.y.push_back(r.ema_val_acc);
+  }
+  if (ema) losses.push_back(std::move(loss)), accuracies.push_back(std::move(acc));
 }
 
 }  // namespace hsanet::train

@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "apps/train/history.h"
+#include "apps/train/svg_plot.h"
+
 namespace hsanet::train {
 
 struct RunReportOptions {
@@ -26,5 +29,10 @@ std::string run_report_html(const std::string& run_dir, const RunReportOptions& 
 
 // Writes RUN_DIR/report.html (crash-safely) and returns its path.
 std::string write_run_report(const std::string& run_dir, const RunReportOptions& opt, std::vector<std::string>* notes);
+
+// With --ema (a finite ema_val_acc in some epoch): appends the average's validation loss and
+// accuracy curves (epochs without one are gaps) to the two plots, the latter named acc_label.
+void add_ema_curves(const History& history, std::vector<Series>& losses, std::vector<Series>& accuracies,
+                    const std::string& acc_label);
 
 }  // namespace hsanet::train

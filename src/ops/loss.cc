@@ -12,6 +12,14 @@ HWY_BEFORE_NAMESPACE();
 namespace hsanet::ops {
 namespace HWY_NAMESPACE {
 
+// p = softmax(z) over one row of K; returns log sum_k exp(z_k), in double, for the loss.
+double SoftmaxRowLse(const float* z, float* p, int64_t K) {
+  const float m = RowMax(z, K);
+  const float s = ExpShiftSum(z, m, p, K);  // p = exp(z - m), s = sum
+  ScaleRow(p, 1.f / s, K);
+  return static_cast<double>(m) + std::log(static_cast<double>(s));
+}
+
 float CrossEntropyForwardImpl(const float* logits, const int32_t* labels, int64_t N, int64_t K,
                               float smoothing, float* probs) {
   // logits, probs: [N, K]. The batch is small (N = 4 in the paper's recipe): one thread.
@@ -19,10 +27,7 @@ float CrossEntropyForwardImpl(const float* logits, const int32_t* labels, int64_
   for (int64_t n = 0; n < N; ++n) {
     const float* z = logits + n * K;
     float* p = probs + n * K;
-    const float m = RowMax(z, K);
-    const float s = ExpShiftSum(z, m, p, K);  // p = exp(z - m), s = sum
-    ScaleRow(p, 1.f / s, K);
-    const double lse = static_cast<double>(m) + std::log(static_cast<double>(s));
+    const double lse = SoftmaxRowLse(z, p, K);
     // -sum_k q_k log p_k with q = (1-eps) onehot + eps/K and log p_k = z_k - lse.
     double mean_logp = 0;
     if (smoothing != 0.f) {
@@ -43,10 +48,7 @@ float SoftCrossEntropyForwardImpl(const float* logits, const float* targets, int
     const float* z = logits + n * K;
     const float* t = targets + n * K;
     float* p = probs + n * K;
-    const float m = RowMax(z, K);
-    const float s = ExpShiftSum(z, m, p, K);  // p = exp(z - m), s = sum
-    ScaleRow(p, 1.f / s, K);
-    const double lse = static_cast<double>(m) + std::log(static_cast<double>(s));
+    const double lse = SoftmaxRowLse(z, p, K);
     // -sum_k t_k (z_k - lse) = lse * sum_k t_k - sum_k t_k z_k
     double sum_t = 0, sum_tz = 0;
     for (int64_t k = 0; k < K; ++k) {
