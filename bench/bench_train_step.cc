@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "autograd/functions_loss.h"
+#include "base/allocator.h"
 #include "base/profiler.h"
 #include "base/random.h"
 #include "cli/model_options.h"
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   cli::add_attention_device_option(app, device);
   std::string conv_algorithm = "fast";
   cli::add_conv_algorithm_option(app, conv_algorithm);
+  std::string precision = "fp32";
+  cli::add_precision_option(app, precision);
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
   app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
   app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   cfg.height = cfg.width = size;
+  cfg.precision = ops::parse_precision(precision);
   manual_seed(1);
   auto model = models::build_model(cfg);
   model->train();
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
   std::printf("model %s, batch %d, %dx%d, %d threads, %lld parameters, convolutions %s\n",
               cfg.name.c_str(), batch, size, size, threads,
               static_cast<long long>(model->num_parameters()), conv_algorithm.c_str());
+  std::printf("%s\n", cli::precision_line(cfg.precision).c_str());
   std::vector<double> times;
   std::unique_ptr<Profiler> prof;
   for (int s = 0; s < warmup + steps; ++s) {
@@ -98,6 +103,7 @@ int main(int argc, char** argv) {
   std::printf("median step: %.1f ms (min %.1f, max %.1f over %zu steps)\n", median * 1e3,
               times.front() * 1e3, times.back() * 1e3, n);
   std::printf("peak RSS: %.1f MiB\n", ru.ru_maxrss / 1024.0);
+  std::printf("peak tensor memory: %.1f MiB\n", allocator_stats().peak_bytes_in_use / 1048576.0);
   if (device != "cpu") {
     const ops::AttentionTransferStats t = ops::attention_transfer_stats();
     std::printf("attention on %s: %.1f MB to the device, %.1f MB back\n", device.c_str(),

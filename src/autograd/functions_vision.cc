@@ -11,6 +11,7 @@
 #include "autograd/node.h"
 #include "base/profiler.h"
 #include "ops/batchnorm.h"
+#include "ops/bf16.h"
 #include "ops/conv2d.h"
 #include "ops/elementwise.h"
 #include "ops/pool.h"
@@ -57,6 +58,70 @@ struct ConvPassRegion {
   }
 };
 
+// The forward read this version of the weight; backward must too.
+void check_weight_unchanged(const std::weak_ptr<const void>& owner, const TensorImpl* weight,
+                            uint64_t version) {
+  if (!owner.expired() && weight->version != version)
+    throw std::logic_error("conv2d backward: the weight was modified in place after the forward "
+                           "pass (version " + std::to_string(version) + " -> " +
+                           std::to_string(weight->version) + ")");
+}
+
+// A bf16 copy of t's n values, packed two to a float: a tensor of ceil(n / 2) floats whose bytes
+// are the bf16 bit patterns (ops/bf16.h). It comes from the tensor allocator and is released with
+// the tape like any tensor; only bf16_bits reads it, never as floats.
+Tensor bf16_copy(const Tensor& t) {
+  Tensor packed = Tensor::empty({(t.numel() + 1) / 2});
+  ops::float_to_bf16(t.data(), reinterpret_cast<uint16_t*>(packed.data()), t.numel());
+  return packed;
+}
+const uint16_t* bf16_bits(const Tensor& packed) {
+  return reinterpret_cast<const uint16_t*>(packed.data());
+}
+
+// conv2d in bf16 mixed precision; the checks are done. Saves the bf16 copy of x (half of x's
+// bytes) instead of x, and converts each incoming gradient once for both backward passes.
+Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                   const ops::Conv2dShape& s, bool record_it) {
+  const ops::WeightId wid{weight.impl_ptr(), weight.version()};
+  const Tensor xb = bf16_copy(x);  // [N, H, W, C] in bf16
+  Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.O});
+  {
+    const ConvPassRegion region(s, "forward", "");
+    ops::conv2d_forward_bf16(s, bf16_bits(xb), weight.data(),
+                             bias.defined() ? bias.data() : nullptr, y.data(), record_it, wid);
+  }
+  if (!record_it) return y;
+  const Tensor xs = weight.requires_grad() ? xb : Tensor();
+  const Tensor ws = x.requires_grad() ? weight.detach() : Tensor();
+  const std::weak_ptr<const void> owner = weight.impl_ptr();
+  const uint64_t version = weight.version();
+  const TensorImpl* weight_impl = weight.impl();
+  return record("conv2d", y, {x, weight, bias},
+                [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
+                  std::vector<Tensor> grads(3);
+                  const Tensor gyb = (needs[0] || needs[1]) ? bf16_copy(gy) : Tensor();
+                  if (needs[0]) {
+                    check_weight_unchanged(owner, weight_impl, version);
+                    const ConvPassRegion region(s, "backward", "data");
+                    grads[0] = Tensor::empty({s.N, s.H, s.W, s.C});
+                    ops::conv2d_backward_data_bf16(s, bf16_bits(gyb), ws.data(), grads[0].data(),
+                                                   {owner, version});
+                  }
+                  if (needs[2]) grads[2] = Tensor::empty({s.O});
+                  if (needs[1]) {
+                    grads[1] = Tensor::empty({s.O, s.C / s.groups, s.KH, s.KW});
+                    const ConvPassRegion region(s, "backward", "weights");
+                    ops::conv2d_backward_weights_bf16(s, bf16_bits(xs), bf16_bits(gyb),
+                                                      grads[1].data(),
+                                                      needs[2] ? grads[2].data() : nullptr);
+                  } else if (needs[2]) {  // bias alone: the sum of gy over every position
+                    ops::sum_rows(gy.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
+                  }
+                  return grads;
+                });
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& a) {
@@ -79,6 +144,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   ops::check_conv2d(s, "conv2d");
 
   const bool record_it = needs_record({&x, &weight, &bias});
+  if (a.precision == ops::Precision::kBF16) return conv2d_bf16(x, weight, bias, s, record_it);
   // The weight's identity for the cache of its reordered copy: the TensorImpl (which carries
   // the version) of the tensor passed in, normally the parameter itself.
   const ops::WeightId wid{weight.impl_ptr(), weight.version()};
@@ -102,12 +168,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                   // Backward-data's blocked conversion of gy, for the backward-weights below.
                   ops::Conv2dBlockedGradient blocked_gy;
                   if (needs[0]) {
-                    // The forward read this version of the weight; backward must too.
-                    if (!owner.expired() && weight_impl->version != version)
-                      throw std::logic_error(
-                          "conv2d backward: the weight was modified in place after the forward "
-                          "pass (version " + std::to_string(version) + " -> " +
-                          std::to_string(weight_impl->version) + ")");
+                    check_weight_unchanged(owner, weight_impl, version);
                     // Added straight into the input's partial gradient when there is one
                     // and the kernel can (node.h: accumulation_target).
                     const ConvPassRegion region(s, "backward", "data");
@@ -132,12 +193,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
-              int64_t padding, int64_t dilation, int64_t groups) {
+              int64_t padding, int64_t dilation, int64_t groups, ops::Precision precision) {
   Conv2dArgs a;
   a.stride_h = a.stride_w = stride;
   a.pad_h = a.pad_w = padding;
   a.dilation_h = a.dilation_w = dilation;
   a.groups = groups;
+  a.precision = precision;
   return conv2d(x, weight, bias, a);
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "autograd/tensor.h"
+#include "ops/precision.h"
 
 namespace hsanet {
 
@@ -20,10 +21,15 @@ struct Conv2dArgs {
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  // kBF16: mixed precision (docs/precision.md). x and the incoming gradient are rounded to bf16,
+  // the weight's bf16 copy is made once per version, products accumulate in float32; the output
+  // and the gradients are float32. The bf16 copy of x, not x, is what backward keeps.
+  ops::Precision precision = ops::Precision::kF32;
 };
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args);
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
-              int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
+              int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1,
+              ops::Precision precision = ops::Precision::kF32);
 
 // Max pooling; padding counts as -infinity and is at most kernel / 2. [N, H, W, C] -> [N, OH, OW, C]
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0,

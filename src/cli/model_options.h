@@ -7,6 +7,7 @@
 #include "models/model_config.h"
 #include "ops/attention_device.h"
 #include "ops/conv2d.h"
+#include "ops/precision.h"
 
 namespace hsanet::cli {
 
@@ -47,6 +48,23 @@ inline void add_conv_algorithm_option(CLI::App& app, std::string& algorithm) {
 }
 inline void apply_conv_algorithm(const std::string& algorithm) {
   ops::set_conv2d_algorithm(ops::parse_conv2d_algorithm(algorithm));
+}
+
+// --precision fp32|bf16: float32, or bf16 mixed precision for the convolutions (docs/precision.md).
+inline void add_precision_option(CLI::App& app, std::string& precision) {
+  app.add_option("--precision", precision,
+                 "fp32 | bf16 (mixed precision: bf16 convolutions, float32 weights and state)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
+}
+// The line a tool prints about its precision, and the instruction set that will run it:
+// "precision: bf16 (AVX512-BF16)", or a warning that this CPU only emulates bf16.
+inline std::string precision_line(ops::Precision p) {
+  if (p == ops::Precision::kF32) return "precision: fp32";
+  const std::string isa = ops::bf16_instruction_set();
+  if (ops::bf16_native()) return "precision: bf16 (" + isa + ")";
+  return "precision: bf16 (emulated: this CPU has no bf16 instructions, so bf16 runs slower than "
+         "fp32 here)";
 }
 
 // Selects the device; throws with the reason when CUDA was not built or no GPU is present.

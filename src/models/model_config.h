@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ops/precision.h"
+
 namespace hsanet::models {
 
 enum class Branch { none, identity, conv3x3 };  // BoTNet-50, HSANet(x), HSANet(3x3)
@@ -19,6 +21,9 @@ struct ModelConfig {
   int heads = 4;
   double width_mult = 1.0;        // scales the stage widths 64/128/256/512 (tiny test models)
   std::vector<int> blocks{3, 4, 6, 3};  // bottlenecks per stage
+  // The arithmetic of the convolutions (docs/precision.md); not a property of the weights: a
+  // model trained in one precision loads and runs in the other.
+  ops::Precision precision = ops::Precision::kF32;
 
   bool has_attention() const { return name != "resnet50"; }
   Branch branch() const;

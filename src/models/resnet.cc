@@ -5,6 +5,7 @@
 
 #include "models/attention_bottleneck.h"
 #include "models/bottleneck.h"
+#include "nn/layers.h"
 
 namespace hsanet::models {
 
@@ -77,7 +78,9 @@ Tensor ResNet::features(const Tensor& x) {
 }
 
 std::shared_ptr<ResNet> build_model(const ModelConfig& config) {
-  return std::make_shared<ResNet>(config);
+  auto model = std::make_shared<ResNet>(config);
+  nn::set_precision(*model, config.precision);
+  return model;
 }
 
 }  // namespace hsanet::models

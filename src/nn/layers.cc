@@ -22,7 +22,13 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o)
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  return conv2d(x, weight, bias, opt.stride, opt.padding, opt.dilation, opt.groups);
+  return conv2d(x, weight, bias, opt.stride, opt.padding, opt.dilation, opt.groups,
+                opt.precision);
+}
+
+void set_precision(Module& m, ops::Precision p) {
+  if (auto* conv = dynamic_cast<Conv2d*>(&m)) conv->opt.precision = p;
+  for (const auto& child : m.children()) set_precision(*child.second, p);
 }
 
 double Conv2d::flops(const Shape& in, const Shape& out) const {

@@ -5,12 +5,16 @@
 
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "ops/precision.h"
 
 namespace hsanet::nn {
 
 struct Conv2dOptions {
   int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
   bool bias = false;
+  // The arithmetic of the convolution (functions_vision.h: Conv2dArgs::precision); set_precision
+  // sets it for every Conv2d of a model.
+  ops::Precision precision = ops::Precision::kF32;
 };
 
 class Conv2d : public Module {
@@ -26,6 +30,10 @@ class Conv2d : public Module {
   int64_t in_channels, out_channels, kernel;
   Conv2dOptions opt;
 };
+
+// Sets the precision of every Conv2d in m and below (docs/precision.md): the one switch between
+// fp32 and bf16 mixed precision. Parameters stay float32 either way.
+void set_precision(Module& m, ops::Precision p);
 
 class BatchNorm2d : public Module {
  public:

@@ -13,7 +13,9 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "ops/bf16.h"
 #include "ops/conv2d_context.h"
 #include "ops/conv2d_gemm.h"
 #include "ops/conv2d_onednn.h"
@@ -255,6 +257,64 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
       return detail::onednn_backward_weights(ctx, s, conv2d_uses_winograd(s), x, dy, dw, dbias,
                                              after);
   }
+}
+
+// ---------------------------------------------------------------- bf16 mixed precision
+
+namespace {
+
+// Below AVX-512 oneDNN has no bf16 convolution at all. There the same sums run in float32 on the
+// widened values, with the weights rounded to bf16 first: products of two bf16 values are exact
+// in float32, so the results obey the same bounds as oneDNN's own bf16 kernels (docs/precision.md),
+// only slower. The direct algorithm, so no Winograd rounding is added.
+//   returns x widened into scratch slot `slot`: [n] float32
+const float* widened(Conv2dContext& ctx, int slot, const uint16_t* x, int64_t n) {
+  float* xf = ctx.scratch.get(slot, static_cast<size_t>(n));
+  bf16_to_float(x, xf, n);
+  return xf;
+}
+//   returns w rounded to bf16 values, in scratch slot 2: [n] float32
+const float* rounded_weights(Conv2dContext& ctx, const float* w, int64_t n) {
+  std::vector<uint16_t> wb(static_cast<size_t>(n));
+  float_to_bf16(w, wb.data(), n);
+  return widened(ctx, 2, wb.data(), n);
+}
+int64_t input_size(const Conv2dShape& s) { return s.N * s.H * s.W * s.C; }
+int64_t output_size(const Conv2dShape& s) { return s.N * s.OH() * s.OW() * s.O; }
+int64_t weight_size(const Conv2dShape& s) { return s.O * (s.C / s.groups) * s.KH * s.KW; }
+
+}  // namespace
+
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, float* y, bool training, const WeightId& wid) {
+  check_conv2d(s, "conv2d_forward_bf16");
+  Conv2dContext& ctx = detail::default_conv2d_context();
+  std::lock_guard<std::mutex> lock(ctx.mutex);
+  if (detail::onednn_has_bf16())
+    return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, training, wid);
+  detail::onednn_forward(ctx, s, false, widened(ctx, 0, x, input_size(s)),
+                         rounded_weights(ctx, w, weight_size(s)), bias, y, training, {});
+}
+
+void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
+                               const WeightId& wid) {
+  check_conv2d(s, "conv2d_backward_data_bf16");
+  Conv2dContext& ctx = detail::default_conv2d_context();
+  std::lock_guard<std::mutex> lock(ctx.mutex);
+  if (detail::onednn_has_bf16()) return detail::onednn_backward_data_bf16(ctx, s, dy, w, dx, wid);
+  detail::onednn_backward_data(ctx, s, false, widened(ctx, 1, dy, output_size(s)),
+                               rounded_weights(ctx, w, weight_size(s)), dx, {});
+}
+
+void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
+                                  float* dw, float* dbias) {
+  check_conv2d(s, "conv2d_backward_weights_bf16");
+  Conv2dContext& ctx = detail::default_conv2d_context();
+  std::lock_guard<std::mutex> lock(ctx.mutex);
+  if (detail::onednn_has_bf16())
+    return detail::onednn_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
+  detail::onednn_backward_weights(ctx, s, false, widened(ctx, 0, x, input_size(s)),
+                                  widened(ctx, 1, dy, output_size(s)), dw, dbias, {});
 }
 
 // ---------------------------------------------------------------- cache control

@@ -77,6 +77,20 @@ bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
                              float* dbias, const Conv2dBlockedGradient& after = {});
 
+// bf16 mixed precision (docs/precision.md). The activations and gradients come in as bf16 bit
+// patterns (ops/bf16.h converts), the weights as the float32 master, which is converted to bf16
+// in the primitive's layout once per (owner, version) as above; products accumulate in float32
+// and the outputs are float32. Every geometry runs oneDNN's direct algorithm (there is no bf16
+// Winograd); on a CPU without bf16 instructions oneDNN emulates it (ops/precision.h). No pass
+// accumulates into its output.
+//   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 OIHW   y, dx: float32
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, float* y, bool training, const WeightId& wid = {});
+void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
+                               const WeightId& wid = {});
+void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
+                                  float* dw, float* dbias);
+
 // Which algorithm the 3x3 convolutions run. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) makes
 // the same sums from 36 products per 16 outputs instead of 144, but rounds differently: its
 // outputs and gradients carry ~5x the rounding error of the direct algorithm (~1e-6 of their
@@ -121,6 +135,7 @@ struct Conv2dCacheStats {
   int64_t winograd4x4_calls = 0;   // F(4x4, 3x3) passes run on hsanet's own NHWC kernels
   int64_t blocked_dy_reuses = 0;   // backward-weights that reused backward-data's blocked dy
                                    // (through a Conv2dBlockedGradient)
+  int64_t bf16_primitives = 0;     // of primitives_created, the bf16 mixed-precision ones
 };
 Conv2dCacheStats conv2d_cache_stats();
 // Drops every cached primitive, reordered weight and scratch buffer (tests; or to free memory).

@@ -18,9 +18,9 @@ using dt = memory::data_type;
 
 // ---------------------------------------------------------------- memory descriptors
 
-memory::desc activation_md(int64_t n, int64_t c, int64_t h, int64_t w) {
+memory::desc activation_md(int64_t n, int64_t c, int64_t h, int64_t w, dt type = dt::f32) {
   // oneDNN's logical order is always N, C, H, W; `nhwc` says channels are innermost in memory.
-  return memory::desc({n, c, h, w}, dt::f32, tag::nhwc);
+  return memory::desc({n, c, h, w}, type, tag::nhwc);
 }
 
 // The weights as the Tensor holds them. With groups, oneDNN wants a leading G dimension:
@@ -32,8 +32,8 @@ memory::dims weight_dims(const Conv2dShape& s) {
 memory::desc user_weight_md(const Conv2dShape& s) {
   return memory::desc(weight_dims(s), dt::f32, s.groups == 1 ? tag::oihw : tag::goihw);
 }
-memory::desc any_weight_md(const Conv2dShape& s) {
-  return memory::desc(weight_dims(s), dt::f32, tag::any);
+memory::desc any_weight_md(const Conv2dShape& s, dt type = dt::f32) {
+  return memory::desc(weight_dims(s), type, tag::any);
 }
 memory::desc bias_md(const Conv2dShape& s, bool with_bias) {
   // A zero descriptor tells oneDNN there is no bias.
@@ -58,9 +58,27 @@ dnnl::algorithm algorithm_for(bool winograd) {
 }
 // NHWC, or `any` for Winograd, which picks its blocked layout.
 memory::desc primitive_activation_md(const Conv2dShape& s, bool winograd, int64_t c, int64_t h,
-                                     int64_t w) {
-  if (!winograd) return activation_md(s.N, c, h, w);
-  return memory::desc({s.N, c, h, w}, dt::f32, tag::any);
+                                     int64_t w, dt type = dt::f32) {
+  if (!winograd) return activation_md(s.N, c, h, w, type);
+  return memory::desc({s.N, c, h, w}, type, tag::any);
+}
+
+// The data types of a plan: its input-side activation (x or dx), its output-side one (y or dy)
+// and the weights it reads (forward, backward-data) or writes (backward-weights). A bf16 plan
+// reads bf16 activations and weights and writes float32 (docs/precision.md):
+//   forward           x bf16, w bf16        -> y f32
+//   backward-data     dy bf16, w bf16       -> dx f32
+//   backward-weights  x bf16, dy bf16       -> dw f32
+struct PlanTypes {
+  dt x = dt::f32, y = dt::f32, w = dt::f32;
+};
+PlanTypes plan_types(Direction dir, bool bf16) {
+  if (!bf16) return {};
+  switch (dir) {
+    case Direction::kBackwardData: return {dt::f32, dt::bf16, dt::bf16};
+    case Direction::kBackwardWeights: return {dt::bf16, dt::bf16, dt::f32};
+    default: return {dt::bf16, dt::f32, dt::bf16};  // the forwards
+  }
 }
 
 // ---------------------------------------------------------------- activation layouts
@@ -142,17 +160,19 @@ memory y_side(Conv2dScratch& scratch, Plan& p) {
 
 const dnnl::convolution_forward::primitive_desc& forward_pd(OnednnPlans& cache,
                                                            const Conv2dShape& s, bool winograd,
-                                                           bool training, bool with_bias) {
-  const PlanKey key = plan_key(
-      s, training ? Direction::kForwardTraining : Direction::kForwardInference, with_bias, winograd);
+                                                           bool training, bool with_bias,
+                                                           bool bf16) {
+  const Direction dir = training ? Direction::kForwardTraining : Direction::kForwardInference;
+  const PlanKey key = plan_key(s, dir, with_bias, winograd, bf16);
   auto it = cache.forward_pds.find(key);
   if (it != cache.forward_pds.end()) return it->second;
   const Geometry g = geometry(s);
+  const PlanTypes t = plan_types(dir, bf16);
   const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
   dnnl::convolution_forward::desc d(prop, algorithm_for(winograd),
-                                    primitive_activation_md(s, winograd, s.C, s.H, s.W),
-                                    any_weight_md(s), bias_md(s, with_bias),
-                                    primitive_activation_md(s, winograd, s.O, s.OH(), s.OW()),
+                                    primitive_activation_md(s, winograd, s.C, s.H, s.W, t.x),
+                                    any_weight_md(s, t.w), bias_md(s, with_bias),
+                                    primitive_activation_md(s, winograd, s.O, s.OH(), s.OW(), t.y),
                                     g.strides, g.dilates, g.pad_l, g.pad_r);
   return cache.forward_pds
       .emplace(key, dnnl::convolution_forward::primitive_desc(d, onednn_engine()))
@@ -176,25 +196,27 @@ void set_weight_layout(Plan& p, const Conv2dShape& s, const memory::desc& prim_m
   }
 }
 
+// `bf16`: a mixed-precision plan (plan_types); only ever with the direct algorithm.
 Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Direction dir,
-               bool with_bias) {
+               bool with_bias, bool bf16 = false) {
   OnednnPlans& cache = ctx.onednn;
-  const PlanKey key = plan_key(s, dir, with_bias, winograd);
+  const PlanKey key = plan_key(s, dir, with_bias, winograd, bf16);
   auto it = cache.plans.find(key);
   if (it != cache.plans.end()) return it->second;
 
   const auto& eng = onednn_engine();
   const Geometry g = geometry(s);
-  const memory::desc x_md = activation_md(s.N, s.C, s.H, s.W);
-  const memory::desc y_md = activation_md(s.N, s.O, s.OH(), s.OW());
-  const memory::desc x_any = primitive_activation_md(s, winograd, s.C, s.H, s.W);
-  const memory::desc y_any = primitive_activation_md(s, winograd, s.O, s.OH(), s.OW());
+  const PlanTypes t = plan_types(dir, bf16);
+  const memory::desc x_md = activation_md(s.N, s.C, s.H, s.W, t.x);
+  const memory::desc y_md = activation_md(s.N, s.O, s.OH(), s.OW(), t.y);
+  const memory::desc x_any = primitive_activation_md(s, winograd, s.C, s.H, s.W, t.x);
+  const memory::desc y_any = primitive_activation_md(s, winograd, s.O, s.OH(), s.OW(), t.y);
   Plan p;
   switch (dir) {
     case Direction::kForwardTraining:
     case Direction::kForwardInference: {
       const auto& pd =
-          forward_pd(cache, s, winograd, dir == Direction::kForwardTraining, with_bias);
+          forward_pd(cache, s, winograd, dir == Direction::kForwardTraining, with_bias, bf16);
       p.conv = dnnl::convolution_forward(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);
@@ -205,10 +227,11 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
     }
     case Direction::kBackwardData: {
       // Backward-data has no bias; the hint is the bias-free forward of the same geometry.
-      dnnl::convolution_backward_data::desc d(algorithm_for(winograd), x_any, any_weight_md(s),
-                                              y_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+      dnnl::convolution_backward_data::desc d(algorithm_for(winograd), x_any,
+                                              any_weight_md(s, t.w), y_any, g.strides, g.dilates,
+                                              g.pad_l, g.pad_r);
       dnnl::convolution_backward_data::primitive_desc pd(
-          d, eng, forward_pd(cache, s, winograd, true, false));
+          d, eng, forward_pd(cache, s, winograd, true, false, bf16));
       p.conv = dnnl::convolution_backward_data(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);  // diff_src
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);  // diff_dst
@@ -218,10 +241,10 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
     }
     case Direction::kBackwardWeights: {
       dnnl::convolution_backward_weights::desc d(algorithm_for(winograd), x_any,
-                                                 any_weight_md(s), bias_md(s, with_bias), y_any,
-                                                 g.strides, g.dilates, g.pad_l, g.pad_r);
+                                                 any_weight_md(s, t.w), bias_md(s, with_bias),
+                                                 y_any, g.strides, g.dilates, g.pad_l, g.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(
-          d, eng, forward_pd(cache, s, winograd, true, with_bias));
+          d, eng, forward_pd(cache, s, winograd, true, with_bias, bf16));
       p.conv = dnnl::convolution_backward_weights(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);  // diff_dst
@@ -235,10 +258,11 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
   }
   ctx.counters.primitives_created++;
   if (winograd) ctx.counters.winograd_primitives++;
+  if (bf16) ctx.counters.bf16_primitives++;
   return cache.plans.emplace(key, std::move(p)).first->second;
 }
 
-// Returns the weights in the plan's layout: the caller's buffer itself when the layouts agree,
+// Returns the weights in the plan's layout (and type): the caller's buffer itself when they agree,
 // else a reordered copy, from the cache when this version of this weight was reordered before.
 memory weights_for(Conv2dContext& ctx, Plan& p, const float* w, const WeightId& wid) {
   p.user_weights.set_data_handle(const_cast<float*>(w));
@@ -269,6 +293,24 @@ bool onednn_has_winograd() {
       dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training,
                                         dnnl::algorithm::convolution_winograd, x, w, x, {1, 1},
                                         {1, 1}, {1, 1});
+      dnnl::convolution_forward::primitive_desc pd(d, onednn_engine());
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return available;
+}
+
+bool onednn_has_bf16() {
+  static const bool available = [] {
+    try {
+      const memory::desc x({1, 16, 4, 4}, dt::bf16, tag::nhwc);
+      const memory::desc w({16, 16, 1, 1}, dt::bf16, tag::any);
+      const memory::desc y({1, 16, 4, 4}, dt::f32, tag::nhwc);
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training,
+                                        dnnl::algorithm::convolution_direct, x, w, y, {1, 1},
+                                        {0, 0}, {0, 0});
       dnnl::convolution_forward::primitive_desc pd(d, onednn_engine());
       return true;
     } catch (const dnnl::error&) {
@@ -355,6 +397,64 @@ void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool wino
     p.bias.set_data_handle(dbias);
     args.emplace(DNNL_ARG_DIFF_BIAS, p.bias);
   }
+  p.conv.execute(strm, args);
+  if (!p.weights_plain) {
+    p.weight_reorder.execute(strm, p.scratch_weights, p.user_weights);
+    ctx.counters.gradient_reorders++;
+  }
+  strm.wait();
+}
+
+// ---------------------------------------------------------------- bf16 mixed precision
+
+// The direct algorithm over the caller's NHWC buffers in place: no blocked activations, so no
+// scratch. The weights come from the WeightCache in bf16 and the primitive's layout, made from
+// the float32 master once per version.
+
+void onednn_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                         const float* w, const float* bias, float* y, bool training,
+                         const WeightId& wid) {
+  Plan& p = get_plan(ctx, s, false,
+                     training ? Direction::kForwardTraining : Direction::kForwardInference,
+                     bias != nullptr, /*bf16=*/true);
+  memory wm = weights_for(ctx, p, w, wid);
+  p.src.set_data_handle(const_cast<uint16_t*>(x));
+  p.dst.set_data_handle(y);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, wm},
+                                       {DNNL_ARG_DST, p.dst}};
+  if (bias) {
+    p.bias.set_data_handle(const_cast<float*>(bias));
+    args.emplace(DNNL_ARG_BIAS, p.bias);
+  }
+  p.conv.execute(onednn_stream(), args);
+  onednn_stream().wait();
+}
+
+void onednn_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
+                               const float* w, float* dx, const WeightId& wid) {
+  Plan& p = get_plan(ctx, s, false, Direction::kBackwardData, false, /*bf16=*/true);
+  memory wm = weights_for(ctx, p, w, wid);
+  p.dst.set_data_handle(const_cast<uint16_t*>(dy));
+  p.src.set_data_handle(dx);
+  p.conv.execute(onednn_stream(),
+                 {{DNNL_ARG_DIFF_DST, p.dst}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, p.src}});
+  onednn_stream().wait();
+}
+
+void onednn_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                  const uint16_t* dy, float* dw, float* dbias) {
+  Plan& p = get_plan(ctx, s, false, Direction::kBackwardWeights, dbias != nullptr, /*bf16=*/true);
+  p.src.set_data_handle(const_cast<uint16_t*>(x));
+  p.dst.set_data_handle(const_cast<uint16_t*>(dy));
+  p.user_weights.set_data_handle(dw);
+  memory dwm = p.weights_plain ? p.user_weights : p.scratch_weights;
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, p.src}, {DNNL_ARG_DIFF_DST, p.dst}, {DNNL_ARG_DIFF_WEIGHTS, dwm}};
+  if (dbias) {
+    p.bias.set_data_handle(dbias);
+    args.emplace(DNNL_ARG_DIFF_BIAS, p.bias);
+  }
+  auto& strm = onednn_stream();
   p.conv.execute(strm, args);
   if (!p.weights_plain) {
     p.weight_reorder.execute(strm, p.scratch_weights, p.user_weights);

@@ -66,6 +66,9 @@ struct BlockedGradient {
 
 // Whether this CPU runs oneDNN's Winograd at all (it needs AVX-512).
 bool onednn_has_winograd();
+// Whether oneDNN has bf16 convolutions on this CPU: natively with AVX512-BF16 or AMX, emulated
+// on AVX-512 without them, none at all below AVX-512.
+bool onednn_has_bf16();
 
 // The three passes on the primitives; `winograd` picks oneDNN's Winograd algorithm (the caller
 // has checked that the geometry allows it), else the direct one. Shapes as in conv2d.h.
@@ -81,5 +84,14 @@ Conv2dBlockedGradient onednn_backward_data(Conv2dContext& ctx, const Conv2dShape
 void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool winograd,
                              const float* x, const float* dy, float* dw, float* dbias,
                              const Conv2dBlockedGradient& after);
+
+// The bf16 mixed-precision passes (conv2d.h's *_bf16): the direct algorithm on NHWC in place.
+void onednn_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                         const float* w, const float* bias, float* y, bool training,
+                         const WeightId& wid);
+void onednn_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
+                               const float* w, float* dx, const WeightId& wid);
+void onednn_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                  const uint16_t* dy, float* dw, float* dbias);
 
 }  // namespace hsanet::ops::detail

@@ -15,12 +15,13 @@ enum class Direction : int64_t {
 };
 
 // Everything that makes two convolutions need different primitives; `winograd`: the plan runs
-// oneDNN's Winograd algorithm rather than the direct one.
-using PlanKey = std::array<int64_t, 17>;
-inline PlanKey plan_key(const Conv2dShape& s, Direction dir, bool with_bias, bool winograd) {
+// oneDNN's Winograd algorithm rather than the direct one; `bf16`: it runs in bf16 mixed precision.
+using PlanKey = std::array<int64_t, 18>;
+inline PlanKey plan_key(const Conv2dShape& s, Direction dir, bool with_bias, bool winograd,
+                        bool bf16 = false) {
   return {s.N, s.H, s.W, s.C, s.O, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
           s.dilation_h, s.dilation_w, s.groups, static_cast<int64_t>(dir), with_bias ? 1 : 0,
-          winograd ? 1 : 0};
+          winograd ? 1 : 0, bf16 ? 1 : 0};
 }
 
 }  // namespace hsanet::ops::detail
