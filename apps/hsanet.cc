@@ -121,6 +121,8 @@ int main(int argc, char** argv) {
   cli::add_attention_device_option(*run, device);
   std::string conv_algorithm = "fast";
   cli::add_conv_algorithm_option(*run, conv_algorithm);
+  std::string precision = "fp32";
+  cli::add_precision_option(*run, precision);
   auto* ftrain = run->add_flag("--train", train, "batch statistics (updates BN running buffers)");
   run->add_flag("--eval", eval, "running statistics (default)")->excludes(ftrain);
 
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
   evaluate->remove_option(evaluate->get_option("--classes"));
   evaluate->add_option("--img-size", ev.img_size, "plain weights: input size")->capture_default_str();
   evaluate->add_option("--center-crop", ev.center_crop, "plain weights: central fraction kept first")->capture_default_str();
+  cli::add_precision_option(*evaluate, ev.precision);
 
   tools::PredictOptions pr;
   auto* predict = app.add_subcommand("predict", "top-k identities with probabilities for image files and folders");
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
                       "write the pooled features (the input of the final fc: 2048 floats per image, fewer "
                       "below --width-mult 1) as float32 [N, D] to a .npy or .safetensors file, with "
                       "NAME.index.csv (row, path, label) beside it");
+  cli::add_precision_option(*predict, pr.precision);
 
   tools::VerifyOptions vf;
   auto* verify = app.add_subcommand("verify", "are two faces the same identity? (cosine similarity of pooled "
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
     if (explain->parsed()) return tools::explain_command(ex, std::cout, std::cerr);
     cli::apply_attention_device(device);
     cli::apply_conv_algorithm(conv_algorithm);
+    cfg.precision = ops::parse_precision(precision);
     return run_model(cfg, weights, input, out, train);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hsanet: error: %s\n", e.what());

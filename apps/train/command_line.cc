@@ -19,11 +19,11 @@ namespace fs = std::filesystem;
 const std::set<std::string>& resume_safe_keys() {
   // What the run computes does not depend on these (epochs: the user asks for more or fewer; the
   // cosine schedule follows, which is the point of asking). data may move, since the split file
-  // pins the images by their paths under the root. attention-device and conv-algorithm change
-  // the rounding, not the computation.
+  // pins the images by their paths under the root. attention-device, conv-algorithm and
+  // precision change the rounding, not the computation.
   static const std::set<std::string> keys{"epochs", "threads", "workers", "log-interval",
                                           "eval-batch-size", "data", "attention-device",
-                                          "conv-algorithm"};
+                                          "conv-algorithm", "precision"};
   return keys;
 }
 
@@ -163,6 +163,7 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
   app.add_option("--threads,-j", cfg.threads, "compute threads (0: all cores)")->capture_default_str()->group("Run");
   cli::add_attention_device_option(app, cfg.attention_device);
   cli::add_conv_algorithm_option(app, cfg.conv_algorithm);
+  cli::add_precision_option(app, cfg.precision);
   app.add_option("--out,-o", inv.out,
                  "run directory: new or empty (default: runs/<model>-<date>-<time>, with -2, -3... if taken)")
       ->group("Run");

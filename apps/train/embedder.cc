@@ -7,7 +7,8 @@
 
 namespace hsanet::train {
 
-Embedder::Embedder(const std::string& checkpoint) : loaded_(checkpoint) {}
+Embedder::Embedder(const std::string& checkpoint, ops::Precision precision)
+    : loaded_(checkpoint, precision) {}
 
 Tensor Embedder::features(const std::string& image_path) const {
   const Tensor x = loaded_.input(image_path);  // [1, H, W, 3] NHWC

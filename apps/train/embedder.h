@@ -14,7 +14,8 @@ namespace hsanet::train {
 class Embedder {
  public:
   // Throws std::runtime_error naming the file when it is not a cpu_train checkpoint.
-  explicit Embedder(const std::string& checkpoint);
+  explicit Embedder(const std::string& checkpoint,
+                    ops::Precision precision = ops::Precision::kF32);
 
   // The pooled features (the input of the final fc) of one image file: [1, dim()]. Throws
   // data::DataError naming the file when it does not decode.

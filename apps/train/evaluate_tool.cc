@@ -70,6 +70,7 @@ int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream
     mc.height = mc.width = opt.img_size;
     tc = data::eval_transform_config(opt.img_size, opt.center_crop);
   }
+  mc.precision = ops::parse_precision(opt.precision);
   auto model = models::build_model(mc);
   io::LoadReport lr = load_model_weights(file, opt.checkpoint, *model, /*strict=*/ours);
   if (!lr.complete()) out << describe_weight_load(lr, opt.checkpoint);

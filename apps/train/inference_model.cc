@@ -18,11 +18,14 @@ RunIdentity identity_of(const io::SafeTensorsFile& file, const std::string& path
 
 }  // namespace
 
-InferenceModel::InferenceModel(const std::string& checkpoint) : InferenceModel(checkpoint, io::read_safetensors(checkpoint)) {}
+InferenceModel::InferenceModel(const std::string& checkpoint, ops::Precision precision)
+    : InferenceModel(checkpoint, io::read_safetensors(checkpoint), precision) {}
 
-InferenceModel::InferenceModel(const std::string& checkpoint, const io::SafeTensorsFile& file)
+InferenceModel::InferenceModel(const std::string& checkpoint, const io::SafeTensorsFile& file,
+                               ops::Precision precision)
     : run_(identity_of(file, checkpoint)), model_(models::build_model(run_.model)),
       transform_(run_.config.eval_transform()) {
+  nn::set_precision(*model_, precision);
   load_model_weights(file, checkpoint, *model_, /*strict=*/true);
   model_->eval();
 }

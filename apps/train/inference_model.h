@@ -16,7 +16,9 @@ namespace hsanet::train {
 class InferenceModel {
  public:
   // Throws std::runtime_error naming the file when it is not a cpu_train checkpoint.
-  explicit InferenceModel(const std::string& checkpoint);
+  // `precision`: the arithmetic of the convolutions (docs/precision.md).
+  explicit InferenceModel(const std::string& checkpoint,
+                          ops::Precision precision = ops::Precision::kF32);
 
   // The network's input for one image file: [1, H, W, 3] NHWC, the run's evaluation transform.
   // Throws data::DataError naming the file when it does not decode.
@@ -29,7 +31,8 @@ class InferenceModel {
   int label_of(const std::string& name) const;
 
  private:
-  InferenceModel(const std::string& checkpoint, const io::SafeTensorsFile& file);
+  InferenceModel(const std::string& checkpoint, const io::SafeTensorsFile& file,
+                 ops::Precision precision);
   RunIdentity run_;
   std::shared_ptr<models::ResNet> model_;
   data::Transform transform_;

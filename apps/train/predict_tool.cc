@@ -45,7 +45,7 @@ int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& 
     if (ext != ".npy" && ext != ".safetensors")
       throw std::invalid_argument("--embeddings " + opt.embeddings + ": the name must end in .npy or .safetensors");
   }
-  const Embedder embedder(opt.checkpoint);
+  const Embedder embedder(opt.checkpoint, ops::parse_precision(opt.precision));
   const std::vector<std::string> images = list_images(opt.images);
   const auto& classes = embedder.classes();
   const int k = std::min<int>(opt.top_k, static_cast<int>(classes.size()));

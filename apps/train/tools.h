@@ -28,6 +28,7 @@ struct EvaluateOptions {
   models::ModelConfig model;
   int img_size = 224;
   double center_crop = 1.0;
+  std::string precision = "fp32";  // fp32 | bf16 (docs/precision.md)
 };
 int evaluate_command(const EvaluateOptions& opt, std::ostream& out, std::ostream& err);
 
@@ -38,6 +39,7 @@ struct PredictOptions {
   bool json = false;                 // one JSON object per image instead of text
   std::string out;                   // a CSV (path, true, top1, p1, ...) instead of the console
   std::string embeddings;            // .npy or .safetensors: the pooled features, with an index CSV
+  std::string precision = "fp32";    // fp32 | bf16 (docs/precision.md)
 };
 int predict_command(const PredictOptions& opt, std::ostream& out, std::ostream& err);
 

@@ -28,6 +28,8 @@ std::string str(T v) {
 void TrainConfig::validate() const {
   if (img_size < 32 || img_size > kMaxImgSize)
     bad("img-size", "must be at least 32 and at most " + str(kMaxImgSize) + ", got " + str(img_size));
+  if (precision != "fp32" && precision != "bf16")
+    bad("precision", "must be fp32 or bf16, got '" + precision + "'");
   try {
     model_config(1).validate();  // the model name and its options
   } catch (const std::invalid_argument& e) {
@@ -95,12 +97,14 @@ void TrainConfig::validate() const {
   if (threads < 0) bad("threads", "must be >= 0 (0: all cores), got " + str(threads));
   if (limit_batches < 0) bad("limit-batches", "must be >= 0 (0: no limit), got " + str(limit_batches));
   if (log_interval < 1) bad("log-interval", "must be at least 1, got " + str(log_interval));
+
 }
 
 models::ModelConfig TrainConfig::model_config(int num_classes) const {
   models::ModelConfig m = model;
   m.num_classes = num_classes;
   m.height = m.width = img_size;
+  m.precision = ops::parse_precision(precision);
   return m;
 }
 

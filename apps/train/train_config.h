@@ -85,6 +85,7 @@ struct TrainConfig {
   int threads = 0;          // compute threads; 0: all cores
   std::string attention_device = "cpu";  // where the attention core runs: cpu | cuda
   std::string conv_algorithm = "fast";   // 3x3 convolutions: fast (Winograd where it pays) | direct
+  std::string precision = "fp32";        // fp32 | bf16 (mixed precision, docs/precision.md)
   int limit_batches = 0;    // quick mode: at most this many training batches per epoch (0: all)
   int log_interval = 20;    // batches between plain progress lines (not on a terminal)
 
@@ -156,6 +157,7 @@ void for_each_field(Config& c, F&& f) {
   f("seed", c.seed);
   f("threads", c.threads);
   f("conv-algorithm", c.conv_algorithm);
+  f("precision", c.precision);
   f("limit-batches", c.limit_batches);
   f("log-interval", c.log_interval);
 }

@@ -56,6 +56,7 @@ std::string banner(const TrainInvocation& inv, const models::ModelConfig& mc, in
   s += strf("cpu_train: %s, %.2f M parameters, input %dx%d, %d classes%s\n", mc.name.c_str(), params / 1e6,
            mc.height, mc.width, mc.num_classes,
            mc.width_mult != 1.0 ? strf(" (width x%g)", mc.width_mult).c_str() : "");
+  s += cli::precision_line(mc.precision) + "\n";
   s += strf("data: %s: %d classes, %d images; split %zu train / %zu val%s\n", c.data.c_str(),
            dataset.num_classes(), dataset.size(), split.train.size(), split.val.size(),
            dataset.has_explicit_split() ? " (train/ and val/ folders)"
