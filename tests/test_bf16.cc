@@ -209,6 +209,21 @@ void check_bf16_conv(const ops::Conv2dShape& s, bool with_bias) {
   std::vector<float> dxf(nx);
   ops::conv2d_backward_data_bf16(s, dyb.data(), wf.data(), dxf.data());
   expect_within_bf16_bounds(dxf, dx, dxr, dxs, s.O / s.groups * s.KH * s.KW, "backward-data");
+  if (ops::conv2d_backward_data_bf16_accumulates(s)) {  // dx += the same product
+    const std::vector<double> base = random_vector(nx, rng);
+    std::vector<float> acc = testing::to_float(base);
+    ops::conv2d_backward_data_bf16(s, dyb.data(), wf.data(), acc.data(), {}, /*accumulate=*/true);
+    std::vector<double> sum(nx), sum_r(nx), sum_s(nx);
+    for (size_t i = 0; i < nx; ++i) {
+      const double b0 = static_cast<float>(base[i]);  // what acc held, exactly
+      sum[i] = b0 + dx[i], sum_r[i] = b0 + dxr[i], sum_s[i] = std::fabs(b0) + dxs[i];
+    }
+    expect_within_bf16_bounds(acc, sum, sum_r, sum_s, s.O / s.groups + 1, "accumulated backward-data");
+  } else {
+    std::vector<float> acc(nx);
+    EXPECT_THROW(ops::conv2d_backward_data_bf16(s, dyb.data(), wf.data(), acc.data(), {}, true),
+                 std::invalid_argument);
+  }
 
   // Backward-weights: K = N*OH*OW terms per weight; the bias gradient sums dy in bf16 (the
   // rounded dy, one rounding of u each: within u + gamma_K of the exact sum of magnitudes).

@@ -104,9 +104,11 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   if (needs[0]) {
                     check_weight_unchanged(owner, weight_impl, version);
                     const ConvPassRegion region(s, "backward", "data");
-                    grads[0] = Tensor::empty({s.N, s.H, s.W, s.C});
+                    Tensor into = accumulation_target(0);  // as in float32 (node.h)
+                    const bool acc = into.defined() && ops::conv2d_backward_data_bf16_accumulates(s);
+                    grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
                     ops::conv2d_backward_data_bf16(s, bf16_bits(gyb), ws.data(), grads[0].data(),
-                                                   {owner, version});
+                                                   {owner, version}, acc);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {

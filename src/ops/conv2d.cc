@@ -296,14 +296,29 @@ void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w
                          rounded_weights(ctx, w, weight_size(s)), bias, y, training, {});
 }
 
+bool conv2d_backward_data_bf16_accumulates(const Conv2dShape& s) { return is_pointwise(s); }
+
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
-                               const WeightId& wid) {
+                               const WeightId& wid, bool accumulate) {
   check_conv2d(s, "conv2d_backward_data_bf16");
+  if (accumulate && !conv2d_backward_data_bf16_accumulates(s))
+    throw std::invalid_argument("conv2d_backward_data_bf16: accumulating into dx needs a 1x1 "
+                                "convolution with stride 1 and no padding or groups (" +
+                                describe(s) + ")");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  if (detail::onednn_has_bf16()) return detail::onednn_backward_data_bf16(ctx, s, dy, w, dx, wid);
-  detail::onednn_backward_data(ctx, s, false, widened(ctx, 1, dy, output_size(s)),
-                               rounded_weights(ctx, w, weight_size(s)), dx, {});
+  if (!detail::onednn_has_bf16()) {
+    const float* dyf = widened(ctx, 1, dy, output_size(s));
+    const float* wr = rounded_weights(ctx, w, weight_size(s));
+    if (is_pointwise(s)) return detail::pointwise_backward_data(ctx, s, dyf, wr, dx, accumulate);
+    detail::onednn_backward_data(ctx, s, false, dyf, wr, dx, {});
+    return;
+  }
+  // The pointwise ones as a matmul that adds into dx as it writes (the residual's gradient, as
+  // in float32), the rest on the convolution primitives.
+  if (is_pointwise(s))
+    return detail::pointwise_backward_data_bf16(ctx, s, dy, w, dx, wid, accumulate);
+  detail::onednn_backward_data_bf16(ctx, s, dy, w, dx, wid);
 }
 
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,

@@ -81,13 +81,15 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
 // patterns (ops/bf16.h converts), the weights as the float32 master, which is converted to bf16
 // in the primitive's layout once per (owner, version) as above; products accumulate in float32
 // and the outputs are float32. Every geometry runs oneDNN's direct algorithm (there is no bf16
-// Winograd); on a CPU without bf16 instructions oneDNN emulates it (ops/precision.h). No pass
-// accumulates into its output.
+// Winograd); on a CPU without bf16 instructions oneDNN emulates it (ops/precision.h). dx is
+// overwritten, or added to with `accumulate` where conv2d_backward_data_bf16_accumulates says
+// so (1x1, stride 1, no padding or groups: those run as matmuls that add as they write).
 //   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 OIHW   y, dx: float32
 void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
                          const float* bias, float* y, bool training, const WeightId& wid = {});
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
-                               const WeightId& wid = {});
+                               const WeightId& wid = {}, bool accumulate = false);
+bool conv2d_backward_data_bf16_accumulates(const Conv2dShape& s);
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
                                   float* dw, float* dbias);
 

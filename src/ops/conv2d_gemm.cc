@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "ops/bf16.h"
 #include "ops/conv2d_context.h"
 #include "ops/elementwise.h"
 #include "ops/onednn_engine.h"
@@ -16,25 +17,34 @@ using dnnl::memory;
 using dt = memory::data_type;
 
 // The cached matmul for this pointwise shape and direction (C = A * B, + bias in the forward).
-GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir, bool with_bias) {
+// `bf16`: A and B are bf16, C (and the bias) float32, products summed in float32.
+GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir, bool with_bias,
+                        bool bf16 = false) {
   if (dir == Direction::kForwardInference) dir = Direction::kForwardTraining;  // the same product
-  const PlanKey key = plan_key(s, dir, with_bias, /*winograd=*/false);
+  const PlanKey key = plan_key(s, dir, with_bias, /*winograd=*/false, bf16);
   auto it = ctx.gemm.find(key);
   if (it != ctx.gemm.end()) return it->second;
   const auto& eng = onednn_engine();
   const int64_t P = s.N * s.H * s.W, C = s.C, O = s.O;
-  auto mat = [](int64_t rows, int64_t cols, bool transposed) {
+  const dt in = bf16 ? dt::bf16 : dt::f32;  // the operands' type; the product is float32
+  auto mat = [](int64_t rows, int64_t cols, bool transposed, dt type = dt::f32) {
     // A rows x cols matrix over a buffer that is row-major either as it is or as its transpose.
-    return memory::desc({rows, cols}, dt::f32,
+    return memory::desc({rows, cols}, type,
                         transposed ? memory::dims{1, rows} : memory::dims{cols, 1});
   };
   memory::desc a, b, c;
   switch (dir) {
     case Direction::kForwardTraining:
-    case Direction::kForwardInference: a = mat(P, C, false), b = mat(C, O, true), c = mat(P, O, false); break;
+    case Direction::kForwardInference:
+      a = mat(P, C, false, in), b = mat(C, O, true, in), c = mat(P, O, false);
+      break;
     case Direction::kBackwardData:
-    case Direction::kBackwardDataAccumulate: a = mat(P, O, false), b = mat(O, C, false), c = mat(P, C, false); break;
-    case Direction::kBackwardWeights: a = mat(O, P, true), b = mat(P, C, false), c = mat(O, C, false); break;
+    case Direction::kBackwardDataAccumulate:
+      a = mat(P, O, false, in), b = mat(O, C, false, in), c = mat(P, C, false);
+      break;
+    case Direction::kBackwardWeights:
+      a = mat(O, P, true, in), b = mat(P, C, false, in), c = mat(O, C, false);
+      break;
   }
   // Only the forward adds a bias; the backward's bias gradient is a column sum (sum_rows).
   const bool bias_here = with_bias && dir == Direction::kForwardTraining;
@@ -59,9 +69,10 @@ GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir,
   return ctx.gemm.emplace(key, std::move(g)).first->second;
 }
 
-void run_gemm(GemmPlan& g, const float* a, const float* b, float* c, const float* bias) {
-  g.a.set_data_handle(const_cast<float*>(a));
-  g.b.set_data_handle(const_cast<float*>(b));
+// a and b are float32, or bf16 bit patterns in a bf16 plan.
+void run_gemm(GemmPlan& g, const void* a, const void* b, float* c, const float* bias) {
+  g.a.set_data_handle(const_cast<void*>(a));
+  g.b.set_data_handle(const_cast<void*>(b));
   g.c.set_data_handle(c);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, g.a}, {DNNL_ARG_WEIGHTS, g.b}, {DNNL_ARG_DST, g.c}};
   if (bias) {
@@ -183,6 +194,24 @@ float* rows_of(Conv2dContext& ctx, const Conv2dShape& d) {
   return ctx.scratch.get(0, static_cast<size_t>(d.N * d.H * d.W * d.C));
 }
 
+// The bf16 copy of a pointwise weight, [O, C] row-major like the OIHW float32 master: from the
+// weight cache, made once per version, or (no identity) made into scratch slot 2.
+const uint16_t* bf16_weights(Conv2dContext& ctx, const Conv2dShape& s, const float* w,
+                             const WeightId& wid) {
+  const int64_t n = s.O * s.C;
+  const memory::desc md({n}, dt::bf16, memory::format_tag::a);
+  auto convert = [&](float* dst) {
+    float_to_bf16(w, reinterpret_cast<uint16_t*>(dst), n);
+    ctx.counters.weight_reorders++;
+  };
+  float* copy = ctx.weights.copy(w, wid, md, convert);
+  if (!copy) {
+    copy = ctx.scratch.get(2, static_cast<size_t>((n + 1) / 2));
+    convert(copy);
+  }
+  return reinterpret_cast<const uint16_t*>(copy);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- the passes
@@ -243,6 +272,32 @@ void im2col_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, const flo
   im2col(s, x, cols);
   run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardWeights, false), dy, cols, dw, nullptr);
   if (dbias) sum_rows(dy, dbias, d.N * d.H * d.W, s.O);
+}
+
+// ---------------------------------------------------------------- bf16 mixed precision
+
+void pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                            const float* w, const float* bias, float* y, const WeightId& wid) {
+  run_gemm(get_gemm_plan(ctx, s, Direction::kForwardTraining, bias != nullptr, true), x,
+           bf16_weights(ctx, s, w, wid), y, bias);
+}
+
+void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
+                                  const float* w, float* dx, const WeightId& wid,
+                                  bool accumulate) {
+  const Direction dir = accumulate ? Direction::kBackwardDataAccumulate : Direction::kBackwardData;
+  run_gemm(get_gemm_plan(ctx, s, dir, false, true), dy, bf16_weights(ctx, s, w, wid), dx, nullptr);
+}
+
+void pointwise_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                     const uint16_t* dy, float* dw, float* dbias) {
+  run_gemm(get_gemm_plan(ctx, s, Direction::kBackwardWeights, false, true), dy, x, dw, nullptr);
+  if (dbias) {  // the sum of dy over every position, from dy widened into scratch slot 1
+    const int64_t P = s.N * s.H * s.W;
+    float* dyf = ctx.scratch.get(1, static_cast<size_t>(P * s.O));
+    bf16_to_float(dy, dyf, P * s.O);
+    sum_rows(dyf, dbias, P, s.O);
+  }
 }
 
 }  // namespace hsanet::ops::detail
