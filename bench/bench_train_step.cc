@@ -1,6 +1,9 @@
-// The whole training step: forward, cross-entropy, backward, SGD update (momentum 0.9, lr 0.005).
+// The whole training step: forward, cross-entropy, backward, SGD update (momentum 0.9, lr 0.005);
+// or, with --mode infer, the forward alone in eval mode without the tape (what `hsanet evaluate`
+// and `predict` run). --precision bf16 runs the convolutions in bf16 mixed precision.
 //   build/bin/bench_train_step --model hsanet_3x3 --batch 4 --size 224 --threads 2 --steps 10
-// Prints every step's time, the median, the peak resident memory, and a last line
+//   build/bin/bench_train_step --model resnet50 --mode infer --precision bf16
+// Prints every step's time, the median, the peak resident and tensor memory, and a last line
 // "images/s: X" (batch / median step time). Warm-up steps are not counted.
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "autograd/functions_loss.h"
+#include "autograd/node.h"
 #include "base/allocator.h"
 #include "base/profiler.h"
 #include "base/random.h"
@@ -36,6 +40,10 @@ int main(int argc, char** argv) {
   cli::add_conv_algorithm_option(app, conv_algorithm);
   std::string precision = "fp32";
   cli::add_precision_option(app, precision);
+  std::string mode = "train";
+  app.add_option("--mode", mode, "train (forward, loss, backward, SGD) | infer (eval-mode forward)")
+      ->check(CLI::IsMember({"train", "infer"}))
+      ->capture_default_str();
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 4096));
   app.add_option("--size", size, "input height and width")->check(CLI::Range(32, 4096));
   app.add_option("--threads", threads, "compute threads")->check(CLI::PositiveNumber);
@@ -59,15 +67,16 @@ int main(int argc, char** argv) {
   cfg.precision = ops::parse_precision(precision);
   manual_seed(1);
   auto model = models::build_model(cfg);
-  model->train();
+  const bool train = mode == "train";
+  model->train(train);
   nn::SGD opt(model->named_parameters(), {.lr = 0.005f, .momentum = 0.9f, .weight_decay = 1e-4f});
   Rng rng(2);
   Tensor x = Tensor::randn({batch, size, size, 3}, rng);  // NHWC
   std::vector<int32_t> labels(batch);
   for (int i = 0; i < batch; ++i) labels[i] = static_cast<int32_t>(rng.below(cfg.num_classes));
 
-  std::printf("model %s, batch %d, %dx%d, %d threads, %lld parameters, convolutions %s\n",
-              cfg.name.c_str(), batch, size, size, threads,
+  std::printf("model %s, %s, batch %d, %dx%d, %d threads, %lld parameters, convolutions %s\n",
+              cfg.name.c_str(), train ? "training step" : "inference", batch, size, size, threads,
               static_cast<long long>(model->num_parameters()), conv_algorithm.c_str());
   std::printf("%s\n", cli::precision_line(cfg.precision).c_str());
   std::vector<double> times;
@@ -75,19 +84,25 @@ int main(int argc, char** argv) {
   for (int s = 0; s < warmup + steps; ++s) {
     if ((profile || profile_shapes) && s == warmup) prof = std::make_unique<Profiler>(profile_shapes);
     const auto t0 = std::chrono::steady_clock::now();
-    opt.zero_grad();
     Tensor loss;
-    {
+    if (train) {
+      opt.zero_grad();
+      {
+        ProfileRegion r("forward", "loss and glue");
+        loss = cross_entropy((*model)(x), labels);
+      }
+      {
+        ProfileRegion r("backward", "engine");
+        loss.backward();
+      }
+      {
+        ProfileRegion r("update", "SGD");
+        opt.step();
+      }
+    } else {
+      NoGradGuard no_grad;
       ProfileRegion r("forward", "loss and glue");
       loss = cross_entropy((*model)(x), labels);
-    }
-    {
-      ProfileRegion r("backward", "engine");
-      loss.backward();
-    }
-    {
-      ProfileRegion r("update", "SGD");
-      opt.step();
     }
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("step %2d%s  %.1f ms  loss %.4f\n", s + 1, s < warmup ? " (warm-up)" : "", dt * 1e3,

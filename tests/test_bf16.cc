@@ -209,7 +209,7 @@ void check_bf16_conv(const ops::Conv2dShape& s, bool with_bias) {
   std::vector<float> dxf(nx);
   ops::conv2d_backward_data_bf16(s, dyb.data(), wf.data(), dxf.data());
   expect_within_bf16_bounds(dxf, dx, dxr, dxs, s.O / s.groups * s.KH * s.KW, "backward-data");
-  if (ops::conv2d_backward_data_bf16_accumulates(s)) {  // dx += the same product
+  if (ops::conv2d_backward_data_accumulates(s)) {  // dx += the same product
     const std::vector<double> base = random_vector(nx, rng);
     std::vector<float> acc = testing::to_float(base);
     ops::conv2d_backward_data_bf16(s, dyb.data(), wf.data(), acc.data(), {}, /*accumulate=*/true);
@@ -257,6 +257,10 @@ TEST(Conv2dBf16, WithinBf16BoundsOfTheDoubleReference) {
   check_bf16_conv(shape(2, 9, 32, 48, 3, 2, 1), false);
   check_bf16_conv(shape(1, 7, 5, 7, 3, 1, 1), true);
   check_bf16_conv(shape(2, 6, 16, 32, 3, 1, 1, 4), false);
+  // 1x1 ones large enough for oneDNN's convolution kernels instead of the matmuls (conv2d.cc's
+  // choose_path: from 3136 positions forward, 12544 for the weight gradient).
+  check_bf16_conv(shape(4, 56, 16, 16, 1, 1, 0), true);
+  check_bf16_conv(shape(4, 56, 16, 32, 1, 2, 0), false);
 }
 
 TEST(Conv2dBf16, RoundsItsInputsLikeTheReference) {

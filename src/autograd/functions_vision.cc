@@ -70,7 +70,8 @@ void check_weight_unchanged(const std::weak_ptr<const void>& owner, const Tensor
 // A bf16 copy of t's n values, packed two to a float: a tensor of ceil(n / 2) floats whose bytes
 // are the bf16 bit patterns (ops/bf16.h). It comes from the tensor allocator and is released with
 // the tape like any tensor; only bf16_bits reads it, never as floats.
-Tensor bf16_copy(const Tensor& t) {
+Tensor bf16_copy(const Tensor& t, const char* phase) {
+  const ProfileRegion region(phase, "conv2d to bf16");
   Tensor packed = Tensor::empty({(t.numel() + 1) / 2});
   ops::float_to_bf16(t.data(), reinterpret_cast<uint16_t*>(packed.data()), t.numel());
   return packed;
@@ -84,7 +85,7 @@ const uint16_t* bf16_bits(const Tensor& packed) {
 Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
                    const ops::Conv2dShape& s, bool record_it) {
   const ops::WeightId wid{weight.impl_ptr(), weight.version()};
-  const Tensor xb = bf16_copy(x);  // [N, H, W, C] in bf16
+  const Tensor xb = bf16_copy(x, "forward");  // [N, H, W, C] in bf16
   Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.O});
   {
     const ConvPassRegion region(s, "forward", "");
@@ -100,12 +101,12 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
   return record("conv2d", y, {x, weight, bias},
                 [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
                   std::vector<Tensor> grads(3);
-                  const Tensor gyb = (needs[0] || needs[1]) ? bf16_copy(gy) : Tensor();
+                  const Tensor gyb = (needs[0] || needs[1]) ? bf16_copy(gy, "backward") : Tensor();
                   if (needs[0]) {
                     check_weight_unchanged(owner, weight_impl, version);
                     const ConvPassRegion region(s, "backward", "data");
                     Tensor into = accumulation_target(0);  // as in float32 (node.h)
-                    const bool acc = into.defined() && ops::conv2d_backward_data_bf16_accumulates(s);
+                    const bool acc = into.defined() && ops::conv2d_backward_data_accumulates(s);
                     grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
                     ops::conv2d_backward_data_bf16(s, bf16_bits(gyb), ws.data(), grads[0].data(),
                                                    {owner, version}, acc);

@@ -20,6 +20,7 @@
 #include "ops/conv2d_gemm.h"
 #include "ops/conv2d_onednn.h"
 #include "ops/conv2d_winograd.h"
+#include "ops/precision.h"
 
 namespace hsanet::ops {
 namespace {
@@ -110,10 +111,13 @@ enum class Path {
   kOnednn,                // conv2d_onednn.cc: direct, or Winograd where conv2d_uses_winograd
 };
 
-// Which path runs this pass of this shape under the current algorithm setting. Each condition
-// was measured (docs/conv.md, docs/winograd.md); the classes do not overlap, so the order of the
-// tests only matters within the 1x1 ones.
-Path choose_path(const Conv2dShape& s, Pass pass) {
+// Which path runs this pass of this shape, in this precision, under the current algorithm
+// setting. Each condition was measured (docs/conv.md, docs/winograd.md, docs/precision.md); the
+// classes do not overlap, so the order of the tests only matters within the 1x1 ones. In bf16
+// the 1x1 ones take the same matmul paths at the same sizes (measured again in bf16: the
+// matmuls won below 3136 positions forward and 12544 for the weight gradient, as in float32),
+// and everything else runs on oneDNN's bf16 convolutions: there is no bf16 Winograd.
+Path choose_path(const Conv2dShape& s, Pass pass, Precision precision = Precision::kF32) {
   switch (pass) {
     case Pass::kForward:
       if (is_pointwise(s) && !pointwise_forward_on_conv(s)) return Path::kPointwiseGemm;
@@ -129,6 +133,7 @@ Path choose_path(const Conv2dShape& s, Pass pass) {
       if (is_strided_pointwise(s)) return Path::kStridedPointwiseGemm;
       break;
   }
+  if (precision == Precision::kBF16) return Path::kOnednn;
   if (own_winograd4x4(s)) return Path::kOwnWinograd4x4;
   if (conv2d_uses_winograd2x2(s)) return Path::kOwnWinograd2x2;
   // Backward-data stays direct: as a product it would write a [P, 9C] matrix and then
@@ -290,35 +295,41 @@ void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w
   check_conv2d(s, "conv2d_forward_bf16");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  if (detail::onednn_has_bf16())
-    return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, training, wid);
-  detail::onednn_forward(ctx, s, false, widened(ctx, 0, x, input_size(s)),
-                         rounded_weights(ctx, w, weight_size(s)), bias, y, training, {});
+  if (!detail::onednn_has_bf16())
+    return detail::onednn_forward(ctx, s, false, widened(ctx, 0, x, input_size(s)),
+                                  rounded_weights(ctx, w, weight_size(s)), bias, y, training, {});
+  switch (choose_path(s, Pass::kForward, Precision::kBF16)) {
+    case Path::kPointwiseGemm: return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, wid);
+    case Path::kStridedPointwiseGemm:
+      return detail::strided_pointwise_forward_bf16(ctx, s, x, w, bias, y, wid);
+    default: return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, training, wid);
+  }
 }
-
-bool conv2d_backward_data_bf16_accumulates(const Conv2dShape& s) { return is_pointwise(s); }
 
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
                                const WeightId& wid, bool accumulate) {
   check_conv2d(s, "conv2d_backward_data_bf16");
-  if (accumulate && !conv2d_backward_data_bf16_accumulates(s))
+  if (accumulate && !conv2d_backward_data_accumulates(s))
     throw std::invalid_argument("conv2d_backward_data_bf16: accumulating into dx needs a 1x1 "
-                                "convolution with stride 1 and no padding or groups (" +
-                                describe(s) + ")");
+                                "convolution without padding or groups (" + describe(s) + ")");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
   if (!detail::onednn_has_bf16()) {
     const float* dyf = widened(ctx, 1, dy, output_size(s));
     const float* wr = rounded_weights(ctx, w, weight_size(s));
     if (is_pointwise(s)) return detail::pointwise_backward_data(ctx, s, dyf, wr, dx, accumulate);
+    if (is_strided_pointwise(s))
+      return detail::strided_pointwise_backward_data(ctx, s, dyf, wr, dx, accumulate);
     detail::onednn_backward_data(ctx, s, false, dyf, wr, dx, {});
     return;
   }
-  // The pointwise ones as a matmul that adds into dx as it writes (the residual's gradient, as
-  // in float32), the rest on the convolution primitives.
-  if (is_pointwise(s))
-    return detail::pointwise_backward_data_bf16(ctx, s, dy, w, dx, wid, accumulate);
-  detail::onednn_backward_data_bf16(ctx, s, dy, w, dx, wid);
+  switch (choose_path(s, Pass::kBackwardData, Precision::kBF16)) {
+    case Path::kPointwiseGemm:
+      return detail::pointwise_backward_data_bf16(ctx, s, dy, w, dx, wid, accumulate);
+    case Path::kStridedPointwiseGemm:
+      return detail::strided_pointwise_backward_data_bf16(ctx, s, dy, w, dx, wid, accumulate);
+    default: return detail::onednn_backward_data_bf16(ctx, s, dy, w, dx, wid);
+  }
 }
 
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
@@ -326,10 +337,15 @@ void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const
   check_conv2d(s, "conv2d_backward_weights_bf16");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  if (detail::onednn_has_bf16())
-    return detail::onednn_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
-  detail::onednn_backward_weights(ctx, s, false, widened(ctx, 0, x, input_size(s)),
-                                  widened(ctx, 1, dy, output_size(s)), dw, dbias, {});
+  if (!detail::onednn_has_bf16())
+    return detail::onednn_backward_weights(ctx, s, false, widened(ctx, 0, x, input_size(s)),
+                                           widened(ctx, 1, dy, output_size(s)), dw, dbias, {});
+  switch (choose_path(s, Pass::kBackwardWeights, Precision::kBF16)) {
+    case Path::kPointwiseGemm:
+    case Path::kStridedPointwiseGemm:
+      return detail::pointwise_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
+    default: return detail::onednn_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
+  }
 }
 
 // ---------------------------------------------------------------- cache control

@@ -82,14 +82,13 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
 // in the primitive's layout once per (owner, version) as above; products accumulate in float32
 // and the outputs are float32. Every geometry runs oneDNN's direct algorithm (there is no bf16
 // Winograd); on a CPU without bf16 instructions oneDNN emulates it (ops/precision.h). dx is
-// overwritten, or added to with `accumulate` where conv2d_backward_data_bf16_accumulates says
-// so (1x1, stride 1, no padding or groups: those run as matmuls that add as they write).
+// overwritten, or added to with `accumulate` where conv2d_backward_data_accumulates says so (the
+// same 1x1 shapes as in float32: they run as matmuls that add as they write).
 //   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 OIHW   y, dx: float32
 void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
                          const float* bias, float* y, bool training, const WeightId& wid = {});
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
                                const WeightId& wid = {}, bool accumulate = false);
-bool conv2d_backward_data_bf16_accumulates(const Conv2dShape& s);
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
                                   float* dw, float* dbias);
 

@@ -100,16 +100,17 @@ Conv2dShape subsampled(const Conv2dShape& s) {
   return d;
 }
 
-// xs[n, i, j, :] = x[n, i*sh, j*sw, :]
+// xs[n, i, j, :] = x[n, i*sh, j*sw, :]; T is float, or uint16_t for bf16 bit patterns.
 //   x: [N, H, W, C]  xs: [N, OH, OW, C]
-void gather_samples(const Conv2dShape& s, const float* x, float* xs) {
+template <class T>
+void gather_samples(const Conv2dShape& s, const T* x, T* xs) {
   const int64_t OH = s.OH(), OW = s.OW(), C = s.C;
   const bool threaded = s.N * OH * OW * C >= kParallelGrain;
 #pragma omp parallel for schedule(static) if (threaded)
   for (int64_t r = 0; r < s.N * OH; ++r) {  // output row r = (n, i)
     const int64_t n = r / OH, i = r % OH;
-    const float* src = x + ((n * s.H + i * s.stride_h) * s.W) * C;
-    float* dst = xs + r * OW * C;
+    const T* src = x + ((n * s.H + i * s.stride_h) * s.W) * C;
+    T* dst = xs + r * OW * C;
     for (int64_t j = 0; j < OW; ++j)
       std::copy(src + j * s.stride_w * C, src + j * s.stride_w * C + C, dst + j * C);
   }
@@ -289,11 +290,38 @@ void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, cons
   run_gemm(get_gemm_plan(ctx, s, dir, false, true), dy, bf16_weights(ctx, s, w, wid), dx, nullptr);
 }
 
+void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                    const float* w, const float* bias, float* y,
+                                    const WeightId& wid) {
+  const Conv2dShape d = subsampled(s);
+  uint16_t* xs = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [N, OH, OW, C] bf16
+  gather_samples(s, x, xs);
+  run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr, true), xs,
+           bf16_weights(ctx, d, w, wid), y, bias);
+}
+
+void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s,
+                                          const uint16_t* dy, const float* w, float* dx,
+                                          const WeightId& wid, bool accumulate) {
+  const Conv2dShape d = subsampled(s);
+  float* dxs = rows_of(ctx, d);  // [N, OH, OW, C] float32
+  run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardData, false, true), dy,
+           bf16_weights(ctx, d, w, wid), dxs, nullptr);
+  scatter_samples(s, dxs, dx, accumulate);
+}
+
 void pointwise_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                      const uint16_t* dy, float* dw, float* dbias) {
-  run_gemm(get_gemm_plan(ctx, s, Direction::kBackwardWeights, false, true), dy, x, dw, nullptr);
+  const Conv2dShape d = subsampled(s);  // s itself when stride 1
+  const uint16_t* xs = x;               // [N, OH, OW, C] bf16
+  if (s.stride_h > 1 || s.stride_w > 1) {
+    uint16_t* buf = reinterpret_cast<uint16_t*>(rows_of(ctx, d));
+    gather_samples(s, x, buf);
+    xs = buf;
+  }
+  run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardWeights, false, true), dy, xs, dw, nullptr);
   if (dbias) {  // the sum of dy over every position, from dy widened into scratch slot 1
-    const int64_t P = s.N * s.H * s.W;
+    const int64_t P = d.N * d.H * d.W;
     float* dyf = ctx.scratch.get(1, static_cast<size_t>(P * s.O));
     bf16_to_float(dy, dyf, P * s.O);
     sum_rows(dyf, dbias, P, s.O);

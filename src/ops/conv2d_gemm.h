@@ -59,14 +59,21 @@ void im2col_forward(Conv2dContext& ctx, const Conv2dShape& s, const float* x, co
 void im2col_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, const float* x,
                              const float* dy, float* dw, float* dbias);
 
-// bf16 mixed precision, pointwise with stride 1: the same products on bf16 activations and the
-// bf16 copy of the weights (from the weight cache, once per version), float32 out.
-//   x, dy: bf16 [N, H, W, C] and [N, H, W, O]   w, dw: float32 [O, C, 1, 1]   y, dx: float32
+// bf16 mixed precision: the same products on bf16 activations and the bf16 copy of the weights
+// (from the weight cache, once per version), float32 out; the strided ones gather bf16 rows.
+//   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 [O, C, 1, 1]   y, dx: float32
 void pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                             const float* w, const float* bias, float* y, const WeightId& wid);
 void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
                                   const float* w, float* dx, const WeightId& wid,
                                   bool accumulate);
+void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                    const float* w, const float* bias, float* y,
+                                    const WeightId& wid);
+void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s,
+                                          const uint16_t* dy, const float* w, float* dx,
+                                          const WeightId& wid, bool accumulate);
+// Either stride.
 void pointwise_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                      const uint16_t* dy, float* dw, float* dbias);
 
