@@ -261,6 +261,9 @@ TEST(Conv2dBf16, WithinBf16BoundsOfTheDoubleReference) {
   // choose_path: from 3136 positions forward, 12544 for the weight gradient).
   check_bf16_conv(shape(4, 56, 16, 16, 1, 1, 0), true);
   check_bf16_conv(shape(4, 56, 16, 32, 1, 2, 0), false);
+  // Stage 4's 3x3 layers, which run as im2col + a bf16 matmul (forward, weight gradient).
+  check_bf16_conv(shape(1, 7, 256, 16, 3, 1, 1), true);
+  check_bf16_conv(shape(1, 13, 256, 16, 3, 2, 1), false);
 }
 
 TEST(Conv2dBf16, RoundsItsInputsLikeTheReference) {

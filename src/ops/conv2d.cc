@@ -77,6 +77,17 @@ bool im2col_geometry(const Conv2dShape& s) {
          s.C >= 256 && s.OH() * s.OW() <= 7 * 7;
 }
 
+// bf16 (no Winograd there): the 3x3 layers of at most 7x7 outputs at 256 channels and more,
+// either stride (ResNet's stage 4), whose direct kernels reorder 2.4 M weights twice a step: as
+// im2col + a bf16 matmul their forward and weight gradient took 3.4 instead of 4.6-4.7 ms and
+// 3.4 instead of 3.6-5.4 ms a call inside a ResNet-50 step; at 14x14 outputs they were slower
+// (docs/precision.md).
+bool im2col_bf16_geometry(const Conv2dShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.pad_h == 1 && s.pad_w == 1 && s.stride_h == s.stride_w &&
+         s.stride_h <= 2 && s.dilation_h == 1 && s.dilation_w == 1 && s.groups == 1 &&
+         s.C >= 256 && s.OH() * s.OW() <= 7 * 7;
+}
+
 // Of the layers that run Winograd F(4x4, 3x3), those below 56x56 run all three passes on
 // hsanet's own NHWC kernels (winograd.h), which skip the nChw16c conversions and measured
 // faster there (docs/winograd.md).
@@ -133,7 +144,9 @@ Path choose_path(const Conv2dShape& s, Pass pass, Precision precision = Precisio
       if (is_strided_pointwise(s)) return Path::kStridedPointwiseGemm;
       break;
   }
-  if (precision == Precision::kBF16) return Path::kOnednn;
+  if (precision == Precision::kBF16)
+    return pass != Pass::kBackwardData && im2col_bf16_geometry(s) ? Path::kIm2colGemm
+                                                                   : Path::kOnednn;
   if (own_winograd4x4(s)) return Path::kOwnWinograd4x4;
   if (conv2d_uses_winograd2x2(s)) return Path::kOwnWinograd2x2;
   // Backward-data stays direct: as a product it would write a [P, 9C] matrix and then
@@ -302,6 +315,7 @@ void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w
     case Path::kPointwiseGemm: return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, wid);
     case Path::kStridedPointwiseGemm:
       return detail::strided_pointwise_forward_bf16(ctx, s, x, w, bias, y, wid);
+    case Path::kIm2colGemm: return detail::im2col_forward_bf16(ctx, s, x, w, bias, y, wid);
     default: return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, training, wid);
   }
 }
@@ -344,6 +358,7 @@ void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const
     case Path::kPointwiseGemm:
     case Path::kStridedPointwiseGemm:
       return detail::pointwise_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
+    case Path::kIm2colGemm: return detail::im2col_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
     default: return detail::onednn_backward_weights_bf16(ctx, s, x, dy, dw, dbias);
   }
 }

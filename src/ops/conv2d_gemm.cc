@@ -168,23 +168,24 @@ Conv2dShape im2col_as_pointwise(const Conv2dShape& s) {
 
 // cols[p, c*9 + kh*3 + kw] = x[n, i*sh - ph + kh, j*sw - pw + kw, c] (0 in the padding), for
 // output position p = (n, i, j): OIHW's order within a filter, so the weights need no reorder.
-//   x: [N, H, W, C]  cols: [N*OH*OW, C*KH*KW]
-void im2col(const Conv2dShape& s, const float* x, float* cols) {
+//   x: [N, H, W, C]  cols: [N*OH*OW, C*KH*KW]; T is float, or uint16_t for bf16 (0 is +0 there too)
+template <class T>
+void im2col(const Conv2dShape& s, const T* x, T* cols) {
   const int64_t OH = s.OH(), OW = s.OW(), C = s.C, K = s.KH * s.KW;
   const bool threaded = s.N * OH * OW * C * K >= kParallelGrain;
 #pragma omp parallel for schedule(static) if (threaded)
   for (int64_t p = 0; p < s.N * OH * OW; ++p) {
     const int64_t n = p / (OH * OW), i = p / OW % OH, j = p % OW;
-    float* row = cols + p * C * K;
+    T* row = cols + p * C * K;
     for (int64_t kh = 0; kh < s.KH; ++kh)
       for (int64_t kw = 0; kw < s.KW; ++kw) {
         const int64_t h = i * s.stride_h - s.pad_h + kh, w = j * s.stride_w - s.pad_w + kw;
         const int64_t k = kh * s.KW + kw;
         if (h < 0 || h >= s.H || w < 0 || w >= s.W) {
-          for (int64_t c = 0; c < C; ++c) row[c * K + k] = 0.f;
+          for (int64_t c = 0; c < C; ++c) row[c * K + k] = T(0);
           continue;
         }
-        const float* src = x + ((n * s.H + h) * s.W + w) * C;
+        const T* src = x + ((n * s.H + h) * s.W + w) * C;
         for (int64_t c = 0; c < C; ++c) row[c * K + k] = src[c];
       }
   }
@@ -308,6 +309,24 @@ void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape&
   run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardData, false, true), dy,
            bf16_weights(ctx, d, w, wid), dxs, nullptr);
   scatter_samples(s, dxs, dx, accumulate);
+}
+
+void im2col_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                         const float* w, const float* bias, float* y, const WeightId& wid) {
+  const Conv2dShape d = im2col_as_pointwise(s);
+  uint16_t* cols = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [P, 9C] bf16
+  im2col(s, x, cols);
+  run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr, true), cols,
+           bf16_weights(ctx, d, w, wid), y, bias);
+}
+
+void im2col_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                  const uint16_t* dy, float* dw, float* dbias) {
+  const Conv2dShape d = im2col_as_pointwise(s);
+  uint16_t* cols = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [P, 9C] bf16
+  im2col(s, x, cols);
+  // The pointwise weight gradient over the window matrix, bias included.
+  pointwise_backward_weights_bf16(ctx, d, cols, dy, dw, dbias);
 }
 
 void pointwise_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,

@@ -73,6 +73,11 @@ void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, co
 void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s,
                                           const uint16_t* dy, const float* w, float* dx,
                                           const WeightId& wid, bool accumulate);
+// im2col over bf16 windows (scratch slot 0), with the [O, C*KH*KW] bf16 copy of the weights.
+void im2col_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                         const float* w, const float* bias, float* y, const WeightId& wid);
+void im2col_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
+                                  const uint16_t* dy, float* dw, float* dbias);
 // Either stride.
 void pointwise_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                      const uint16_t* dy, float* dw, float* dbias);
