@@ -1,8 +1,9 @@
 """Writes the bf16 golden files of tests/test_golden_bf16.cc: the first training step of each
 tiny model of scripts/make_golden.py, in float64, with every convolution rounding what the
 engine's bf16 mixed precision rounds (docs/precision.md): its input and its weight to bf16 in the
-forward, the incoming gradient to bf16 in the backward (once, for both the input's and the
-weight's gradient), and nothing else. Everything else -- batch norm, attention, the loss, the
+forward, and its output too where a batch norm reads it (every convolution but the attention's
+qkv); the incoming gradient to bf16 in the backward (once, for both the input's and the
+weight's gradient); and nothing else. Everything else -- batch norm, attention, the loss, the
 sums inside each convolution -- is exact. The engine's bf16 step must then agree with this file
 as closely as float32 rounding allows -- which for these tiny models is not very close. Rounding
 to bf16 is discontinuous: a value near a rounding tie moves by 2^-8 of itself when a float32-sized
@@ -59,14 +60,16 @@ def to_bf16(t):
 
 
 class Bf16Conv(torch.autograd.Function):
-    """conv2d on bf16-rounded input and weight; the gradient rounded once on its way back."""
+    """conv2d on bf16-rounded input and weight, its output rounded too with round_output; the
+    gradient rounded once on its way back (the output's rounding passes it through)."""
 
     @staticmethod
-    def forward(ctx, x, w, stride, padding, dilation, groups):
+    def forward(ctx, x, w, stride, padding, dilation, groups, round_output):
         xr, wr = to_bf16(x), to_bf16(w)
         ctx.save_for_backward(xr, wr)
         ctx.conf = (stride, padding, dilation, groups)
-        return F.conv2d(xr, wr, None, stride, padding, dilation, groups)
+        y = F.conv2d(xr, wr, None, stride, padding, dilation, groups)
+        return to_bf16(y) if round_output else y
 
     @staticmethod
     def backward(ctx, gy):
@@ -75,15 +78,16 @@ class Bf16Conv(torch.autograd.Function):
         gyr = to_bf16(gy)
         gx = torch.nn.grad.conv2d_input(xr.shape, wr, gyr, stride, padding, dilation, groups)
         gw = torch.nn.grad.conv2d_weight(xr, wr.shape, gyr, stride, padding, dilation, groups)
-        return gx, gw, None, None, None, None
+        return gx, gw, None, None, None, None, None
 
 
 def bf16_convolutions(model):
-    for m in model.modules():
+    for name, m in model.named_modules():
         if isinstance(m, torch.nn.Conv2d):
             assert m.bias is None, "the contract's convolutions have no bias"
-            m.forward = (lambda conv: lambda x: Bf16Conv.apply(
-                x, conv.weight, conv.stride, conv.padding, conv.dilation, conv.groups))(m)
+            to_bn = not name.endswith("qkv")  # the engine's Conv2dOptions::bf16_output
+            m.forward = (lambda conv, r: lambda x: Bf16Conv.apply(
+                x, conv.weight, conv.stride, conv.padding, conv.dilation, conv.groups, r))(m, to_bn)
 
 
 PERTURBATIONS, PERTURBATION = 32, 1e-7

@@ -77,20 +77,28 @@ Tensor bf16_copy(const Tensor& t, const char* phase) {
   return packed;
 }
 const uint16_t* bf16_bits(const Tensor& packed) {
+  if (packed.is_bf16()) return packed.bf16_data();
   return reinterpret_cast<const uint16_t*>(packed.data());
 }
 
 // conv2d in bf16 mixed precision; the checks are done. Saves the bf16 copy of x (half of x's
-// bytes) instead of x, and converts each incoming gradient once for both backward passes.
+// bytes) instead of x -- x itself when it is bf16 already -- and converts each incoming
+// gradient once for both backward passes (none when it comes in bf16, from a batch norm that
+// read this output in bf16). y: bf16 with bf16_output, else float32.
 Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                   const ops::Conv2dShape& s, bool record_it) {
+                   const ops::Conv2dShape& s, bool record_it, bool bf16_output) {
   const ops::WeightId wid{weight.impl_ptr(), weight.version()};
-  const Tensor xb = bf16_copy(x, "forward");  // [N, H, W, C] in bf16
-  Tensor y = Tensor::empty({s.N, s.OH(), s.OW(), s.O});
+  const Tensor xb = x.is_bf16() ? x : bf16_copy(x, "forward");  // [N, H, W, C] in bf16
+  const Shape y_shape{s.N, s.OH(), s.OW(), s.O};
+  Tensor y = bf16_output ? Tensor::empty_bf16(y_shape) : Tensor::empty(y_shape);
   {
     const ConvPassRegion region(s, "forward", "");
-    ops::conv2d_forward_bf16(s, bf16_bits(xb), weight.data(),
-                             bias.defined() ? bias.data() : nullptr, y.data(), record_it, wid);
+    const uint16_t* xp = bf16_bits(xb);
+    const float* bp = bias.defined() ? bias.data() : nullptr;
+    if (bf16_output)
+      ops::conv2d_forward_bf16(s, xp, weight.data(), bp, y.bf16_data(), record_it, wid);
+    else
+      ops::conv2d_forward_bf16(s, xp, weight.data(), bp, y.data(), record_it, wid);
   }
   if (!record_it) return y;
   const Tensor xs = weight.requires_grad() ? xb : Tensor();
@@ -101,7 +109,9 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
   return record("conv2d", y, {x, weight, bias},
                 [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
                   std::vector<Tensor> grads(3);
-                  const Tensor gyb = (needs[0] || needs[1]) ? bf16_copy(gy, "backward") : Tensor();
+                  const Tensor gyb = gy.is_bf16()              ? gy
+                                     : (needs[0] || needs[1]) ? bf16_copy(gy, "backward")
+                                                              : Tensor();
                   if (needs[0]) {
                     check_weight_unchanged(owner, weight_impl, version);
                     const ConvPassRegion region(s, "backward", "data");
@@ -119,13 +129,26 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                                       grads[1].data(),
                                                       needs[2] ? grads[2].data() : nullptr);
                   } else if (needs[2]) {  // bias alone: the sum of gy over every position
-                    ops::sum_rows(gy.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
+                    const Tensor g = gy.is_bf16() ? float32(gy) : gy;
+                    ops::sum_rows(g.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
                   }
                   return grads;
                 });
 }
 
 }  // namespace
+
+Tensor float32(const Tensor& x) {
+  if (!x.is_bf16()) return x;
+  Tensor y = Tensor::empty(x.shape());
+  ops::bf16_to_float(x.bf16_data(), y.data(), x.numel());
+  if (!needs_record({&x})) return y;
+  // Widening is exact and its derivative 1: the gradient passes through as it is (float32; a
+  // bf16 convolution's backward takes either).
+  return record("float32", y, {x}, [](const Tensor& gy, const NeedsGrad&) {
+    return std::vector<Tensor>{gy};
+  });
+}
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& a) {
   require_nhwc(x, "conv2d");
@@ -147,7 +170,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   ops::check_conv2d(s, "conv2d");
 
   const bool record_it = needs_record({&x, &weight, &bias});
-  if (a.precision == ops::Precision::kBF16) return conv2d_bf16(x, weight, bias, s, record_it);
+  if (a.precision == ops::Precision::kBF16)
+    return conv2d_bf16(x, weight, bias, s, record_it, a.bf16_output);
+  if (x.is_bf16())  // a float32 convolution of a bf16 tensor: widened first
+    return conv2d(float32(x), weight, bias, a);
   // The weight's identity for the cache of its reordered copy: the TensorImpl (which carries
   // the version) of the tensor passed in, normally the parameter itself.
   const ops::WeightId wid{weight.impl_ptr(), weight.version()};
@@ -196,13 +222,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
-              int64_t padding, int64_t dilation, int64_t groups, ops::Precision precision) {
+              int64_t padding, int64_t dilation, int64_t groups, ops::Precision precision,
+              bool bf16_output) {
   Conv2dArgs a;
   a.stride_h = a.stride_w = stride;
   a.pad_h = a.pad_w = padding;
   a.dilation_h = a.dilation_w = dilation;
   a.groups = groups;
   a.precision = precision;
+  a.bf16_output = bf16_output;
   return conv2d(x, weight, bias, a);
 }
 
@@ -292,18 +320,30 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
   opt.momentum = momentum;
   opt.relu = relu;
   if (training && batch_norm_sync())  // statistics of the batch across processes
-    return batch_norm_synced(op, x, residual, weight, bias, gamma, beta, running_mean, running_var, opt);
+    return batch_norm_synced(op, x.is_bf16() ? float32(x) : x, residual, weight, bias, gamma, beta,
+                             running_mean, running_var, opt);
+  // x in bf16 (a bf16 convolution's output): the kernels widen it as they read, and the
+  // backward writes x's gradient in bf16, for that convolution's backward (docs/precision.md).
+  const bool x_bf16 = x.is_bf16();
 
   Tensor y = Tensor::empty(x.shape());
   Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
   const float* res = residual.defined() ? residual.data() : nullptr;
   if (training) {
     Tensor rm = running_mean, rv = running_var;  // updated in place (shared storage)
-    ops::batchnorm_forward_train(x.data(), gamma.data(), beta.data(), res, y.data(), mean.data(),
-                                 invstd.data(), rm.defined() ? rm.data() : nullptr,
-                                 rv.defined() ? rv.data() : nullptr, rows, C, opt);
+    float* rmp = rm.defined() ? rm.data() : nullptr;
+    float* rvp = rv.defined() ? rv.data() : nullptr;
+    if (x_bf16)
+      ops::batchnorm_forward_train(x.bf16_data(), gamma.data(), beta.data(), res, y.data(),
+                                   mean.data(), invstd.data(), rmp, rvp, rows, C, opt);
+    else
+      ops::batchnorm_forward_train(x.data(), gamma.data(), beta.data(), res, y.data(),
+                                   mean.data(), invstd.data(), rmp, rvp, rows, C, opt);
     if (rm.defined()) rm.bump_version();
     if (rv.defined()) rv.bump_version();
+  } else if (x_bf16) {
+    ops::batchnorm_forward_eval(x.bf16_data(), gamma.data(), beta.data(), res,
+                                running_mean.data(), running_var.data(), y.data(), rows, C, opt);
   } else {
     ops::batchnorm_forward_eval(x.data(), gamma.data(), beta.data(), res, running_mean.data(),
                                 running_var.data(), y.data(), rows, C, opt);
@@ -326,14 +366,20 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
       [xs, gs, bs, ys, mean, invstd, rows, C, training, opt, fused_add](const Tensor& gy,
                                                                       const NeedsGrad& needs) {
         std::vector<Tensor> g(4);
-        if (needs[0]) g[0] = Tensor::empty(xs.shape());
+        if (needs[0]) g[0] = xs.is_bf16() ? Tensor::empty_bf16(xs.shape()) : Tensor::empty(xs.shape());
         if (needs[1]) g[1] = Tensor::empty({C});
         if (needs[2]) g[2] = Tensor::empty({C});
         if (needs[3] && fused_add) g[3] = Tensor::empty(xs.shape());
         auto ptr = [](Tensor& t) { return t.defined() ? t.data() : nullptr; };
-        ops::batchnorm_backward(xs.data(), ys.defined() ? ys.data() : nullptr, gy.data(),
-                                mean.data(), invstd.data(), gs.data(), bs.data(), ptr(g[0]), ptr(g[3]),
-                                ptr(g[1]), ptr(g[2]), rows, C, training, opt);
+        const float* yp = ys.defined() ? ys.data() : nullptr;
+        if (xs.is_bf16())
+          ops::batchnorm_backward(xs.bf16_data(), yp, gy.data(), mean.data(), invstd.data(),
+                                  gs.data(), bs.data(), g[0].defined() ? g[0].bf16_data() : nullptr,
+                                  ptr(g[3]), ptr(g[1]), ptr(g[2]), rows, C, training, opt);
+        else
+          ops::batchnorm_backward(xs.data(), yp, gy.data(), mean.data(), invstd.data(), gs.data(),
+                                  bs.data(), ptr(g[0]), ptr(g[3]), ptr(g[1]), ptr(g[2]), rows, C,
+                                  training, opt);
         return g;
       });
 }

@@ -25,11 +25,18 @@ struct Conv2dArgs {
   // the weight's bf16 copy is made once per version, products accumulate in float32; the output
   // and the gradients are float32. The bf16 copy of x, not x, is what backward keeps.
   ops::Precision precision = ops::Precision::kF32;
+  // With kBF16: write the output in bf16 (Tensor::is_bf16), for a batch norm, which reads it so
+  // and hands back its gradient in bf16. Half the bytes written, read and kept for backward.
+  bool bf16_output = false;
 };
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args);
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1,
-              ops::Precision precision = ops::Precision::kF32);
+              ops::Precision precision = ops::Precision::kF32, bool bf16_output = false);
+
+// A bf16 tensor (a bf16 convolution's output) widened to float32, exactly; x itself when it is
+// float32 already. Differentiable: the gradient passes through.
+Tensor float32(const Tensor& x);
 
 // Max pooling; padding counts as -infinity and is at most kernel / 2. [N, H, W, C] -> [N, OH, OW, C]
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding = 0,

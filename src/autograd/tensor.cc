@@ -56,6 +56,14 @@ Tensor Tensor::empty(const Shape& shape) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::empty_bf16(const Shape& shape) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>((hsanet::numel(shape) + 1) / 2);
+  impl->shape = shape;
+  impl->dtype = DType::kBF16;
+  return Tensor(std::move(impl));
+}
+
 Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.f); }
 Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.f); }
 
@@ -115,14 +123,34 @@ int64_t Tensor::size(int dim) const {
 
 int64_t Tensor::numel() const { return hsanet::numel(shape()); }
 
+void Tensor::check_dtype(DType want, const char* what) const {
+  check_defined(what);
+  if (impl_->dtype == want) return;
+  if (want == DType::kF32)
+    throw std::logic_error(std::string(what) + " on a bf16 tensor " + shape_str(impl_->shape) +
+                           ": it holds a bf16 convolution's output, which only batch norm and "
+                           "convolution read (docs/precision.md)");
+  throw std::logic_error(std::string(what) + " on a float32 tensor " + shape_str(impl_->shape));
+}
+
 float* Tensor::data() {
-  check_defined("data()");
+  check_dtype(DType::kF32, "data()");
   return impl_->storage->data() + impl_->offset;
 }
 
 const float* Tensor::data() const {
-  check_defined("data()");
+  check_dtype(DType::kF32, "data()");
   return impl_->storage->data() + impl_->offset;
+}
+
+uint16_t* Tensor::bf16_data() {
+  check_dtype(DType::kBF16, "bf16_data()");
+  return reinterpret_cast<uint16_t*>(impl_->storage->data());
+}
+
+const uint16_t* Tensor::bf16_data() const {
+  check_dtype(DType::kBF16, "bf16_data()");
+  return reinterpret_cast<const uint16_t*>(impl_->storage->data());
 }
 
 float Tensor::item() const {
@@ -145,6 +173,7 @@ Tensor Tensor::view(const Shape& new_shape) const {
   impl->storage = impl_->storage;
   impl->offset = impl_->offset;
   impl->shape = new_shape;
+  impl->dtype = impl_->dtype;
   return Tensor(std::move(impl));
 }
 

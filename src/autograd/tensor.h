@@ -1,6 +1,12 @@
 // Tensor: a float32 array with a shape, contiguous row-major storage (64-byte aligned) that views
 // share, and the autograd state (requires_grad, grad, the node that produced it).
 //
+// One exception to float32, for bf16 mixed precision (docs/precision.md): a bf16 convolution
+// whose consumer is a batch norm writes its output in bf16 (DType::kBF16, two values to each
+// float of storage), and the batch norm reads it so, and writes that output's gradient in bf16
+// for the convolution's backward. Only those two ops read or write bf16 tensors: every other
+// use of one (data(), to_vector(), a sum of gradients) throws a std::logic_error saying so.
+//
 // Images are NHWC throughout: [batch, height, width, channels]. Channels are the contiguous axis,
 // which is what oneDNN's fastest convolutions and Highway's vector loops both want.
 #pragma once
@@ -37,9 +43,15 @@ class Storage {
 struct Node;
 class Rng;
 
+enum class DType : uint8_t {
+  kF32,   // float32
+  kBF16,  // bf16 bit patterns (uint16_t), packed two to a float of storage
+};
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
-  int64_t offset = 0;  // in floats, into storage
+  int64_t offset = 0;  // in floats, into storage (0 for bf16 tensors)
+  DType dtype = DType::kF32;
   Shape shape;
   bool requires_grad = false;
   std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves), same shape
@@ -55,6 +67,7 @@ class Tensor {
 
   // ---- creation ----
   static Tensor empty(const Shape& shape);  // uninitialised
+  static Tensor empty_bf16(const Shape& shape);  // uninitialised, DType::kBF16
   static Tensor zeros(const Shape& shape);
   static Tensor ones(const Shape& shape);
   static Tensor full(const Shape& shape, float value);
@@ -70,8 +83,13 @@ class Tensor {
   int ndim() const { return static_cast<int>(shape().size()); }
   int64_t size(int dim) const;  // negative dims count from the end
   int64_t numel() const;
-  float* data();
+  float* data();  // throws std::logic_error for a bf16 tensor
   const float* data() const;
+  DType dtype() const { return impl_ ? impl_->dtype : DType::kF32; }
+  bool is_bf16() const { return dtype() == DType::kBF16; }
+  // A bf16 tensor's values (throws std::logic_error for a float32 one).
+  uint16_t* bf16_data();
+  const uint16_t* bf16_data() const;
   float item() const;  // the single value of a one-element tensor
   std::vector<float> to_vector() const;
 
@@ -113,6 +131,7 @@ class Tensor {
 
  private:
   void check_defined(const char* what) const;
+  void check_dtype(DType want, const char* what) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

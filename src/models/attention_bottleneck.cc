@@ -9,7 +9,10 @@ AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t st
                                          bool with_downsample, Branch branch, int height,
                                          int width, int heads, int window)
     : branch(branch) {
-  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width_c, 1));
+  // The convolutions feed a batch norm alone: in bf16 precision their output is bf16. (The
+  // attention's qkv is the exception: MHSA reads float32.)
+  const nn::Conv2dOptions to_bn{.bf16_output = true};
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width_c, 1, to_bn));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width_c));
   mhsa = register_module("mhsa", std::make_shared<MHSA>(static_cast<int>(width_c), height, width,
                                                         heads, window));
@@ -17,11 +20,12 @@ AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t st
   if (branch == Branch::conv3x3) {
     conv_b = register_module("conv_b", std::make_shared<nn::Conv2d>(
                                            width_c, width_c, 3,
-                                           nn::Conv2dOptions{.stride = stride, .padding = 1}));
+                                           nn::Conv2dOptions{.stride = stride, .padding = 1,
+                                                             .bf16_output = true}));
     bn_b = register_module("bn_b", std::make_shared<nn::BatchNorm2d>(width_c));
   }
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width_c));
-  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1));
+  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1, to_bn));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width_c));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
   if (with_downsample)

@@ -6,18 +6,21 @@ namespace hsanet::models {
 
 std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride) {
   auto seq = std::make_shared<nn::Sequential>();
-  seq->add(std::make_shared<nn::Conv2d>(in, out, 1, nn::Conv2dOptions{.stride = stride}));
+  seq->add(std::make_shared<nn::Conv2d>(in, out, 1, nn::Conv2dOptions{.stride = stride, .bf16_output = true}));
   seq->add(std::make_shared<nn::BatchNorm2d>(out));
   return seq;
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool with_downsample) {
-  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1));
+  // Every convolution here feeds a batch norm alone: in bf16 precision its output is bf16.
+  const nn::Conv2dOptions to_bn{.bf16_output = true};
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1, to_bn));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width));
   conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(
-                                       width, width, 3, nn::Conv2dOptions{.stride = stride, .padding = 1}));
+                                       width, width, 3,
+                                       nn::Conv2dOptions{.stride = stride, .padding = 1, .bf16_output = true}));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width));
-  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, 4 * width, 1));
+  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, 4 * width, 1, to_bn));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
   if (with_downsample) downsample = register_module("downsample", make_downsample(in, 4 * width, stride));

@@ -27,7 +27,8 @@ ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
   };
   const int64_t stem = scaled(64);
   conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(
-                                       3, stem, 7, nn::Conv2dOptions{.stride = 2, .padding = 3}));
+                                       3, stem, 7,
+                                       nn::Conv2dOptions{.stride = 2, .padding = 3, .bf16_output = true}));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(stem));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
   maxpool = register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1));

@@ -23,7 +23,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o)
 
 Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight, bias, opt.stride, opt.padding, opt.dilation, opt.groups,
-                opt.precision);
+                opt.precision, opt.bf16_output);
 }
 
 void set_precision(Module& m, ops::Precision p) {

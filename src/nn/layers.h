@@ -15,6 +15,10 @@ struct Conv2dOptions {
   // The arithmetic of the convolution (functions_vision.h: Conv2dArgs::precision); set_precision
   // sets it for every Conv2d of a model.
   ops::Precision precision = ops::Precision::kF32;
+  // In bf16 precision, write the output in bf16: only for a Conv2d whose output goes to a
+  // BatchNorm2d alone (the models' convolutions, all but the attention's qkv), since batch norm
+  // is the one layer that reads bf16 (autograd/tensor.h).
+  bool bf16_output = false;
 };
 
 class Conv2d : public Module {

@@ -12,6 +12,8 @@
 #include "hwy/aligned_allocator.h"
 #include "hwy/highway.h"
 #include "ops/simd_tail-inl.h"
+#include "ops/bf16-inl.h"
+#include "ops/bf16_ref.h"
 #include "ops/batchnorm.h"
 #include "ops/parallel.h"
 
@@ -31,6 +33,12 @@ namespace hn = hwy::HWY_NAMESPACE;
 // error of a sum to that of a 64-term float sum however many rows there are.
 constexpr int64_t kFlushRows = 64;
 constexpr int64_t kTileRows = 8;
+
+// One element of x as float32: x is float32, or bf16 (a bf16 convolution's output, see
+// batchnorm.h); the kernels below are templates over that type T, loading through LoadF32 and
+// storing dx through StoreF32 (bf16-inl.h).
+inline float ToF32(float v) { return v; }
+inline float ToF32(uint16_t b) { return ref::bf16_to_float(b); }
 
 // out1[c] = sum_r a_r[c], out2[c] = sum_r b_r[c], where acc(r, c, n, &s1, &s2) adds the
 // vectors a_r[c..c+n) and b_r[c..c+n) of row r into s1 and s2.
@@ -86,7 +94,8 @@ void ReduceRows(int64_t rows, int64_t C, const Acc& acc, double* out1, double* o
 // vector stores may alias any memory, so captured ones would be reloaded after each store
 // (bench_batchnorm, 56x56x256 from warm caches: evaluation 507 -> 456 us, training forward
 // 842 -> 755 us; inside a training step, where the pass waits on memory, no change).
-void NormalizeRows(const float* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
+template <class T>
+void NormalizeRows(const T* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
                    const float* HWY_RESTRICT center, const float* HWY_RESTRICT scale,
                    const float* HWY_RESTRICT beta, bool relu, float* HWY_RESTRICT y, int64_t r0,
                    int64_t r1, int64_t C) {
@@ -96,7 +105,7 @@ void NormalizeRows(const float* HWY_RESTRICT x, const float* HWY_RESTRICT residu
     const int64_t o = r * C;
     for (int64_t c = 0; c < C; c += L) {
       const size_t n = static_cast<size_t>(std::min(L, C - c));
-      const auto xc = hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, center + c, n));
+      const auto xc = hn::Sub(LoadF32(d, x + o + c, n), LoadPart(d, center + c, n));
       auto v = hn::MulAdd(xc, LoadPart(d, scale + c, n), LoadPart(d, beta + c, n));
       if (residual) v = hn::Add(v, LoadPart(d, residual + o + c, n));
       if (relu) v = hn::Max(v, hn::Zero(d));
@@ -109,7 +118,8 @@ void NormalizeRows(const float* HWY_RESTRICT x, const float* HWY_RESTRICT residu
 // scaling costs one vector op in a memory-bound loop and avoids the cancellation of the folded
 // form x * scale + (beta - mean * scale) when |mean| >> std.
 //   x, residual, y: [rows, C]  center, scale, beta: [C]
-void Normalize(const float* x, const float* residual, const float* center, const float* scale,
+template <class T>
+void Normalize(const T* x, const float* residual, const float* center, const float* scale,
                const float* beta, bool relu, float* y, int64_t rows, int64_t C) {
   // parallel_chunks splits elements (so small arrays stay on one thread); each chunk takes the
   // rows that start inside it.
@@ -119,19 +129,20 @@ void Normalize(const float* x, const float* residual, const float* center, const
   });
 }
 
-void ForwardTrain(const float* x, const float* gamma, const float* beta, const float* residual,
+template <class T>
+void ForwardTrain(const T* x, const float* gamma, const float* beta, const float* residual,
                   float* y, float* mean, float* invstd, float* running_mean, float* running_var,
                   int64_t rows, int64_t C, const BatchNormOptions& opt) {
   // x, residual, y: [rows, C]  gamma, beta, mean, invstd, running_*: [C]
   const hn::ScalableTag<float> d;
   // Sums of x - k and (x - k)^2 with k = the first row: shifting by a sample value keeps
   // sum(x^2) - sum(x)^2/n from cancelling catastrophically when |mean| >> std.
-  const float* k = x;
+  const T* k = x;
   std::vector<double> s1(static_cast<size_t>(C)), s2(static_cast<size_t>(C));
   ReduceRows(
       rows, C,
       [&](int64_t r, int64_t c, size_t n, auto& a1, auto& a2) {
-        const auto v = hn::Sub(LoadPart(d, x + r * C + c, n), LoadPart(d, k + c, n));
+        const auto v = hn::Sub(LoadF32(d, x + r * C + c, n), LoadF32(d, k + c, n));
         a1 = hn::Add(a1, v);
         a2 = hn::MulAdd(v, v, a2);
       },
@@ -141,7 +152,7 @@ void ForwardTrain(const float* x, const float* gamma, const float* beta, const f
   for (int64_t c = 0; c < C; ++c) {
     const double m_shifted = s1[c] * inv_n;
     const double var = std::max(0.0, s2[c] * inv_n - m_shifted * m_shifted);  // biased
-    const double m = m_shifted + static_cast<double>(k[c]);
+    const double m = m_shifted + static_cast<double>(ToF32(k[c]));
     const double is = 1.0 / std::sqrt(var + static_cast<double>(opt.eps));
     mean[c] = static_cast<float>(m);
     invstd[c] = static_cast<float>(is);
@@ -158,7 +169,8 @@ void ForwardTrain(const float* x, const float* gamma, const float* beta, const f
   Normalize(x, residual, mean, scale.data(), beta, opt.relu, y, rows, C);
 }
 
-void ForwardEval(const float* x, const float* gamma, const float* beta, const float* residual,
+template <class T>
+void ForwardEval(const T* x, const float* gamma, const float* beta, const float* residual,
                  const float* running_mean, const float* running_var, float* y, int64_t rows,
                  int64_t C, const BatchNormOptions& opt) {
   std::vector<float> scale(static_cast<size_t>(C));
@@ -167,8 +179,10 @@ void ForwardEval(const float* x, const float* gamma, const float* beta, const fl
   Normalize(x, residual, running_mean, scale.data(), beta, opt.relu, y, rows, C);
 }
 
-void Backward(const float* x, const float* y, const float* dy, const float* mean,
-              const float* invstd, const float* gamma, const float* beta, float* dx,
+// dx has x's type: a bf16 x is a bf16 convolution's output, whose backward reads a bf16 gradient.
+template <class T>
+void Backward(const T* x, const float* y, const float* dy, const float* mean,
+              const float* invstd, const float* gamma, const float* beta, T* dx,
               float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
               bool batch_stats, const BatchNormOptions& opt) {
   // x, y, dy, dx, dresidual: [rows, C]  mean, invstd, gamma, beta, dgamma, dbeta: [C]
@@ -189,7 +203,7 @@ void Backward(const float* x, const float* y, const float* dy, const float* mean
     return hn::IfThenElseZero(hn::Gt(pre, hn::Zero(d)), g);
   };
   auto centered = [&](int64_t o, int64_t c, size_t n) {
-    return hn::Sub(LoadPart(d, x + o + c, n), LoadPart(d, mean + c, n));
+    return hn::Sub(LoadF32(d, x + o + c, n), LoadPart(d, mean + c, n));
   };
   // Pass 1: sum_g[c] = sum_r g, sum_gx[c] = sum_r g * (x - mean). It also stores g as the
   // residual's gradient, which pass 2 then reads instead of dy and the mask: one stream fewer.
@@ -238,10 +252,47 @@ void Backward(const float* x, const float* y, const float* dy, const float* mean
         if (!dx) continue;
         auto v = hn::MulAdd(LoadPart(d, a.data() + c, n), g, LoadPart(d, e.data() + c, n));
         if (batch_stats) v = hn::NegMulAdd(LoadPart(d, b.data() + c, n), xc, v);
-        StorePart(v, d, dx + o + c, n);
+        StoreF32(v, d, dx + o + c, n);
       }
     }
   });
+}
+
+// The exported instances: float32 x, and bf16 x (with bf16 dx).
+void ForwardTrainF32(const float* x, const float* gamma, const float* beta, const float* residual,
+                     float* y, float* mean, float* invstd, float* running_mean, float* running_var,
+                     int64_t rows, int64_t C, const BatchNormOptions& opt) {
+  ForwardTrain(x, gamma, beta, residual, y, mean, invstd, running_mean, running_var, rows, C, opt);
+}
+void ForwardTrainBf16(const uint16_t* x, const float* gamma, const float* beta,
+                      const float* residual, float* y, float* mean, float* invstd,
+                      float* running_mean, float* running_var, int64_t rows, int64_t C,
+                      const BatchNormOptions& opt) {
+  ForwardTrain(x, gamma, beta, residual, y, mean, invstd, running_mean, running_var, rows, C, opt);
+}
+void ForwardEvalF32(const float* x, const float* gamma, const float* beta, const float* residual,
+                    const float* running_mean, const float* running_var, float* y, int64_t rows,
+                    int64_t C, const BatchNormOptions& opt) {
+  ForwardEval(x, gamma, beta, residual, running_mean, running_var, y, rows, C, opt);
+}
+void ForwardEvalBf16(const uint16_t* x, const float* gamma, const float* beta,
+                     const float* residual, const float* running_mean, const float* running_var,
+                     float* y, int64_t rows, int64_t C, const BatchNormOptions& opt) {
+  ForwardEval(x, gamma, beta, residual, running_mean, running_var, y, rows, C, opt);
+}
+void BackwardF32(const float* x, const float* y, const float* dy, const float* mean,
+                 const float* invstd, const float* gamma, const float* beta, float* dx,
+                 float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+                 bool batch_stats, const BatchNormOptions& opt) {
+  Backward(x, y, dy, mean, invstd, gamma, beta, dx, dresidual, dgamma, dbeta, rows, C,
+           batch_stats, opt);
+}
+void BackwardBf16(const uint16_t* x, const float* y, const float* dy, const float* mean,
+                  const float* invstd, const float* gamma, const float* beta, uint16_t* dx,
+                  float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+                  bool batch_stats, const BatchNormOptions& opt) {
+  Backward(x, y, dy, mean, invstd, gamma, beta, dx, dresidual, dgamma, dbeta, rows, C,
+           batch_stats, opt);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -251,9 +302,12 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace hsanet::ops {
 
-HWY_EXPORT(ForwardTrain);
-HWY_EXPORT(ForwardEval);
-HWY_EXPORT(Backward);
+HWY_EXPORT(ForwardTrainF32);
+HWY_EXPORT(ForwardTrainBf16);
+HWY_EXPORT(ForwardEvalF32);
+HWY_EXPORT(ForwardEvalBf16);
+HWY_EXPORT(BackwardF32);
+HWY_EXPORT(BackwardBf16);
 
 namespace {
 void check_sizes(int64_t rows, int64_t C, const char* op) {
@@ -261,19 +315,38 @@ void check_sizes(int64_t rows, int64_t C, const char* op) {
     throw std::invalid_argument(std::string(op) + ": rows (" + std::to_string(rows) +
                                 ") and channels (" + std::to_string(C) + ") must be positive");
 }
+void check_train_rows(int64_t rows, int64_t C) {
+  check_sizes(rows, C, "batchnorm_forward_train");
+  if (rows < 2)
+    throw std::invalid_argument(
+        "batchnorm_forward_train: training needs more than one value per channel, got " +
+        std::to_string(rows) + " row(s) of " + std::to_string(C) + " channels");
+}
+void check_backward(int64_t rows, int64_t C, const float* y, const float* beta,
+                    const float* dresidual, const BatchNormOptions& opt) {
+  check_sizes(rows, C, "batchnorm_backward");
+  if (opt.relu && !y && (!beta || dresidual))
+    throw std::invalid_argument(
+        "batchnorm_backward: the fused ReLU needs the forward output y, or beta and no residual "
+        "to recompute its mask from x");
+}
 }  // namespace
 
 void batchnorm_forward_train(const float* x, const float* gamma, const float* beta,
                              const float* residual, float* y, float* mean, float* invstd,
                              float* running_mean, float* running_var, int64_t rows, int64_t C,
                              const BatchNormOptions& opt) {
-  check_sizes(rows, C, "batchnorm_forward_train");
-  if (rows < 2)
-    throw std::invalid_argument(
-        "batchnorm_forward_train: training needs more than one value per channel, got " +
-        std::to_string(rows) + " row(s) of " + std::to_string(C) + " channels");
-  HWY_DYNAMIC_DISPATCH(ForwardTrain)(x, gamma, beta, residual, y, mean, invstd, running_mean,
-                                     running_var, rows, C, opt);
+  check_train_rows(rows, C);
+  HWY_DYNAMIC_DISPATCH(ForwardTrainF32)(x, gamma, beta, residual, y, mean, invstd, running_mean,
+                                        running_var, rows, C, opt);
+}
+void batchnorm_forward_train(const uint16_t* x, const float* gamma, const float* beta,
+                             const float* residual, float* y, float* mean, float* invstd,
+                             float* running_mean, float* running_var, int64_t rows, int64_t C,
+                             const BatchNormOptions& opt) {
+  check_train_rows(rows, C);
+  HWY_DYNAMIC_DISPATCH(ForwardTrainBf16)(x, gamma, beta, residual, y, mean, invstd, running_mean,
+                                         running_var, rows, C, opt);
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,
@@ -281,21 +354,33 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
                             const float* running_var, float* y, int64_t rows, int64_t C,
                             const BatchNormOptions& opt) {
   check_sizes(rows, C, "batchnorm_forward_eval");
-  HWY_DYNAMIC_DISPATCH(ForwardEval)(x, gamma, beta, residual, running_mean, running_var, y, rows,
-                                    C, opt);
+  HWY_DYNAMIC_DISPATCH(ForwardEvalF32)(x, gamma, beta, residual, running_mean, running_var, y,
+                                       rows, C, opt);
+}
+void batchnorm_forward_eval(const uint16_t* x, const float* gamma, const float* beta,
+                            const float* residual, const float* running_mean,
+                            const float* running_var, float* y, int64_t rows, int64_t C,
+                            const BatchNormOptions& opt) {
+  check_sizes(rows, C, "batchnorm_forward_eval");
+  HWY_DYNAMIC_DISPATCH(ForwardEvalBf16)(x, gamma, beta, residual, running_mean, running_var, y,
+                                        rows, C, opt);
 }
 
 void batchnorm_backward(const float* x, const float* y, const float* dy, const float* mean,
                         const float* invstd, const float* gamma, const float* beta, float* dx,
                         float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
                         bool batch_stats, const BatchNormOptions& opt) {
-  check_sizes(rows, C, "batchnorm_backward");
-  if (opt.relu && !y && (!beta || dresidual))
-    throw std::invalid_argument(
-        "batchnorm_backward: the fused ReLU needs the forward output y, or beta and no residual "
-        "to recompute its mask from x");
-  HWY_DYNAMIC_DISPATCH(Backward)(x, y, dy, mean, invstd, gamma, beta, dx, dresidual, dgamma,
-                                 dbeta, rows, C, batch_stats, opt);
+  check_backward(rows, C, y, beta, dresidual, opt);
+  HWY_DYNAMIC_DISPATCH(BackwardF32)(x, y, dy, mean, invstd, gamma, beta, dx, dresidual, dgamma,
+                                    dbeta, rows, C, batch_stats, opt);
+}
+void batchnorm_backward(const uint16_t* x, const float* y, const float* dy, const float* mean,
+                        const float* invstd, const float* gamma, const float* beta, uint16_t* dx,
+                        float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+                        bool batch_stats, const BatchNormOptions& opt) {
+  check_backward(rows, C, y, beta, dresidual, opt);
+  HWY_DYNAMIC_DISPATCH(BackwardBf16)(x, y, dy, mean, invstd, gamma, beta, dx, dresidual, dgamma,
+                                     dbeta, rows, C, batch_stats, opt);
 }
 
 }  // namespace hsanet::ops

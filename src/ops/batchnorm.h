@@ -50,4 +50,21 @@ void batchnorm_backward(const float* x, const float* y, const float* dy, const f
                         float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
                         bool batch_stats, const BatchNormOptions& opt);
 
+// bf16 mixed precision (docs/precision.md): the same three with x in bf16 (a bf16
+// convolution's output) and, in the backward, dx in bf16 too (for that convolution's backward).
+// Each widens x exactly and computes in float32 as above: the results are those of the float32
+// kernels on the widened x, dx rounded to nearest even. y, dy, residual, dresidual: float32.
+void batchnorm_forward_train(const uint16_t* x, const float* gamma, const float* beta,
+                             const float* residual, float* y, float* mean, float* invstd,
+                             float* running_mean, float* running_var, int64_t rows, int64_t C,
+                             const BatchNormOptions& opt);
+void batchnorm_forward_eval(const uint16_t* x, const float* gamma, const float* beta,
+                            const float* residual, const float* running_mean,
+                            const float* running_var, float* y, int64_t rows, int64_t C,
+                            const BatchNormOptions& opt);
+void batchnorm_backward(const uint16_t* x, const float* y, const float* dy, const float* mean,
+                        const float* invstd, const float* gamma, const float* beta, uint16_t* dx,
+                        float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
+                        bool batch_stats, const BatchNormOptions& opt);
+
 }  // namespace hsanet::ops

@@ -1,10 +1,11 @@
-// Highway kernels for bf16.h. Whole vectors go through the integer form of bf16_ref.h's rules; a
-// row's last partial vector goes through the reference itself, which gives the same bits (every
+// Highway kernels for bf16.h. Whole vectors go through the integer form of bf16_ref.h's rules
+// (bf16-inl.h); a row's last partial vector goes through the reference itself, which gives the same bits (every
 // step is exact integer arithmetic), so a chunk boundary never changes a result.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/bf16.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "ops/bf16-inl.h"
 #include "ops/bf16.h"
 #include "ops/bf16_ref.h"
 #include "ops/parallel.h"
@@ -19,38 +20,19 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 void NarrowRange(const float* HWY_RESTRICT x, uint16_t* HWY_RESTRICT y, int64_t j0, int64_t j1) {
   const hn::ScalableTag<float> df;
-  const hn::RebindToUnsigned<decltype(df)> du;   // u32 lanes
-  const hn::RebindToSigned<decltype(df)> di;     // i32 lanes, for the saturating demotion
-  const hn::Rebind<uint16_t, decltype(du)> d16;  // as many u16 lanes, half the width
+  const hn::Rebind<uint16_t, decltype(df)> d16;  // as many u16 lanes, half the width
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
-  const auto round_bias = hn::Set(du, 0x7fffu), one = hn::Set(du, 1u), quiet = hn::Set(du, 0x40u);
-  const auto abs_mask = hn::Set(du, 0x7fffffffu);
-  const auto inf_bits = hn::Set(di, 0x7f800000);
   int64_t j = j0;
-  for (; j + L <= j1; j += L) {
-    const auto f = hn::LoadU(df, x + j);
-    const auto u = hn::BitCast(du, f);
-    const auto lsb = hn::And(hn::ShiftRight<16>(u), one);
-    const auto rounded = hn::ShiftRight<16>(hn::Add(u, hn::Add(round_bias, lsb)));
-    // A NaN by its bits (exponent all ones, mantissa not zero): a float compare of f with itself
-    // is not dependable here (x86's ordered not-equal is false for NaN).
-    const auto magnitude = hn::BitCast(di, hn::And(u, abs_mask));
-    const auto nan = hn::RebindMask(du, hn::Gt(magnitude, inf_bits));
-    const auto bits = hn::IfThenElse(nan, hn::Or(hn::ShiftRight<16>(u), quiet), rounded);
-    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, bits)), d16, y + j);  // bits <= 0xffff
-  }
+  for (; j + L <= j1; j += L) hn::StoreU(NarrowToBf16(df, hn::LoadU(df, x + j)), d16, y + j);
   for (; j < j1; ++j) y[j] = ref::float_to_bf16(x[j]);
 }
 
 void WidenRange(const uint16_t* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t j0, int64_t j1) {
   const hn::ScalableTag<float> df;
-  const hn::RebindToUnsigned<decltype(df)> du;
-  const hn::Rebind<uint16_t, decltype(du)> d16;
+  const hn::Rebind<uint16_t, decltype(df)> d16;
   const int64_t L = static_cast<int64_t>(hn::Lanes(df));
   int64_t j = j0;
-  for (; j + L <= j1; j += L)
-    hn::StoreU(hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, x + j)))), df,
-               y + j);
+  for (; j + L <= j1; j += L) hn::StoreU(WidenBf16(df, hn::LoadU(d16, x + j)), df, y + j);
   for (; j < j1; ++j) y[j] = ref::bf16_to_float(x[j]);
 }
 

@@ -303,21 +303,42 @@ int64_t weight_size(const Conv2dShape& s) { return s.O * (s.C / s.groups) * s.KH
 
 }  // namespace
 
-void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
-                         const float* bias, float* y, bool training, const WeightId& wid) {
+namespace {
+
+// The bf16 forward into y, float32 or (y_bf16) bf16.
+void forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w, const float* bias,
+                  void* y, bool y_bf16, bool training, const WeightId& wid) {
   check_conv2d(s, "conv2d_forward_bf16");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  if (!detail::onednn_has_bf16())
-    return detail::onednn_forward(ctx, s, false, widened(ctx, 0, x, input_size(s)),
-                                  rounded_weights(ctx, w, weight_size(s)), bias, y, training, {});
-  switch (choose_path(s, Pass::kForward, Precision::kBF16)) {
-    case Path::kPointwiseGemm: return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, wid);
-    case Path::kStridedPointwiseGemm:
-      return detail::strided_pointwise_forward_bf16(ctx, s, x, w, bias, y, wid);
-    case Path::kIm2colGemm: return detail::im2col_forward_bf16(ctx, s, x, w, bias, y, wid);
-    default: return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, training, wid);
+  if (!detail::onednn_has_bf16()) {  // float32 sums, then rounded when y is bf16
+    const int64_t ny = output_size(s);
+    float* yf = y_bf16 ? ctx.scratch.get(1, static_cast<size_t>(ny)) : static_cast<float*>(y);
+    detail::onednn_forward(ctx, s, false, widened(ctx, 0, x, input_size(s)),
+                           rounded_weights(ctx, w, weight_size(s)), bias, yf, training, {});
+    if (y_bf16) float_to_bf16(yf, static_cast<uint16_t*>(y), ny);
+    return;
   }
+  switch (choose_path(s, Pass::kForward, Precision::kBF16)) {
+    case Path::kPointwiseGemm:
+      return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
+    case Path::kStridedPointwiseGemm:
+      return detail::strided_pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
+    case Path::kIm2colGemm: return detail::im2col_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
+    default: return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, y_bf16, training, wid);
+  }
+}
+
+}  // namespace
+
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, float* y, bool training, const WeightId& wid) {
+  forward_bf16(s, x, w, bias, y, false, training, wid);
+}
+
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, uint16_t* y, bool training, const WeightId& wid) {
+  forward_bf16(s, x, w, bias, y, true, training, wid);
 }
 
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,

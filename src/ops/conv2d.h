@@ -87,6 +87,10 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
 //   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 OIHW   y, dx: float32
 void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
                          const float* bias, float* y, bool training, const WeightId& wid = {});
+// The same with y in bf16 (rounded to nearest even from the float32 sums), for a consumer that
+// reads bf16 (batch norm: ops/batchnorm.h).
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, uint16_t* y, bool training, const WeightId& wid = {});
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
                                const WeightId& wid = {}, bool accumulate = false);
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,

@@ -17,16 +17,18 @@ using dnnl::memory;
 using dt = memory::data_type;
 
 // The cached matmul for this pointwise shape and direction (C = A * B, + bias in the forward).
-// `bf16`: A and B are bf16, C (and the bias) float32, products summed in float32.
+// bf16 numerics: A and B are bf16, C (and the bias) float32, products summed in float32; C bf16
+// with Numerics::kBF16Out (forward only).
 GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir, bool with_bias,
-                        bool bf16 = false) {
+                        Numerics numerics = Numerics::kF32) {
   if (dir == Direction::kForwardInference) dir = Direction::kForwardTraining;  // the same product
-  const PlanKey key = plan_key(s, dir, with_bias, /*winograd=*/false, bf16);
+  const PlanKey key = plan_key(s, dir, with_bias, /*winograd=*/false, numerics);
   auto it = ctx.gemm.find(key);
   if (it != ctx.gemm.end()) return it->second;
   const auto& eng = onednn_engine();
   const int64_t P = s.N * s.H * s.W, C = s.C, O = s.O;
-  const dt in = bf16 ? dt::bf16 : dt::f32;  // the operands' type; the product is float32
+  const dt in = numerics == Numerics::kF32 ? dt::f32 : dt::bf16;  // the operands' type
+  const dt out = numerics == Numerics::kBF16Out ? dt::bf16 : dt::f32;  // the product's
   auto mat = [](int64_t rows, int64_t cols, bool transposed, dt type = dt::f32) {
     // A rows x cols matrix over a buffer that is row-major either as it is or as its transpose.
     return memory::desc({rows, cols}, type,
@@ -36,7 +38,7 @@ GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir,
   switch (dir) {
     case Direction::kForwardTraining:
     case Direction::kForwardInference:
-      a = mat(P, C, false, in), b = mat(C, O, true, in), c = mat(P, O, false);
+      a = mat(P, C, false, in), b = mat(C, O, true, in), c = mat(P, O, false, out);
       break;
     case Direction::kBackwardData:
     case Direction::kBackwardDataAccumulate:
@@ -70,7 +72,7 @@ GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir,
 }
 
 // a and b are float32, or bf16 bit patterns in a bf16 plan.
-void run_gemm(GemmPlan& g, const void* a, const void* b, float* c, const float* bias) {
+void run_gemm(GemmPlan& g, const void* a, const void* b, void* c, const float* bias) {
   g.a.set_data_handle(const_cast<void*>(a));
   g.b.set_data_handle(const_cast<void*>(b));
   g.c.set_data_handle(c);
@@ -278,27 +280,34 @@ void im2col_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, const flo
 
 // ---------------------------------------------------------------- bf16 mixed precision
 
+namespace {
+Numerics forward_numerics(bool y_bf16) { return y_bf16 ? Numerics::kBF16Out : Numerics::kBF16; }
+}  // namespace
+
 void pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                            const float* w, const float* bias, float* y, const WeightId& wid) {
-  run_gemm(get_gemm_plan(ctx, s, Direction::kForwardTraining, bias != nullptr, true), x,
-           bf16_weights(ctx, s, w, wid), y, bias);
+                            const float* w, const float* bias, void* y, bool y_bf16,
+                            const WeightId& wid) {
+  run_gemm(get_gemm_plan(ctx, s, Direction::kForwardTraining, bias != nullptr,
+                         forward_numerics(y_bf16)),
+           x, bf16_weights(ctx, s, w, wid), y, bias);
 }
 
 void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
                                   const float* w, float* dx, const WeightId& wid,
                                   bool accumulate) {
   const Direction dir = accumulate ? Direction::kBackwardDataAccumulate : Direction::kBackwardData;
-  run_gemm(get_gemm_plan(ctx, s, dir, false, true), dy, bf16_weights(ctx, s, w, wid), dx, nullptr);
+  run_gemm(get_gemm_plan(ctx, s, dir, false, Numerics::kBF16), dy, bf16_weights(ctx, s, w, wid), dx, nullptr);
 }
 
 void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                                    const float* w, const float* bias, float* y,
+                                    const float* w, const float* bias, void* y, bool y_bf16,
                                     const WeightId& wid) {
   const Conv2dShape d = subsampled(s);
   uint16_t* xs = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [N, OH, OW, C] bf16
   gather_samples(s, x, xs);
-  run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr, true), xs,
-           bf16_weights(ctx, d, w, wid), y, bias);
+  run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr,
+                         forward_numerics(y_bf16)),
+           xs, bf16_weights(ctx, d, w, wid), y, bias);
 }
 
 void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s,
@@ -306,18 +315,20 @@ void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape&
                                           const WeightId& wid, bool accumulate) {
   const Conv2dShape d = subsampled(s);
   float* dxs = rows_of(ctx, d);  // [N, OH, OW, C] float32
-  run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardData, false, true), dy,
+  run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardData, false, Numerics::kBF16), dy,
            bf16_weights(ctx, d, w, wid), dxs, nullptr);
   scatter_samples(s, dxs, dx, accumulate);
 }
 
 void im2col_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                         const float* w, const float* bias, float* y, const WeightId& wid) {
+                         const float* w, const float* bias, void* y, bool y_bf16,
+                         const WeightId& wid) {
   const Conv2dShape d = im2col_as_pointwise(s);
   uint16_t* cols = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [P, 9C] bf16
   im2col(s, x, cols);
-  run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr, true), cols,
-           bf16_weights(ctx, d, w, wid), y, bias);
+  run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr,
+                         forward_numerics(y_bf16)),
+           cols, bf16_weights(ctx, d, w, wid), y, bias);
 }
 
 void im2col_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
@@ -338,7 +349,7 @@ void pointwise_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, c
     gather_samples(s, x, buf);
     xs = buf;
   }
-  run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardWeights, false, true), dy, xs, dw, nullptr);
+  run_gemm(get_gemm_plan(ctx, d, Direction::kBackwardWeights, false, Numerics::kBF16), dy, xs, dw, nullptr);
   if (dbias) {  // the sum of dy over every position, from dy widened into scratch slot 1
     const int64_t P = d.N * d.H * d.W;
     float* dyf = ctx.scratch.get(1, static_cast<size_t>(P * s.O));

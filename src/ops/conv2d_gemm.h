@@ -60,22 +60,25 @@ void im2col_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, const flo
                              const float* dy, float* dw, float* dbias);
 
 // bf16 mixed precision: the same products on bf16 activations and the bf16 copy of the weights
-// (from the weight cache, once per version), float32 out; the strided ones gather bf16 rows.
-//   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 [O, C, 1, 1]   y, dx: float32
+// (from the weight cache, once per version), float32 out (y in bf16 with y_bf16); the strided
+// ones gather bf16 rows.
+//   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 [O, C, 1, 1]   dx: float32
 void pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                            const float* w, const float* bias, float* y, const WeightId& wid);
+                            const float* w, const float* bias, void* y, bool y_bf16,
+                            const WeightId& wid);
 void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
                                   const float* w, float* dx, const WeightId& wid,
                                   bool accumulate);
 void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                                    const float* w, const float* bias, float* y,
+                                    const float* w, const float* bias, void* y, bool y_bf16,
                                     const WeightId& wid);
 void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s,
                                           const uint16_t* dy, const float* w, float* dx,
                                           const WeightId& wid, bool accumulate);
 // im2col over bf16 windows (scratch slot 0), with the [O, C*KH*KW] bf16 copy of the weights.
 void im2col_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                         const float* w, const float* bias, float* y, const WeightId& wid);
+                         const float* w, const float* bias, void* y, bool y_bf16,
+                         const WeightId& wid);
 void im2col_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                   const uint16_t* dy, float* dw, float* dbias);
 // Either stride.

@@ -66,18 +66,19 @@ memory::desc primitive_activation_md(const Conv2dShape& s, bool winograd, int64_
 // The data types of a plan: its input-side activation (x or dx), its output-side one (y or dy)
 // and the weights it reads (forward, backward-data) or writes (backward-weights). A bf16 plan
 // reads bf16 activations and weights and writes float32 (docs/precision.md):
-//   forward           x bf16, w bf16        -> y f32
+//   forward           x bf16, w bf16        -> y f32 (bf16 with Numerics::kBF16Out)
 //   backward-data     dy bf16, w bf16       -> dx f32
 //   backward-weights  x bf16, dy bf16       -> dw f32
 struct PlanTypes {
   dt x = dt::f32, y = dt::f32, w = dt::f32;
 };
-PlanTypes plan_types(Direction dir, bool bf16) {
-  if (!bf16) return {};
+PlanTypes plan_types(Direction dir, Numerics numerics) {
+  if (numerics == Numerics::kF32) return {};
   switch (dir) {
     case Direction::kBackwardData: return {dt::f32, dt::bf16, dt::bf16};
     case Direction::kBackwardWeights: return {dt::bf16, dt::bf16, dt::f32};
-    default: return {dt::bf16, dt::f32, dt::bf16};  // the forwards
+    default:  // the forwards
+      return {dt::bf16, numerics == Numerics::kBF16Out ? dt::bf16 : dt::f32, dt::bf16};
   }
 }
 
@@ -161,13 +162,13 @@ memory y_side(Conv2dScratch& scratch, Plan& p) {
 const dnnl::convolution_forward::primitive_desc& forward_pd(OnednnPlans& cache,
                                                            const Conv2dShape& s, bool winograd,
                                                            bool training, bool with_bias,
-                                                           bool bf16) {
+                                                           Numerics numerics) {
   const Direction dir = training ? Direction::kForwardTraining : Direction::kForwardInference;
-  const PlanKey key = plan_key(s, dir, with_bias, winograd, bf16);
+  const PlanKey key = plan_key(s, dir, with_bias, winograd, numerics);
   auto it = cache.forward_pds.find(key);
   if (it != cache.forward_pds.end()) return it->second;
   const Geometry g = geometry(s);
-  const PlanTypes t = plan_types(dir, bf16);
+  const PlanTypes t = plan_types(dir, numerics);
   const auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
   dnnl::convolution_forward::desc d(prop, algorithm_for(winograd),
                                     primitive_activation_md(s, winograd, s.C, s.H, s.W, t.x),
@@ -196,17 +197,19 @@ void set_weight_layout(Plan& p, const Conv2dShape& s, const memory::desc& prim_m
   }
 }
 
-// `bf16`: a mixed-precision plan (plan_types); only ever with the direct algorithm.
+// A bf16 plan (plan_types) is only ever made with the direct algorithm.
 Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Direction dir,
-               bool with_bias, bool bf16 = false) {
+               bool with_bias, Numerics numerics = Numerics::kF32) {
   OnednnPlans& cache = ctx.onednn;
-  const PlanKey key = plan_key(s, dir, with_bias, winograd, bf16);
+  const PlanKey key = plan_key(s, dir, with_bias, winograd, numerics);
   auto it = cache.plans.find(key);
   if (it != cache.plans.end()) return it->second;
 
   const auto& eng = onednn_engine();
   const Geometry g = geometry(s);
-  const PlanTypes t = plan_types(dir, bf16);
+  const PlanTypes t = plan_types(dir, numerics);
+  // The backward plans' hint: the training forward of the same operands, float32 output.
+  const Numerics hint = numerics == Numerics::kF32 ? Numerics::kF32 : Numerics::kBF16;
   const memory::desc x_md = activation_md(s.N, s.C, s.H, s.W, t.x);
   const memory::desc y_md = activation_md(s.N, s.O, s.OH(), s.OW(), t.y);
   const memory::desc x_any = primitive_activation_md(s, winograd, s.C, s.H, s.W, t.x);
@@ -216,7 +219,7 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
     case Direction::kForwardTraining:
     case Direction::kForwardInference: {
       const auto& pd =
-          forward_pd(cache, s, winograd, dir == Direction::kForwardTraining, with_bias, bf16);
+          forward_pd(cache, s, winograd, dir == Direction::kForwardTraining, with_bias, numerics);
       p.conv = dnnl::convolution_forward(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);
@@ -231,7 +234,7 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
                                               any_weight_md(s, t.w), y_any, g.strides, g.dilates,
                                               g.pad_l, g.pad_r);
       dnnl::convolution_backward_data::primitive_desc pd(
-          d, eng, forward_pd(cache, s, winograd, true, false, bf16));
+          d, eng, forward_pd(cache, s, winograd, true, false, hint));
       p.conv = dnnl::convolution_backward_data(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);  // diff_src
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);  // diff_dst
@@ -244,7 +247,7 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
                                                  any_weight_md(s, t.w), bias_md(s, with_bias),
                                                  y_any, g.strides, g.dilates, g.pad_l, g.pad_r);
       dnnl::convolution_backward_weights::primitive_desc pd(
-          d, eng, forward_pd(cache, s, winograd, true, with_bias, bf16));
+          d, eng, forward_pd(cache, s, winograd, true, with_bias, hint));
       p.conv = dnnl::convolution_backward_weights(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);  // diff_dst
@@ -258,7 +261,7 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
   }
   ctx.counters.primitives_created++;
   if (winograd) ctx.counters.winograd_primitives++;
-  if (bf16) ctx.counters.bf16_primitives++;
+  if (numerics != Numerics::kF32) ctx.counters.bf16_primitives++;
   return cache.plans.emplace(key, std::move(p)).first->second;
 }
 
@@ -412,11 +415,11 @@ void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool wino
 // the float32 master once per version.
 
 void onednn_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
-                         const float* w, const float* bias, float* y, bool training,
+                         const float* w, const float* bias, void* y, bool y_bf16, bool training,
                          const WeightId& wid) {
   Plan& p = get_plan(ctx, s, false,
                      training ? Direction::kForwardTraining : Direction::kForwardInference,
-                     bias != nullptr, /*bf16=*/true);
+                     bias != nullptr, y_bf16 ? Numerics::kBF16Out : Numerics::kBF16);
   memory wm = weights_for(ctx, p, w, wid);
   p.src.set_data_handle(const_cast<uint16_t*>(x));
   p.dst.set_data_handle(y);
@@ -432,7 +435,7 @@ void onednn_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_
 
 void onednn_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
                                const float* w, float* dx, const WeightId& wid) {
-  Plan& p = get_plan(ctx, s, false, Direction::kBackwardData, false, /*bf16=*/true);
+  Plan& p = get_plan(ctx, s, false, Direction::kBackwardData, false, Numerics::kBF16);
   memory wm = weights_for(ctx, p, w, wid);
   p.dst.set_data_handle(const_cast<uint16_t*>(dy));
   p.src.set_data_handle(dx);
@@ -443,7 +446,8 @@ void onednn_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const u
 
 void onednn_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                   const uint16_t* dy, float* dw, float* dbias) {
-  Plan& p = get_plan(ctx, s, false, Direction::kBackwardWeights, dbias != nullptr, /*bf16=*/true);
+  Plan& p = get_plan(ctx, s, false, Direction::kBackwardWeights, dbias != nullptr,
+                     Numerics::kBF16);
   p.src.set_data_handle(const_cast<uint16_t*>(x));
   p.dst.set_data_handle(const_cast<uint16_t*>(dy));
   p.user_weights.set_data_handle(dw);

@@ -14,14 +14,18 @@ enum class Direction : int64_t {
   kBackwardDataAccumulate,  // matmul plans only: dx += dy * w (a sum post-op)
 };
 
+// What a plan computes in: float32 throughout; bf16 operands with float32 results; or bf16
+// operands and a bf16 forward output, for a batch norm that reads bf16 (docs/precision.md).
+enum class Numerics : int64_t { kF32, kBF16, kBF16Out };
+
 // Everything that makes two convolutions need different primitives; `winograd`: the plan runs
-// oneDNN's Winograd algorithm rather than the direct one; `bf16`: it runs in bf16 mixed precision.
+// oneDNN's Winograd algorithm rather than the direct one.
 using PlanKey = std::array<int64_t, 18>;
 inline PlanKey plan_key(const Conv2dShape& s, Direction dir, bool with_bias, bool winograd,
-                        bool bf16 = false) {
+                        Numerics numerics = Numerics::kF32) {
   return {s.N, s.H, s.W, s.C, s.O, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w,
           s.dilation_h, s.dilation_w, s.groups, static_cast<int64_t>(dir), with_bias ? 1 : 0,
-          winograd ? 1 : 0, bf16 ? 1 : 0};
+          winograd ? 1 : 0, static_cast<int64_t>(numerics)};
 }
 
 }  // namespace hsanet::ops::detail
