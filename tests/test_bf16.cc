@@ -13,6 +13,9 @@
 #include "base/random.h"
 #include "gradcheck.h"
 #include "highway_targets.h"
+#include "autograd/functions_basic.h"
+#include "autograd/functions_vision.h"
+#include "ops/batchnorm.h"
 #include "ops/bf16.h"
 #include "ops/bf16_ref.h"
 #include "ops/conv2d.h"
@@ -315,6 +318,140 @@ TEST(Precision, ParsesNamesAndSaysWhatRunsIt) {
   const std::string isa = ops::bf16_instruction_set();
   EXPECT_TRUE(isa == "AMX-BF16" || isa == "AVX512-BF16" || isa == "emulated") << isa;
   EXPECT_EQ(ops::bf16_native(), isa != "emulated");
+}
+
+}  // namespace
+}  // namespace hsanet
+
+namespace hsanet {
+namespace {
+
+// ---------------------------------------------------------------- batch norm on bf16 input
+
+// The bf16 kernels widen x exactly and then compute what the float32 kernels compute, so their
+// results are the float32 kernels' on the widened x to the bit, and a bf16 output or dx is that
+// result rounded to nearest even. Checked on every SIMD target, with rows and channels that
+// leave vector tails, with and without the fused ReLU and residual, threaded and not.
+void check_batchnorm_bf16(int64_t rows, int64_t C, bool relu, bool residual) {
+  SCOPED_TRACE("rows " + std::to_string(rows) + " C " + std::to_string(C) +
+               (relu ? " relu" : "") + (residual ? " residual" : ""));
+  Rng rng(5);
+  const size_t n = static_cast<size_t>(rows * C);
+  std::vector<uint16_t> xb(n);
+  std::vector<float> xw(n), res(n), dy(n), gamma(C), beta(C);
+  for (size_t i = 0; i < n; ++i) {
+    xb[i] = ops::ref::float_to_bf16(static_cast<float>(1.5 + 2 * rng.normal()));
+    xw[i] = ops::ref::bf16_to_float(xb[i]);
+    res[i] = static_cast<float>(rng.normal());
+    dy[i] = static_cast<float>(rng.normal());
+  }
+  for (int64_t c = 0; c < C; ++c)
+    gamma[c] = static_cast<float>(1 + 0.2 * rng.normal()), beta[c] = static_cast<float>(0.1 * rng.normal());
+  ops::BatchNormOptions opt;
+  opt.relu = relu;
+  const float* r = residual ? res.data() : nullptr;
+  auto bits = [](const std::vector<float>& v) {
+    std::vector<uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+  };
+  auto rounded = [](const std::vector<float>& v) {
+    std::vector<uint16_t> b(v.size());
+    for (size_t i = 0; i < v.size(); ++i) b[i] = ops::ref::float_to_bf16(v[i]);
+    return b;
+  };
+  // Training forward: float32 y, and bf16 y (no residual: the layers that write bf16 have none).
+  std::vector<float> y32(n), yb32(n), mean(C), invstd(C), meanb(C), invstdb(C);
+  std::vector<float> rm(C, 0.f), rv(C, 1.f), rmb(C, 0.f), rvb(C, 1.f);
+  ops::batchnorm_forward_train(xw.data(), gamma.data(), beta.data(), r, y32.data(), mean.data(),
+                               invstd.data(), rm.data(), rv.data(), rows, C, opt);
+  ops::batchnorm_forward_train(xb.data(), gamma.data(), beta.data(), r, yb32.data(), meanb.data(),
+                               invstdb.data(), rmb.data(), rvb.data(), rows, C, opt);
+  EXPECT_EQ(bits(yb32), bits(y32));
+  EXPECT_EQ(bits(meanb), bits(mean));
+  EXPECT_EQ(bits(invstdb), bits(invstd));
+  EXPECT_EQ(bits(rvb), bits(rv));
+  if (!residual) {
+    std::vector<uint16_t> y16(n);
+    ops::batchnorm_forward_train(xb.data(), gamma.data(), beta.data(), nullptr, y16.data(),
+                                 meanb.data(), invstdb.data(), nullptr, nullptr, rows, C, opt);
+    EXPECT_EQ(y16, rounded(y32));
+    std::vector<float> e32(n);
+    std::vector<uint16_t> e16(n);
+    ops::batchnorm_forward_eval(xw.data(), gamma.data(), beta.data(), nullptr, rm.data(), rv.data(),
+                                e32.data(), rows, C, opt);
+    ops::batchnorm_forward_eval(xb.data(), gamma.data(), beta.data(), nullptr, rm.data(), rv.data(),
+                                e16.data(), rows, C, opt);
+    EXPECT_EQ(e16, rounded(e32));
+  }
+  // Backward: dx in bf16 is the float32 dx rounded; the other gradients are the same bits. The
+  // ReLU's mask from y after a residual add, else recomputed from x.
+  const float* y = relu && residual ? y32.data() : nullptr;
+  std::vector<float> dx32(n), dres32(n), dg32(C), db32(C), dres(n), dg(C), db(C);
+  std::vector<uint16_t> dx16(n);
+  float* dr32 = residual ? dres32.data() : nullptr;
+  float* dr = residual ? dres.data() : nullptr;
+  ops::batchnorm_backward(xw.data(), y, dy.data(), mean.data(), invstd.data(), gamma.data(),
+                          beta.data(), dx32.data(), dr32, dg32.data(), db32.data(), rows, C, true, opt);
+  ops::batchnorm_backward(xb.data(), y, dy.data(), mean.data(), invstd.data(), gamma.data(),
+                          beta.data(), dx16.data(), dr, dg.data(), db.data(), rows, C, true, opt);
+  EXPECT_EQ(dx16, rounded(dx32));
+  EXPECT_EQ(bits(dg), bits(dg32));
+  EXPECT_EQ(bits(db), bits(db32));
+  if (residual) EXPECT_EQ(bits(dres), bits(dres32));
+}
+
+TEST(BatchNormBf16, BitForBitTheFloat32KernelsOnTheWidenedInputOnEveryTarget) {
+  testing::for_each_target([] {
+    for (bool relu : {false, true})
+      for (bool residual : {false, true}) {
+        if (residual && !relu) continue;  // the residual comes with the fused ReLU
+        check_batchnorm_bf16(37, 21, relu, residual);
+        check_batchnorm_bf16(4 * 28 * 28, 64, relu, residual);  // threaded
+      }
+  });
+}
+
+// ---------------------------------------------------------------- bf16 tensors
+
+TEST(TensorBf16, OnlyTheOpsThatReadBf16AcceptIt) {
+  const Tensor t = Tensor::empty_bf16({2, 3, 3, 4});
+  EXPECT_TRUE(t.is_bf16());
+  EXPECT_EQ(t.numel(), 72);
+  try {
+    (void)t.data();
+    FAIL() << "data() of a bf16 tensor did not throw";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bf16 tensor [2, 3, 3, 4]"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)Tensor::zeros({2}).bf16_data(), std::logic_error);
+  EXPECT_TRUE(t.detach().is_bf16());
+  EXPECT_TRUE(t.view({72}).is_bf16());
+}
+
+TEST(TensorBf16, Float32WidensExactlyAndPassesTheGradientThrough) {
+  Rng rng(3);
+  Tensor x = Tensor::randn({2, 4, 4, 8}, rng);
+  Tensor w = Tensor::randn({8, 8, 1, 1}, rng).set_requires_grad(true);
+  Conv2dArgs a;
+  a.precision = ops::Precision::kBF16;
+  a.bf16_output = true;
+  const Tensor y = conv2d(x, w, Tensor(), a);  // bf16
+  ASSERT_TRUE(y.is_bf16());
+  const Tensor f = float32(y);
+  ASSERT_FALSE(f.is_bf16());
+  for (int64_t i = 0; i < y.numel(); ++i)
+    ASSERT_EQ(f.data()[i], ops::ref::bf16_to_float(y.bf16_data()[i]));
+  // d(sum f)/dw through the bf16 convolution: the float32 gradient (ones) passes through
+  // float32(), and the convolution's backward takes it: dw[o, c] = sum over positions of x_bf16.
+  sum(f).backward();
+  std::vector<uint16_t> xb(static_cast<size_t>(x.numel()));
+  ops::float_to_bf16(x.data(), xb.data(), x.numel());
+  for (int64_t c = 0; c < 8; ++c) {
+    double want = 0;
+    for (int64_t p = 0; p < 32; ++p) want += ops::ref::bf16_to_float(xb[p * 8 + c]);
+    EXPECT_NEAR(w.grad().data()[c], want, 1e-4 * (1 + std::fabs(want))) << c;
+  }
 }
 
 }  // namespace

@@ -294,7 +294,7 @@ namespace {
 Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
                        const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                        const Tensor& running_var, bool training, float momentum, float eps,
-                       bool relu) {
+                       bool relu, bool bf16_output = false) {
   if (!x.defined() || x.ndim() < 2)
     throw std::invalid_argument(std::string(op) + ": input must be [..., C] (NHWC), got " +
                                 (x.defined() ? shape_str(x.shape()) : "undefined"));
@@ -325,15 +325,22 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
   // x in bf16 (a bf16 convolution's output): the kernels widen it as they read, and the
   // backward writes x's gradient in bf16, for that convolution's backward (docs/precision.md).
   const bool x_bf16 = x.is_bf16();
+  // y in bf16 too where asked and x is bf16, unless the backward would have to read y (the
+  // ReLU's mask in evaluation mode, see below), which it reads in float32.
+  const bool recording = needs_record({&x, &residual, &weight, &bias});
+  const bool y_bf16 = bf16_output && x_bf16 && !(relu && !training && recording);
 
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = y_bf16 ? Tensor::empty_bf16(x.shape()) : Tensor::empty(x.shape());
   Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
   const float* res = residual.defined() ? residual.data() : nullptr;
   if (training) {
     Tensor rm = running_mean, rv = running_var;  // updated in place (shared storage)
     float* rmp = rm.defined() ? rm.data() : nullptr;
     float* rvp = rv.defined() ? rv.data() : nullptr;
-    if (x_bf16)
+    if (y_bf16)
+      ops::batchnorm_forward_train(x.bf16_data(), gamma.data(), beta.data(), res, y.bf16_data(),
+                                   mean.data(), invstd.data(), rmp, rvp, rows, C, opt);
+    else if (x_bf16)
       ops::batchnorm_forward_train(x.bf16_data(), gamma.data(), beta.data(), res, y.data(),
                                    mean.data(), invstd.data(), rmp, rvp, rows, C, opt);
     else
@@ -341,6 +348,10 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
                                    mean.data(), invstd.data(), rmp, rvp, rows, C, opt);
     if (rm.defined()) rm.bump_version();
     if (rv.defined()) rv.bump_version();
+  } else if (y_bf16) {
+    ops::batchnorm_forward_eval(x.bf16_data(), gamma.data(), beta.data(), res,
+                                running_mean.data(), running_var.data(), y.bf16_data(), rows, C,
+                                opt);
   } else if (x_bf16) {
     ops::batchnorm_forward_eval(x.bf16_data(), gamma.data(), beta.data(), res,
                                 running_mean.data(), running_var.data(), y.data(), rows, C, opt);
@@ -348,7 +359,7 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
     ops::batchnorm_forward_eval(x.data(), gamma.data(), beta.data(), res, running_mean.data(),
                                 running_var.data(), y.data(), rows, C, opt);
   }
-  if (!needs_record({&x, &residual, &weight, &bias})) return y;
+  if (!recording) return y;
   if (!training) {  // backward normalises with the statistics used here, frozen now
     mean.copy_from(running_mean);
     const float* rv = running_var.data();
@@ -395,9 +406,9 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
                          const Tensor& running_mean, const Tensor& running_var, bool training,
-                         float momentum, float eps) {
+                         float momentum, float eps, bool bf16_output) {
   return batch_norm_impl("batch_norm2d_relu", x, Tensor(), weight, bias, running_mean,
-                         running_var, training, momentum, eps, true);
+                         running_var, training, momentum, eps, true, bf16_output);
 }
 
 Tensor batch_norm2d_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,

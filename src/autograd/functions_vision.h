@@ -52,10 +52,12 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     float momentum = 0.1f, float eps = 1e-5f);
-// relu(batch_norm2d(x)) in one pass over memory each way.
+// relu(batch_norm2d(x)) in one pass over memory each way. x may be bf16 (a bf16 convolution's
+// output; so may x in the other two): its gradient is then bf16 too. With bf16_output and a bf16
+// x the output is bf16 as well, for a bf16 convolution that alone reads it.
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
                          const Tensor& running_mean, const Tensor& running_var, bool training,
-                         float momentum = 0.1f, float eps = 1e-5f);
+                         float momentum = 0.1f, float eps = 1e-5f, bool bf16_output = false);
 // relu(batch_norm2d(x) + residual): the end of a ResNet bottleneck. residual has x's shape.
 Tensor batch_norm2d_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,
                              const Tensor& bias, const Tensor& running_mean,

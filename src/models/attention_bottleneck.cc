@@ -25,6 +25,7 @@ AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t st
     bn_b = register_module("bn_b", std::make_shared<nn::BatchNorm2d>(width_c));
   }
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width_c));
+  bn2->bf16_output = true;  // read by conv3 alone
   conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1, to_bn));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width_c));
   relu = register_module("relu", std::make_shared<nn::ReLU>());

@@ -21,6 +21,7 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool with_down
                                        nn::Conv2dOptions{.stride = stride, .padding = 1, .bf16_output = true}));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width));
   conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, 4 * width, 1, to_bn));
+  bn1->bf16_output = bn2->bf16_output = true;  // read by conv2 and conv3 alone
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
   if (with_downsample) downsample = register_module("downsample", make_downsample(in, 4 * width, stride));

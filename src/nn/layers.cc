@@ -50,7 +50,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 Tensor BatchNorm2d::forward_relu(const Tensor& x, ReLU& relu) {
   if (ModuleTrace::active()) return relu((*this)(x));
   ProfileRegion region("forward", "BatchNorm2d+ReLU");
-  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
+                           bf16_output);
 }
 
 Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, ReLU& relu) {

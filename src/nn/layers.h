@@ -53,6 +53,9 @@ class BatchNorm2d : public Module {
   Tensor weight, bias;                // gamma (1) and beta (0): [C]
   Tensor running_mean, running_var;   // buffers (0 and 1): [C]
   float eps, momentum;
+  // forward_relu of a bf16 input (a bf16 convolution's output) writes bf16 too: set only where
+  // a bf16 convolution alone reads the output (the models' bottlenecks, docs/precision.md).
+  bool bf16_output = false;
 };
 
 class MaxPool2d : public Module {

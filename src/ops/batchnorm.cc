@@ -94,10 +94,10 @@ void ReduceRows(int64_t rows, int64_t C, const Acc& acc, double* out1, double* o
 // vector stores may alias any memory, so captured ones would be reloaded after each store
 // (bench_batchnorm, 56x56x256 from warm caches: evaluation 507 -> 456 us, training forward
 // 842 -> 755 us; inside a training step, where the pass waits on memory, no change).
-template <class T>
+template <class T, class U>
 void NormalizeRows(const T* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
                    const float* HWY_RESTRICT center, const float* HWY_RESTRICT scale,
-                   const float* HWY_RESTRICT beta, bool relu, float* HWY_RESTRICT y, int64_t r0,
+                   const float* HWY_RESTRICT beta, bool relu, U* HWY_RESTRICT y, int64_t r0,
                    int64_t r1, int64_t C) {
   const hn::ScalableTag<float> d;
   const int64_t L = hn::Lanes(d);
@@ -109,7 +109,7 @@ void NormalizeRows(const T* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
       auto v = hn::MulAdd(xc, LoadPart(d, scale + c, n), LoadPart(d, beta + c, n));
       if (residual) v = hn::Add(v, LoadPart(d, residual + o + c, n));
       if (relu) v = hn::Max(v, hn::Zero(d));
-      StorePart(v, d, y + o + c, n);
+      StoreF32(v, d, y + o + c, n);
     }
   }
 }
@@ -118,9 +118,9 @@ void NormalizeRows(const T* HWY_RESTRICT x, const float* HWY_RESTRICT residual,
 // scaling costs one vector op in a memory-bound loop and avoids the cancellation of the folded
 // form x * scale + (beta - mean * scale) when |mean| >> std.
 //   x, residual, y: [rows, C]  center, scale, beta: [C]
-template <class T>
+template <class T, class U>
 void Normalize(const T* x, const float* residual, const float* center, const float* scale,
-               const float* beta, bool relu, float* y, int64_t rows, int64_t C) {
+               const float* beta, bool relu, U* y, int64_t rows, int64_t C) {
   // parallel_chunks splits elements (so small arrays stay on one thread); each chunk takes the
   // rows that start inside it.
   parallel_chunks(rows * C, [&](int64_t e0, int64_t e1) {
@@ -129,9 +129,9 @@ void Normalize(const T* x, const float* residual, const float* center, const flo
   });
 }
 
-template <class T>
+template <class T, class U>
 void ForwardTrain(const T* x, const float* gamma, const float* beta, const float* residual,
-                  float* y, float* mean, float* invstd, float* running_mean, float* running_var,
+                  U* y, float* mean, float* invstd, float* running_mean, float* running_var,
                   int64_t rows, int64_t C, const BatchNormOptions& opt) {
   // x, residual, y: [rows, C]  gamma, beta, mean, invstd, running_*: [C]
   const hn::ScalableTag<float> d;
@@ -169,9 +169,9 @@ void ForwardTrain(const T* x, const float* gamma, const float* beta, const float
   Normalize(x, residual, mean, scale.data(), beta, opt.relu, y, rows, C);
 }
 
-template <class T>
+template <class T, class U>
 void ForwardEval(const T* x, const float* gamma, const float* beta, const float* residual,
-                 const float* running_mean, const float* running_var, float* y, int64_t rows,
+                 const float* running_mean, const float* running_var, U* y, int64_t rows,
                  int64_t C, const BatchNormOptions& opt) {
   std::vector<float> scale(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c)
@@ -270,6 +270,17 @@ void ForwardTrainBf16(const uint16_t* x, const float* gamma, const float* beta,
                       const BatchNormOptions& opt) {
   ForwardTrain(x, gamma, beta, residual, y, mean, invstd, running_mean, running_var, rows, C, opt);
 }
+void ForwardTrainBf16Out(const uint16_t* x, const float* gamma, const float* beta,
+                         const float* residual, uint16_t* y, float* mean, float* invstd,
+                         float* running_mean, float* running_var, int64_t rows, int64_t C,
+                         const BatchNormOptions& opt) {
+  ForwardTrain(x, gamma, beta, residual, y, mean, invstd, running_mean, running_var, rows, C, opt);
+}
+void ForwardEvalBf16Out(const uint16_t* x, const float* gamma, const float* beta,
+                        const float* residual, const float* running_mean, const float* running_var,
+                        uint16_t* y, int64_t rows, int64_t C, const BatchNormOptions& opt) {
+  ForwardEval(x, gamma, beta, residual, running_mean, running_var, y, rows, C, opt);
+}
 void ForwardEvalF32(const float* x, const float* gamma, const float* beta, const float* residual,
                     const float* running_mean, const float* running_var, float* y, int64_t rows,
                     int64_t C, const BatchNormOptions& opt) {
@@ -306,6 +317,8 @@ HWY_EXPORT(ForwardTrainF32);
 HWY_EXPORT(ForwardTrainBf16);
 HWY_EXPORT(ForwardEvalF32);
 HWY_EXPORT(ForwardEvalBf16);
+HWY_EXPORT(ForwardTrainBf16Out);
+HWY_EXPORT(ForwardEvalBf16Out);
 HWY_EXPORT(BackwardF32);
 HWY_EXPORT(BackwardBf16);
 
@@ -347,6 +360,23 @@ void batchnorm_forward_train(const uint16_t* x, const float* gamma, const float*
   check_train_rows(rows, C);
   HWY_DYNAMIC_DISPATCH(ForwardTrainBf16)(x, gamma, beta, residual, y, mean, invstd, running_mean,
                                          running_var, rows, C, opt);
+}
+
+void batchnorm_forward_train(const uint16_t* x, const float* gamma, const float* beta,
+                             const float* residual, uint16_t* y, float* mean, float* invstd,
+                             float* running_mean, float* running_var, int64_t rows, int64_t C,
+                             const BatchNormOptions& opt) {
+  check_train_rows(rows, C);
+  HWY_DYNAMIC_DISPATCH(ForwardTrainBf16Out)(x, gamma, beta, residual, y, mean, invstd,
+                                            running_mean, running_var, rows, C, opt);
+}
+void batchnorm_forward_eval(const uint16_t* x, const float* gamma, const float* beta,
+                            const float* residual, const float* running_mean,
+                            const float* running_var, uint16_t* y, int64_t rows, int64_t C,
+                            const BatchNormOptions& opt) {
+  check_sizes(rows, C, "batchnorm_forward_eval");
+  HWY_DYNAMIC_DISPATCH(ForwardEvalBf16Out)(x, gamma, beta, residual, running_mean, running_var,
+                                           y, rows, C, opt);
 }
 
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta,

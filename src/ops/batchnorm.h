@@ -62,6 +62,16 @@ void batchnorm_forward_eval(const uint16_t* x, const float* gamma, const float* 
                             const float* residual, const float* running_mean,
                             const float* running_var, float* y, int64_t rows, int64_t C,
                             const BatchNormOptions& opt);
+// And with y in bf16 too (rounded to nearest even), for a consumer that reads bf16 (a bf16
+// convolution). The backward of such a forward has no y (it recomputes the ReLU's mask from x).
+void batchnorm_forward_train(const uint16_t* x, const float* gamma, const float* beta,
+                             const float* residual, uint16_t* y, float* mean, float* invstd,
+                             float* running_mean, float* running_var, int64_t rows, int64_t C,
+                             const BatchNormOptions& opt);
+void batchnorm_forward_eval(const uint16_t* x, const float* gamma, const float* beta,
+                            const float* residual, const float* running_mean,
+                            const float* running_var, uint16_t* y, int64_t rows, int64_t C,
+                            const BatchNormOptions& opt);
 void batchnorm_backward(const uint16_t* x, const float* y, const float* dy, const float* mean,
                         const float* invstd, const float* gamma, const float* beta, uint16_t* dx,
                         float* dresidual, float* dgamma, float* dbeta, int64_t rows, int64_t C,
