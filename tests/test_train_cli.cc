@@ -51,6 +51,7 @@ TEST(TrainCli, RefusesBadValuesBeforeAnyWork) {
       {{"--workers", "100000"}, "--workers: must be 0 to 64, got 100000"},
       {{"--val-fraction", "1"}, "--val-fraction"},
       {{"--opt", "rmsprop"}, "--opt: must be sgd or adamw"},
+      {{"--precision", "fp16"}, "--precision"},
       {{"--sched", "linear"}, "--sched"},
       {{"--alpha", "1.5"}, "--alpha"},
       {{"--label-smoothing", "1"}, "--label-smoothing"},
@@ -275,6 +276,12 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   r = parse({"--resume", run, "--conv-algorithm", "fast"});
   ASSERT_TRUE(r.proceed);
   EXPECT_EQ(r.inv.cfg.conv_algorithm, "fast");
+
+  // So does the precision (docs/precision.md).
+  r = parse({"--resume", run, "--precision", "bf16"});
+  ASSERT_TRUE(r.proceed);
+  EXPECT_EQ(r.inv.cfg.precision, "bf16");
+  EXPECT_EQ(r.inv.cfg.model_config(5).precision, ops::Precision::kBF16);
 
   r = parse({"--resume", run, "--batch-size", "8"});  // the same value is no change
   EXPECT_TRUE(r.proceed);

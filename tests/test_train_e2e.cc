@@ -126,6 +126,40 @@ TEST(TrainEndToEnd, LearnsFiveFacesAndWritesTheRunFiles) {
   EXPECT_EQ(std::count(events.begin(), events.end(), "epoch"), 30);
 }
 
+// --precision bf16 trains (the banner names the instruction set), and its checkpoint, float32
+// weights like any other, evaluates and predicts in either precision.
+TEST(TrainEndToEnd, Bf16TrainsAndItsCheckpointRunsInEitherPrecision) {
+  TempDir tmp;
+  testing::copy_faces(tmp / "faces", 3);
+  const std::string run = tmp / "bf16";
+  testing::RunResult r =
+      testing::run_cpu_train(testing::concat(run_args(tmp, run, 3), {"--precision", "bf16"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("precision: bf16 ("), std::string::npos) << r.out;
+  const History h = read_metrics_csv(run + "/metrics.csv");
+  ASSERT_EQ(h.size(), 3u);
+  for (const auto& e : h) EXPECT_TRUE(std::isfinite(e.train_loss) && std::isfinite(e.val_loss));
+  double acc[2];
+  for (int i = 0; i < 2; ++i) {
+    EvaluateOptions ev;
+    ev.checkpoint = run + "/best.safetensors";
+    ev.precision = i ? "bf16" : "fp32";
+    ev.out = tmp / ("eval" + ev.precision);
+    std::ostringstream out, err;
+    ASSERT_EQ(evaluate_command(ev, out, err), 0) << err.str();
+    acc[i] = nlohmann::json::parse(testing::slurp(ev.out + "/report.json"))["accuracy"].get<double>();
+    EXPECT_GE(acc[i], 0.0);
+    EXPECT_LE(acc[i], 1.0);
+  }
+  PredictOptions pr;
+  pr.checkpoint = run + "/best.safetensors";
+  pr.images = {tmp / "faces/s1/1.pgm"};
+  pr.precision = "bf16";
+  std::ostringstream out, err;
+  ASSERT_EQ(predict_command(pr, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("s1"), std::string::npos) << out.str();
+}
+
 TEST(TrainEndToEnd, CompanionToolsReadTheRun) {
   TempDir tmp;
   testing::copy_faces(tmp / "faces", 5);
