@@ -20,6 +20,7 @@
 #include "autograd/functions_loss.h"
 #include "base/random.h"
 #include "cli/model_options.h"
+#include "nn/train_step.h"
 #include "cli/openmp_policy.h"
 #include "io/checkpoint_io.h"
 #include "models/resnet.h"
@@ -72,9 +73,10 @@ int run_model(models::ModelConfig cfg, const std::string& weights, const std::st
   x_nchw.set_requires_grad(true);
   // NCHW -> NHWC: swap C and W (N W H C), then W and H (N H W C). The gradient flows back in NCHW.
   Tensor x = transpose(transpose(x_nchw, 1, 3), 1, 2);
-  Tensor logits = (*model)(x);
-  Tensor loss = cross_entropy(logits, labels);
-  loss.backward();
+  // The training step without the update (nn/train_step.h): what the other framework compares.
+  const nn::TrainStepStats st = nn::train_step(*model, x, labels, Tensor(), {});
+  const Tensor& logits = st.logits;
+  const Tensor& loss = st.loss;
 
   std::vector<std::pair<std::string, io::TensorRecord>> out;
   out.emplace_back("logits", io::TensorRecord::from_tensor(logits.detach()));

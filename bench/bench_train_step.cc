@@ -23,6 +23,7 @@
 #include "cli/openmp_policy.h"
 #include "models/resnet.h"
 #include "nn/optimizer.h"
+#include "nn/train_step.h"
 #include "ops/parallel.h"
 
 using namespace hsanet;
@@ -85,20 +86,8 @@ int main(int argc, char** argv) {
     if ((profile || profile_shapes) && s == warmup) prof = std::make_unique<Profiler>(profile_shapes);
     const auto t0 = std::chrono::steady_clock::now();
     Tensor loss;
-    if (train) {
-      opt.zero_grad();
-      {
-        ProfileRegion r("forward", "loss and glue");
-        loss = cross_entropy((*model)(x), labels);
-      }
-      {
-        ProfileRegion r("backward", "engine");
-        loss.backward();
-      }
-      {
-        ProfileRegion r("update", "SGD");
-        opt.step();
-      }
+    if (train) {  // the step cpu_train runs (nn/train_step.h)
+      loss = nn::train_step(*model, x, labels, Tensor(), {.optimizer = &opt}).loss;
     } else {
       NoGradGuard no_grad;
       ProfileRegion r("forward", "loss and glue");

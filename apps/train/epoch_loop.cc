@@ -10,6 +10,7 @@
 #include "autograd/functions_loss.h"
 #include "data/mix.h"
 #include "nn/clip_grad.h"
+#include "nn/train_step.h"
 
 namespace hsanet::train {
 
@@ -66,40 +67,43 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
       ctx.optimizer.set_lr(lr);
       ctx.optimizer.zero_grad();
     }
-    Tensor logits = ctx.model(b.images);  // [B, K]
-    const int n_local = static_cast<int>(logits.size(0)), k = static_cast<int>(logits.size(1));
-    Tensor loss;
     // Accuracy counts a hit on the label with the larger weight: the only label, unmixed.
-    std::vector<int> scored = b.labels;  // [B]
-    if (b.mix_labels.empty()) {
-      std::vector<int32_t> labels(b.labels.begin(), b.labels.end());
-      loss = cross_entropy(logits, labels, static_cast<float>(cfg.label_smoothing));
-    } else {
-      // Mixup/cutmix: soft targets, label smoothing applied to each one-hot first (timm).
-      Tensor targets = Tensor::from_vector(
-          data::mixed_targets(b.labels, b.mix_labels, b.mix_lambda, k, cfg.label_smoothing), {n_local, k});
-      loss = soft_cross_entropy(logits, targets);
-      scored = data::dominant_labels(b.labels, b.mix_labels, b.mix_lambda);
-    }
-    float value = loss.item();
-    if (global_step == ctx.fault_nan_step) value = std::numeric_limits<float>::quiet_NaN();
-    long long correct_local = 0;
-    for (int s = 0; s < n_local; ++s)
-      correct_local += argmax(logits.data() + static_cast<int64_t>(s) * k, k) == scored[s];
-    // The step's totals over the ranks, so every rank judges (and reports) the global batch.
-    double step[3] = {static_cast<double>(value) * n_local, static_cast<double>(correct_local),
-                      static_cast<double>(n_local)};
-    if (ctx.comm) ctx.comm->all_reduce_sum(step, 3);
-    if (ctx.comm) value = static_cast<float>(step[0] / step[2]);
-    if (!std::isfinite(value))
-      throw NonFiniteLoss("the loss is " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
-                              std::to_string(epoch + 1) + ", batch " + std::to_string(i + 1) + " of " +
-                              std::to_string(batches) + " (global step " + std::to_string(global_step) +
-                              "): training diverged",
-                          epoch + 1, global_step);
-    if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
+    // Mixup/cutmix: soft targets, label smoothing applied to each one-hot first (timm).
+    const bool mixed = !b.mix_labels.empty();
+    const std::vector<int> scored =
+        mixed ? data::dominant_labels(b.labels, b.mix_labels, b.mix_lambda) : b.labels;  // [B]
+    const int n_local = static_cast<int>(scored.size());
+    Tensor targets;  // [B, K] when mixed
+    // The step's totals over the ranks, so every rank judges (and reports) the global batch:
+    // loss sum, hits, images.
+    double step[3] = {0, 0, 0};
+    float value = 0;
+    nn::TrainStepOptions so;
+    so.label_smoothing = static_cast<float>(cfg.label_smoothing);
     // The gradients add up over the group: each batch contributes its mean loss / group.
-    (group > 1 ? scale(loss, 1.0f / static_cast<float>(group)) : loss).backward();
+    so.loss_scale = 1.0f / static_cast<float>(group);
+    so.before_backward = [&](nn::TrainStepStats& st) {
+      value = static_cast<float>(st.loss_value);
+      if (global_step == ctx.fault_nan_step) value = std::numeric_limits<float>::quiet_NaN();
+      step[0] = static_cast<double>(value) * n_local;
+      step[1] = static_cast<double>(st.correct);
+      step[2] = static_cast<double>(n_local);
+      if (ctx.comm) ctx.comm->all_reduce_sum(step, 3);
+      if (ctx.comm) value = static_cast<float>(step[0] / step[2]);
+      if (!std::isfinite(value))
+        throw NonFiniteLoss("the loss is " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
+                                std::to_string(epoch + 1) + ", batch " + std::to_string(i + 1) + " of " +
+                                std::to_string(batches) + " (global step " + std::to_string(global_step) +
+                                "): training diverged",
+                            epoch + 1, global_step);
+      if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
+    };
+    if (mixed) {
+      const int k = ctx.loader.num_classes();
+      targets = Tensor::from_vector(
+          data::mixed_targets(b.labels, b.mix_labels, b.mix_lambda, k, cfg.label_smoothing), {n_local, k});
+    }
+    nn::train_step(ctx.model, b.images, std::vector<int32_t>(scored.begin(), scored.end()), targets, so);
     if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
     if (group_ends) {
       if (frozen)  // no gradient: the optimiser skips the parameter, as PyTorch does for requires_grad=False

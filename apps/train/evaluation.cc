@@ -7,15 +7,11 @@
 #include "autograd/node.h"
 #include "data/split.h"
 #include "io/atomic_file.h"
+#include "nn/train_step.h"
 
 namespace hsanet::train {
 
-int argmax(const float* row, int k) {
-  int best = 0;
-  for (int j = 1; j < k; ++j)
-    if (row[j] > row[best]) best = j;
-  return best;
-}
+int argmax(const float* row, int k) { return static_cast<int>(nn::argmax(row, k)); }
 
 bool in_top_k(const float* row, int k, int label, int top) {
   int ahead = 0;  // entries ranked before `label`

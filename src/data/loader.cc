@@ -12,6 +12,7 @@ namespace hsanet::data {
 DataLoader::DataLoader(const ImageFolder& dataset, std::vector<int> indices, Transform transform,
                        LoaderOptions options)
     : indices_(std::move(indices)),
+      num_classes_(dataset.num_classes()),
       limits_(dataset.options().limits),
       transform_(std::move(transform)),
       options_(options) {

@@ -109,6 +109,7 @@ class DataLoader {
   bool next(Batch& batch);
 
   int num_samples() const { return static_cast<int>(indices_.size()); }
+  int num_classes() const { return num_classes_; }  // the data set's: what the labels index
   int batches_per_epoch() const;
   int epoch() const { return epoch_; }
   const LoaderOptions& options() const { return options_; }
@@ -125,6 +126,7 @@ class DataLoader {
   std::vector<int> indices_;       // [n] sample indices into the data set
   std::vector<std::string> paths_;  // [n] full paths
   std::vector<int> labels_;        // [n]
+  int num_classes_ = 0;
   DecodeLimits limits_;
   Transform transform_;
   LoaderOptions options_;
