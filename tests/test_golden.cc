@@ -15,6 +15,7 @@
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
+#include "golden_files.h"
 #include "gradcheck.h"
 #include "io/checkpoint_io.h"
 #include "models/resnet.h"
@@ -23,36 +24,15 @@
 namespace hsanet {
 namespace {
 
-std::string golden_path(const std::string& name) {
-  const char* src = std::getenv("HSANET_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/golden/" + name + ".safetensors";
-}
-
-std::vector<double> as_double(const io::TensorRecord& r) {
-  Tensor t = r.to_float_tensor();
-  if (r.dtype != "F64") return testing::to_double(t.to_vector());
-  std::vector<double> v(static_cast<size_t>(r.numel()));
-  std::memcpy(v.data(), r.bytes.data(), v.size() * sizeof(double));
-  return v;
-}
+using testing::as_double;
+using testing::golden_path;
 
 class Golden : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Golden, MatchesFloat64PyTorchStepByStep) {
   const io::SafeTensorsFile f = io::read_safetensors(golden_path(GetParam()));
-  const auto opts = nlohmann::json::parse(f.metadata.at("options"));
   const auto optim = nlohmann::json::parse(f.metadata.at("optimizer"));
-  models::ModelConfig cfg;
-  cfg.name = opts["name"];
-  cfg.attention = opts["attention"];
-  if (opts.contains("window")) cfg.window = opts["window"];
-  cfg.num_classes = opts["num_classes"];
-  cfg.height = opts["size"][0];
-  cfg.width = opts["size"][1];
-  cfg.attention_stages = opts["attention_stages"].get<std::vector<int>>();
-  cfg.heads = opts["heads"];
-  cfg.width_mult = opts["width_mult"];
-  cfg.blocks = opts["blocks"].get<std::vector<int>>();
+  const models::ModelConfig cfg = testing::golden_model_config(f);
   auto model = models::build_model(cfg);
 
   // Initial weights: the file's, which are exactly float32 values.

@@ -12,6 +12,7 @@
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
+#include "golden_files.h"
 #include "io/checkpoint_io.h"
 #include "models/resnet.h"
 #include "nn/layers.h"
@@ -19,20 +20,8 @@
 namespace hsanet {
 namespace {
 
-std::string golden_path(const std::string& name) {
-  const char* src = std::getenv("HSANET_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/golden/" + name + ".safetensors";
-}
-
-std::vector<double> as_double(const io::TensorRecord& r) {
-  if (r.dtype != "F64") {
-    const std::vector<float> f = r.to_float_tensor().to_vector();
-    return std::vector<double>(f.begin(), f.end());
-  }
-  std::vector<double> v(static_cast<size_t>(r.numel()));
-  std::memcpy(v.data(), r.bytes.data(), v.size() * sizeof(double));
-  return v;
-}
+using testing::as_double;
+using testing::golden_path;
 
 // ||got - ref|| / max(||ref||, floor) (Euclidean norms). The floor keeps a gradient that is zero
 // in exact arithmetic (a batch norm's bias right before another batch norm) from dividing by
@@ -61,18 +50,7 @@ StepErrors first_step(const std::string& name, ops::Precision precision,
                       const std::string& reference) {
   const io::SafeTensorsFile f = io::read_safetensors(golden_path(name));
   const io::SafeTensorsFile ref = io::read_safetensors(golden_path(reference));
-  const auto opts = nlohmann::json::parse(f.metadata.at("options"));
-  models::ModelConfig cfg;
-  cfg.name = opts["name"];
-  cfg.attention = opts["attention"];
-  if (opts.contains("window")) cfg.window = opts["window"];
-  cfg.num_classes = opts["num_classes"];
-  cfg.height = opts["size"][0];
-  cfg.width = opts["size"][1];
-  cfg.attention_stages = opts["attention_stages"].get<std::vector<int>>();
-  cfg.heads = opts["heads"];
-  cfg.width_mult = opts["width_mult"];
-  cfg.blocks = opts["blocks"].get<std::vector<int>>();
+  models::ModelConfig cfg = testing::golden_model_config(f);
   cfg.precision = precision;
   auto model = models::build_model(cfg);
   io::SafeTensorsFile weights;

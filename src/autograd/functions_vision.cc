@@ -58,13 +58,35 @@ struct ConvPassRegion {
   }
 };
 
-// The forward read this version of the weight; backward must too.
-void check_weight_unchanged(const std::weak_ptr<const void>& owner, const TensorImpl* weight,
-                            uint64_t version) {
-  if (!owner.expired() && weight->version != version)
-    throw std::logic_error("conv2d backward: the weight was modified in place after the forward "
-                           "pass (version " + std::to_string(version) + " -> " +
-                           std::to_string(weight->version) + ")");
+// What a convolution's backward keeps of its weight: the weight itself (for dx; undefined when
+// x needs no gradient), and the identity and version the forward saw -- the key of its
+// reordered copies, and the proof that no in-place update came in between.
+struct SavedWeight {
+  Tensor w;
+  std::weak_ptr<const void> owner;
+  uint64_t version = 0;
+  const TensorImpl* impl = nullptr;
+
+  SavedWeight(const Tensor& weight, bool keep)
+      : w(keep ? weight.detach() : Tensor()), owner(weight.impl_ptr()), version(weight.version()),
+        impl(weight.impl()) {}
+  ops::WeightId id() const { return {owner, version}; }
+  // The forward read this version of the weight; backward must too.
+  void check_unchanged() const {
+    if (!owner.expired() && impl->version != version)
+      throw std::logic_error("conv2d backward: the weight was modified in place after the forward "
+                             "pass (version " + std::to_string(version) + " -> " +
+                             std::to_string(impl->version) + ")");
+  }
+};
+
+// Where backward-data writes dx: straight into the input's partial gradient when there is one
+// and the kernel can add into it (node.h: accumulation_target; `accumulate` says so), else a
+// new tensor.
+Tensor input_gradient_buffer(const ops::Conv2dShape& s, bool& accumulate) {
+  Tensor into = accumulation_target(0);
+  accumulate = into.defined() && ops::conv2d_backward_data_accumulates(s);
+  return accumulate ? into : Tensor::empty({s.N, s.H, s.W, s.C});
 }
 
 // A bf16 copy of t's n values, packed two to a float: a tensor of ceil(n / 2) floats whose bytes
@@ -102,24 +124,20 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
   }
   if (!record_it) return y;
   const Tensor xs = weight.requires_grad() ? xb : Tensor();
-  const Tensor ws = x.requires_grad() ? weight.detach() : Tensor();
-  const std::weak_ptr<const void> owner = weight.impl_ptr();
-  const uint64_t version = weight.version();
-  const TensorImpl* weight_impl = weight.impl();
+  const SavedWeight sw(weight, x.requires_grad());
   return record("conv2d", y, {x, weight, bias},
-                [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
+                [s, xs, sw](const Tensor& gy, const NeedsGrad& needs) {
                   std::vector<Tensor> grads(3);
                   const Tensor gyb = gy.is_bf16()              ? gy
                                      : (needs[0] || needs[1]) ? bf16_copy(gy, "backward")
                                                               : Tensor();
                   if (needs[0]) {
-                    check_weight_unchanged(owner, weight_impl, version);
+                    sw.check_unchanged();
                     const ConvPassRegion region(s, "backward", "data");
-                    Tensor into = accumulation_target(0);  // as in float32 (node.h)
-                    const bool acc = into.defined() && ops::conv2d_backward_data_accumulates(s);
-                    grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
-                    ops::conv2d_backward_data_bf16(s, bf16_bits(gyb), ws.data(), grads[0].data(),
-                                                   {owner, version}, acc);
+                    bool acc = false;
+                    grads[0] = input_gradient_buffer(s, acc);
+                    ops::conv2d_backward_data_bf16(s, bf16_bits(gyb), sw.w.data(),
+                                                   grads[0].data(), sw.id(), acc);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {
@@ -187,25 +205,19 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 
   // Save only what backward will read: x for the weight gradient, the weight for the input's.
   const Tensor xs = weight.requires_grad() ? x.detach() : Tensor();
-  const Tensor ws = x.requires_grad() ? weight.detach() : Tensor();
-  const std::weak_ptr<const void> owner = weight.impl_ptr();
-  const uint64_t version = weight.version();
-  const TensorImpl* weight_impl = weight.impl();
+  const SavedWeight sw(weight, x.requires_grad());
   return record("conv2d", y, {x, weight, bias},
-                [s, xs, ws, owner, version, weight_impl](const Tensor& gy, const NeedsGrad& needs) {
+                [s, xs, sw](const Tensor& gy, const NeedsGrad& needs) {
                   std::vector<Tensor> grads(3);
                   // Backward-data's blocked conversion of gy, for the backward-weights below.
                   ops::Conv2dBlockedGradient blocked_gy;
                   if (needs[0]) {
-                    check_weight_unchanged(owner, weight_impl, version);
-                    // Added straight into the input's partial gradient when there is one
-                    // and the kernel can (node.h: accumulation_target).
+                    sw.check_unchanged();
                     const ConvPassRegion region(s, "backward", "data");
-                    Tensor into = accumulation_target(0);
-                    const bool acc = into.defined() && ops::conv2d_backward_data_accumulates(s);
-                    grads[0] = acc ? into : Tensor::empty({s.N, s.H, s.W, s.C});
-                    blocked_gy = ops::conv2d_backward_data(s, gy.data(), ws.data(),
-                                                           grads[0].data(), {owner, version}, acc);
+                    bool acc = false;
+                    grads[0] = input_gradient_buffer(s, acc);
+                    blocked_gy = ops::conv2d_backward_data(s, gy.data(), sw.w.data(),
+                                                           grads[0].data(), sw.id(), acc);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {
