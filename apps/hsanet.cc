@@ -233,9 +233,9 @@ int main(int argc, char** argv) {
     if (compare->parsed()) return tools::compare_command(cmp, std::cout, std::cerr);
     if (report->parsed()) return tools::report_command(rep, std::cout, std::cerr);
     if (explain->parsed()) return tools::explain_command(ex, std::cout, std::cerr);
-    cli::apply_attention_device(device);
-    cli::apply_conv_algorithm(conv_algorithm);
+    cfg.attention_device = cli::usable_attention_device(device);
     cfg.precision = ops::parse_precision(precision);
+    cfg.conv_algorithm = ops::parse_conv2d_algorithm(conv_algorithm);
     return run_model(cfg, weights, input, out, train);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hsanet: error: %s\n", e.what());

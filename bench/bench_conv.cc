@@ -93,7 +93,6 @@ void set_counters(benchmark::State& state, const Conv2dShape& s) {
 
 void BM_Engine(benchmark::State& state, Conv2dShape s, Dir dir,
                hsanet::ops::Conv2dAlgorithm algorithm) {
-  hsanet::ops::set_conv2d_algorithm(algorithm);
   const auto x = random_floats(s.N * s.H * s.W * s.C, 1);
   const auto w = random_floats(s.O * s.C * s.KH * s.KW, 2);
   const auto dy = random_floats(s.N * s.OH() * s.OW() * s.O, 3);
@@ -104,19 +103,21 @@ void BM_Engine(benchmark::State& state, Conv2dShape s, Dir dir,
     switch (dir) {
       case kFwdReorder: ++version; [[fallthrough]];
       case kFwd:
-        hsanet::ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true, {owner, version});
+        hsanet::ops::conv2d_forward(s, x.data(), w.data(), nullptr, y.data(), true, {owner, version},
+                                    algorithm);
         break;
       case kBwdData:
-        hsanet::ops::conv2d_backward_data(s, dy.data(), w.data(), dx.data(), {owner, version});
+        hsanet::ops::conv2d_backward_data(s, dy.data(), w.data(), dx.data(), {owner, version}, false,
+                                          algorithm);
         break;
       case kBwdWeights:
-        hsanet::ops::conv2d_backward_weights(s, x.data(), dy.data(), dw.data(), nullptr);
+        hsanet::ops::conv2d_backward_weights(s, x.data(), dy.data(), dw.data(), nullptr, {},
+                                             algorithm);
         break;
     }
     benchmark::ClobberMemory();
   }
   set_counters(state, s);
-  hsanet::ops::set_conv2d_algorithm(hsanet::ops::Conv2dAlgorithm::kFast);
 }
 
 // ---------------------------------------------------------------- raw oneDNN

@@ -58,14 +58,14 @@ int main(int argc, char** argv) {
   ops::set_num_threads(threads);
   ops::flush_denormals(true);  // as cpu_train does
   try {
-    cli::apply_attention_device(device);
-    cli::apply_conv_algorithm(conv_algorithm);
+    cfg.attention_device = cli::usable_attention_device(device);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 1;
   }
   cfg.height = cfg.width = size;
   cfg.precision = ops::parse_precision(precision);
+  cfg.conv_algorithm = ops::parse_conv2d_algorithm(conv_algorithm);
   manual_seed(1);
   auto model = models::build_model(cfg);
   const bool train = mode == "train";

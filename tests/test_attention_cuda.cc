@@ -23,6 +23,8 @@
 
 #include "base/random.h"
 #include "gradcheck.h"
+#include "models/mhsa.h"
+#include "models/resnet.h"
 #include "ops/attention.h"
 #include "ops/attention_device.h"
 #include "ops/attention_ref.h"
@@ -556,14 +558,37 @@ TEST(AttentionDevice, ParsesNames) {
   EXPECT_THROW(ops::parse_device(""), std::invalid_argument);
 }
 
-TEST(AttentionDevice, DefaultsToCpuAndSwitches) {
-  EXPECT_EQ(ops::attention_device(), ops::Device::cpu);
-  ops::set_attention_device(ops::Device::cpu);
-  EXPECT_EQ(ops::attention_device(), ops::Device::cpu);
+// The device is an option of each model (ModelConfig::attention_device), carried by its MHSA
+// modules: cpu unless asked, and cuda only where it can run.
+TEST(AttentionDevice, AModelCarriesItsDevice) {
+  EXPECT_NO_THROW(ops::require_device(ops::Device::cpu));
+  models::ModelConfig cfg;
+  cfg.name = "botnet50";
+  cfg.num_classes = 3;
+  cfg.height = cfg.width = 64;
+  cfg.width_mult = 0.0625;
+  cfg.blocks = {1, 1, 1, 1};
+  auto count_devices = [](nn::Module& m) {
+    int cpu = 0, cuda = 0;
+    std::function<void(nn::Module&)> visit = [&](nn::Module& x) {
+      if (auto* a = dynamic_cast<models::MHSA*>(&x)) (a->device == ops::Device::cuda ? cuda : cpu)++;
+      for (const auto& child : x.children()) visit(*child.second);
+    };
+    visit(m);
+    return std::make_pair(cpu, cuda);
+  };
+  auto model = models::build_model(cfg);
+  EXPECT_EQ(count_devices(*model), std::make_pair(1, 0));
+  cfg.attention_device = ops::Device::cuda;
   if (ops::cuda_available()) {
-    ops::set_attention_device(ops::Device::cuda);
-    EXPECT_EQ(ops::attention_device(), ops::Device::cuda);
-    ops::set_attention_device(ops::Device::cpu);
+    EXPECT_EQ(count_devices(*models::build_model(cfg)), std::make_pair(0, 1));
+  } else {
+    try {
+      models::build_model(cfg);
+      ADD_FAILURE() << "a cuda model was built without a usable device";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(ops::cuda_unavailable_reason()), std::string::npos) << e.what();
+    }
   }
 }
 
@@ -575,12 +600,11 @@ TEST(AttentionDevice, CudaWithoutDeviceFailsClearly) {
               why.find("no CUDA device") != std::string::npos)
       << why;
   try {
-    ops::set_attention_device(ops::Device::cuda);
-    ADD_FAILURE() << "set_attention_device(cuda) did not throw";
+    ops::require_device(ops::Device::cuda);
+    ADD_FAILURE() << "require_device(cuda) did not throw";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
   }
-  EXPECT_EQ(ops::attention_device(), ops::Device::cpu);
   const Problem p = make_problem(make_dims(1, 2, 2, 1, 2, 0), false, 1);
   std::vector<float> out(size_t(p.rows * p.C));
   EXPECT_THROW(ops::attention_forward_on(ops::Device::cuda, p.dims, p.qp(), p.kp(), p.vp(),

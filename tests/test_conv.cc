@@ -106,7 +106,8 @@ double error_over_scale(const std::vector<float>& a, const std::vector<double>& 
 // weight gradient sums its products in the transformed domain, whose values are several times
 // the gradient's, so its error grows with the map instead of staying at float32's ~1e-7 of each
 // element; for it pass wgrad_of_scale, a bound on the worst error over the largest gradient.
-void check_fast_path(const Conv2dShape& s, bool with_bias, uint64_t seed, double wgrad_of_scale = 0) {
+void check_fast_path(const Conv2dShape& s, bool with_bias, uint64_t seed, double wgrad_of_scale = 0,
+                     ops::Conv2dAlgorithm algorithm = ops::Conv2dAlgorithm::kFast) {
   SCOPED_TRACE(name(s) + (with_bias ? " +bias" : ""));
   Rng rng(seed);
   const std::vector<double> x = random_vector(x_size(s), rng);
@@ -127,16 +128,16 @@ void check_fast_path(const Conv2dShape& s, bool with_bias, uint64_t seed, double
   for (bool training : {true, false}) {
     std::vector<float> y(y_size(s), -7.f);
     ops::conv2d_forward(s, xf.data(), wf.data(), with_bias ? bf.data() : nullptr, y.data(),
-                        training, wid);
+                        training, wid, algorithm);
     expect_close(y, y_ref, atol, rtol, training ? "forward (training)" : "forward (inference)");
   }
   std::vector<float> dx(x.size(), -7.f), dw(w.size(), -7.f), db(s.O, -7.f);
   const ops::Conv2dBlockedGradient blocked_dy =
-      ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), wid);
+      ops::conv2d_backward_data(s, dyf.data(), wf.data(), dx.data(), wid, false, algorithm);
   expect_close(dx, dx_ref, atol, rtol, "backward data");
   // As autograd calls it: right after backward-data with the same dy.
   ops::conv2d_backward_weights(s, xf.data(), dyf.data(), dw.data(), with_bias ? db.data() : nullptr,
-                               blocked_dy);
+                               blocked_dy, algorithm);
   if (wgrad_of_scale > 0)
     EXPECT_LT(error_over_scale(dw, dw_ref), wgrad_of_scale) << "backward weights";
   else
@@ -162,24 +163,14 @@ TEST(Conv2d, FastPathMatchesReferenceOnResNetLikeShapes) {
   check_fast_path(make(1, 5, 5, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32), false, 7);  // depthwise
 }
 
-// Sets the algorithm for one scope and restores the previous setting.
-class AlgorithmScope {
- public:
-  explicit AlgorithmScope(ops::Conv2dAlgorithm a) : saved_(ops::conv2d_algorithm()) {
-    ops::set_conv2d_algorithm(a);
-  }
-  ~AlgorithmScope() { ops::set_conv2d_algorithm(saved_); }
-
- private:
-  ops::Conv2dAlgorithm saved_;
-};
-
 // The worst |y - y_ref| of the forward over the largest |y_ref|.
-double forward_error(const Conv2dShape& s, const std::vector<double>& x, const std::vector<double>& w) {
+double forward_error(const Conv2dShape& s, const std::vector<double>& x, const std::vector<double>& w,
+                     ops::Conv2dAlgorithm algorithm) {
   std::vector<double> y_ref(y_size(s));
   ops::ref::conv2d_forward(s, x.data(), w.data(), static_cast<const double*>(nullptr), y_ref.data());
   std::vector<float> y(y_size(s));
-  ops::conv2d_forward(s, to_float(x).data(), to_float(w).data(), nullptr, y.data(), true);
+  ops::conv2d_forward(s, to_float(x).data(), to_float(w).data(), nullptr, y.data(), true, {},
+                      algorithm);
   double worst = 0, scale = 0;
   for (size_t i = 0; i < y.size(); ++i) {
     worst = std::max(worst, std::fabs(y[i] - y_ref[i]));
@@ -195,13 +186,13 @@ std::pair<double, double> fast_and_direct_errors(const Conv2dShape& s, int64_t (
                                                  uint64_t seed) {
   Rng rng(seed);
   const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
-  const double fast = forward_error(s, x, w);
-  const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
-  EXPECT_FALSE(ops::conv2d_uses_winograd(s) || ops::conv2d_uses_winograd2x2(s));
+  const double fast = forward_error(s, x, w, ops::Conv2dAlgorithm::kFast);
+  const auto direct = ops::Conv2dAlgorithm::kDirect;
+  EXPECT_FALSE(ops::conv2d_uses_winograd(s, direct) || ops::conv2d_uses_winograd2x2(s, direct));
   const int64_t before = fast_runs();
-  check_fast_path(s, true, seed + 1);
+  check_fast_path(s, true, seed + 1, 0, direct);
   EXPECT_EQ(fast_runs(), before) << "the direct setting ran a fast path";
-  return {fast, forward_error(s, x, w)};
+  return {fast, forward_error(s, x, w, direct)};
 }
 
 TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
@@ -209,7 +200,6 @@ TEST(Conv2d, WinogradRunsWhereItPaysAndMatchesTheReference) {
   // setting (the default), direct when asked. A width that is not a multiple of 4, so the 4x4
   // output tiles overhang the map.
   const Conv2dShape s = make(1, 56, 58, 32, 48, 3, 3, 1, 1, 1, 1);
-  EXPECT_EQ(ops::conv2d_algorithm(), ops::Conv2dAlgorithm::kFast);
   if (!ops::conv2d_uses_winograd(s)) GTEST_SKIP() << "oneDNN has no Winograd on this CPU (no AVX-512)";
   EXPECT_FALSE(ops::conv2d_uses_winograd(make(2, 14, 14, 32, 48, 3, 3, 1, 1, 1, 1)));  // too small
   EXPECT_FALSE(ops::conv2d_uses_winograd(make(2, 56, 56, 32, 48, 3, 3, 2, 2, 1, 1)));  // stride 2
@@ -336,7 +326,7 @@ TEST(Conv2d, Winograd4x4OwnKernelsRunBelow56x56AndMatchTheReference) {
   });
   Rng rng(35);
   const std::vector<double> x = random_vector(x_size(s), rng), w = random_vector(w_size(s), rng, 0.3);
-  const double error = forward_error(s, x, w);
+  const double error = forward_error(s, x, w, ops::Conv2dAlgorithm::kFast);
   // Measured here: 1.6e-6 of the output's scale, as oneDNN's own F(4x4, 3x3) on 56x58.
   EXPECT_LT(error, 2e-5);
   std::printf("forward error relative to max |y|: Winograd F(4x4, 3x3), own kernels %.2g\n", error);
@@ -395,10 +385,7 @@ TEST(Conv2d, Im2colRunsOnTheSmallStridedLayersAndMatchesTheReference) {
   EXPECT_EQ(ops::conv2d_cache_stats().gradient_reorders, before.gradient_reorders);
   check_fast_path(s, false, 48);
   check_fast_path(s, true, 49);
-  {
-    const AlgorithmScope scope(ops::Conv2dAlgorithm::kDirect);
-    EXPECT_FALSE(ops::conv2d_uses_im2col(s));
-  }
+  EXPECT_FALSE(ops::conv2d_uses_im2col(s, ops::Conv2dAlgorithm::kDirect));
 }
 
 // Each backward transform is the exact adjoint of its forward one: <T a, b> = <a, T^T b> for

@@ -5,11 +5,14 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <filesystem>
 #include <sstream>
 
 #include "apps/train/command_line.h"
 #include "apps/train/memory_estimate.h"
+#include "models/resnet.h"
+#include "nn/layers.h"
 #include "test_train_util.h"
 
 namespace hsanet::train {
@@ -271,6 +274,20 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   EXPECT_EQ(r.inv.cfg.batch_size, 8);
   EXPECT_EQ(r.inv.cfg.epochs, 60);
   EXPECT_EQ(r.inv.cfg.conv_algorithm, "direct");  // the run's own, from config.json
+  // It reaches every convolution of the model it builds: an option of each, not a global.
+  {
+    auto model = models::build_model(r.inv.cfg.model_config(5));
+    int convs = 0;
+    std::function<void(nn::Module&)> visit = [&](nn::Module& m) {
+      if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) {
+        EXPECT_EQ(c->opt.algorithm, ops::Conv2dAlgorithm::kDirect);
+        ++convs;
+      }
+      for (const auto& child : m.children()) visit(*child.second);
+    };
+    visit(*model);
+    EXPECT_GT(convs, 50);
+  }
 
   // The convolution algorithm changes only the rounding: a resumed run may switch it.
   r = parse({"--resume", run, "--conv-algorithm", "fast"});

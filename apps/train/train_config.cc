@@ -28,6 +28,8 @@ std::string str(T v) {
 void TrainConfig::validate() const {
   if (img_size < 32 || img_size > kMaxImgSize)
     bad("img-size", "must be at least 32 and at most " + str(kMaxImgSize) + ", got " + str(img_size));
+  if (conv_algorithm != "fast" && conv_algorithm != "direct")
+    bad("conv-algorithm", "must be fast or direct, got '" + conv_algorithm + "'");
   if (precision != "fp32" && precision != "bf16")
     bad("precision", "must be fp32 or bf16, got '" + precision + "'");
   try {
@@ -105,6 +107,8 @@ models::ModelConfig TrainConfig::model_config(int num_classes) const {
   m.num_classes = num_classes;
   m.height = m.width = img_size;
   m.precision = ops::parse_precision(precision);
+  m.conv_algorithm = ops::parse_conv2d_algorithm(conv_algorithm);
+  m.attention_device = ops::parse_device(attention_device);
   return m;
 }
 

@@ -238,8 +238,7 @@ TrainingRun::TrainingRun(const TrainInvocation& inv, std::ostream& out, std::ost
   const TrainConfig& cfg = cfg_;
   if (cfg.threads > 0) ops::set_num_threads(cfg.threads);
   ops::flush_denormals(true);  // tiny gradients late in training must not hit the slow path
-  cli::apply_attention_device(cfg.attention_device);  // throws with the reason if unavailable
-  cli::apply_conv_algorithm(cfg.conv_algorithm);
+  cli::usable_attention_device(cfg.attention_device);  // throws with the reason if unavailable
   if (world_ > 1 && inv.evaluate_only)
     throw std::runtime_error("--evaluate runs in one process; start it without mpirun");
   if (world_ > 1 && cfg.accum_steps > 1)

@@ -14,7 +14,7 @@
 namespace hsanet {
 
 Tensor mhsa(const Tensor& qkv, const Tensor& rel_height, const Tensor& rel_width, int heads,
-            int window, Tensor* probs_out) {
+            int window, Tensor* probs_out, ops::Device device) {
   if (!qkv.defined() || !rel_height.defined() || !rel_width.defined())
     throw std::invalid_argument("mhsa: undefined input");
   if (qkv.ndim() != 4 || qkv.size(3) % 3 != 0)
@@ -42,7 +42,6 @@ Tensor mhsa(const Tensor& qkv, const Tensor& rel_height, const Tensor& rel_width
                                 " map with window " + std::to_string(window) + " (expected " +
                                 shape_str(want_h) + " and " + shape_str(want_w) + ")");
 
-  const ops::Device device = ops::attention_device();
   Tensor out = Tensor::empty({qkv.size(0), qkv.size(1), qkv.size(2), C});  // [B, H, W, C]
   // P is only kept when a backward can follow or the caller asks for it; inference skips it.
   const bool training = needs_record({&qkv, &rel_height, &rel_width});

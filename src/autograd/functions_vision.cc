@@ -199,7 +199,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   {
     const ConvPassRegion region(s, "forward", "");
     ops::conv2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr,
-                        y.data(), /*training=*/record_it, wid);
+                        y.data(), /*training=*/record_it, wid, a.algorithm);
   }
   if (!record_it) return y;
 
@@ -207,7 +207,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor xs = weight.requires_grad() ? x.detach() : Tensor();
   const SavedWeight sw(weight, x.requires_grad());
   return record("conv2d", y, {x, weight, bias},
-                [s, xs, sw](const Tensor& gy, const NeedsGrad& needs) {
+                [s, xs, sw, alg = a.algorithm](const Tensor& gy, const NeedsGrad& needs) {
                   std::vector<Tensor> grads(3);
                   // Backward-data's blocked conversion of gy, for the backward-weights below.
                   ops::Conv2dBlockedGradient blocked_gy;
@@ -217,7 +217,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                     bool acc = false;
                     grads[0] = input_gradient_buffer(s, acc);
                     blocked_gy = ops::conv2d_backward_data(s, gy.data(), sw.w.data(),
-                                                           grads[0].data(), sw.id(), acc);
+                                                           grads[0].data(), sw.id(), acc, alg);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {
@@ -225,7 +225,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                     const ConvPassRegion region(s, "backward", "weights");
                     ops::conv2d_backward_weights(s, xs.data(), gy.data(), grads[1].data(),
                                                  needs[2] ? grads[2].data() : nullptr,
-                                                 blocked_gy);
+                                                 blocked_gy, alg);
                   } else if (needs[2]) {  // bias alone: the sum of gy over every position
                     ops::sum_rows(gy.data(), grads[2].data(), s.N * s.OH() * s.OW(), s.O);
                   }
@@ -235,7 +235,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride,
               int64_t padding, int64_t dilation, int64_t groups, ops::Precision precision,
-              bool bf16_output) {
+              bool bf16_output, ops::Conv2dAlgorithm algorithm) {
   Conv2dArgs a;
   a.stride_h = a.stride_w = stride;
   a.pad_h = a.pad_w = padding;
@@ -243,6 +243,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   a.groups = groups;
   a.precision = precision;
   a.bf16_output = bf16_output;
+  a.algorithm = algorithm;
   return conv2d(x, weight, bias, a);
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "autograd/tensor.h"
+#include "ops/conv2d.h"
 #include "ops/precision.h"
 
 namespace hsanet {
@@ -28,11 +29,14 @@ struct Conv2dArgs {
   // With kBF16: write the output in bf16 (Tensor::is_bf16), for a batch norm, which reads it so
   // and hands back its gradient in bf16. Half the bytes written, read and kept for backward.
   bool bf16_output = false;
+  // kFast: Winograd and im2col where they pay (ops/conv2d.h); kDirect: the direct algorithm.
+  ops::Conv2dAlgorithm algorithm = ops::Conv2dAlgorithm::kFast;
 };
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& args);
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1,
-              ops::Precision precision = ops::Precision::kF32, bool bf16_output = false);
+              ops::Precision precision = ops::Precision::kF32, bool bf16_output = false,
+              ops::Conv2dAlgorithm algorithm = ops::Conv2dAlgorithm::kFast);
 
 // A bf16 tensor (a bf16 convolution's output) widened to float32, exactly; x itself when it is
 // float32 already. Differentiable: the gradient passes through.

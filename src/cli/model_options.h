@@ -46,9 +46,6 @@ inline void add_conv_algorithm_option(CLI::App& app, std::string& algorithm) {
       ->check(CLI::IsMember({"fast", "direct"}))
       ->capture_default_str();
 }
-inline void apply_conv_algorithm(const std::string& algorithm) {
-  ops::set_conv2d_algorithm(ops::parse_conv2d_algorithm(algorithm));
-}
 
 // --precision fp32|bf16: float32, or bf16 mixed precision for the convolutions (docs/precision.md).
 inline void add_precision_option(CLI::App& app, std::string& precision) {
@@ -67,9 +64,12 @@ inline std::string precision_line(ops::Precision p) {
          "fp32 here)";
 }
 
-// Selects the device; throws with the reason when CUDA was not built or no GPU is present.
-inline void apply_attention_device(const std::string& device) {
-  ops::set_attention_device(ops::parse_device(device));
+// The device of --attention-device, checked: throws with the reason when CUDA was not built or
+// no GPU is present, so that a tool fails at startup.
+inline ops::Device usable_attention_device(const std::string& device) {
+  const ops::Device d = ops::parse_device(device);
+  ops::require_device(d);
+  return d;
 }
 
 }  // namespace hsanet::cli

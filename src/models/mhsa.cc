@@ -34,9 +34,10 @@ Tensor MHSA::forward(const Tensor& t) {
                                 " (the relative tables fix the map size: build the model for "
                                 "this input size)");
   Tensor qkv_out = (*qkv)(t);  // [N, H, W, 3C]
-  if (!probs_hook) return mhsa(qkv_out, rel_pos->rel_height, rel_pos->rel_width, heads, window);
+  if (!probs_hook)
+    return mhsa(qkv_out, rel_pos->rel_height, rel_pos->rel_width, heads, window, nullptr, device);
   Tensor probs;  // [N, heads, H*W, keys]
-  Tensor out = mhsa(qkv_out, rel_pos->rel_height, rel_pos->rel_width, heads, window, &probs);
+  Tensor out = mhsa(qkv_out, rel_pos->rel_height, rel_pos->rel_width, heads, window, &probs, device);
   probs_hook(probs);
   return out;
 }

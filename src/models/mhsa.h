@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "nn/layers.h"
+#include "ops/attention_device.h"
 
 namespace hsanet::models {
 
@@ -37,6 +38,9 @@ class MHSA : public nn::Module {
   // over the keys, ops/attention.h's key order), for tools that draw attention maps. Empty by
   // default, and then the forward is exactly the training one.
   std::function<void(const Tensor& probs)> probs_hook;
+  // Where the attention core runs (ModelConfig::attention_device; the qkv convolution and the
+  // rest of the network stay on the CPU).
+  ops::Device device = ops::Device::cpu;
 
   std::shared_ptr<nn::Conv2d> qkv;       // 1x1, C -> 3C, no bias
   std::shared_ptr<RelPosEmb2d> rel_pos;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ops/attention_device.h"
+#include "ops/conv2d.h"
 #include "ops/precision.h"
 
 namespace hsanet::models {
@@ -24,6 +26,10 @@ struct ModelConfig {
   // The arithmetic of the convolutions (docs/precision.md); not a property of the weights: a
   // model trained in one precision loads and runs in the other.
   ops::Precision precision = ops::Precision::kF32;
+  // The convolutions' algorithm (--conv-algorithm; ops/conv2d.h): rounding only, like precision.
+  ops::Conv2dAlgorithm conv_algorithm = ops::Conv2dAlgorithm::kFast;
+  // Where the attention cores run (--attention-device); build_model checks that it can be used.
+  ops::Device attention_device = ops::Device::cpu;
 
   bool has_attention() const { return name != "resnet50"; }
   Branch branch() const;

@@ -5,6 +5,7 @@
 
 #include "models/attention_bottleneck.h"
 #include "models/bottleneck.h"
+#include "models/mhsa.h"
 #include "nn/layers.h"
 
 namespace hsanet::models {
@@ -78,9 +79,17 @@ Tensor ResNet::features(const Tensor& x) {
   return (*avgpool)(h);
 }
 
+void set_attention_device(nn::Module& m, ops::Device device) {
+  if (auto* a = dynamic_cast<MHSA*>(&m)) a->device = device;
+  for (const auto& child : m.children()) set_attention_device(*child.second, device);
+}
+
 std::shared_ptr<ResNet> build_model(const ModelConfig& config) {
   auto model = std::make_shared<ResNet>(config);
   nn::set_precision(*model, config.precision);
+  nn::set_conv_algorithm(*model, config.conv_algorithm);
+  ops::require_device(config.attention_device);  // throws with the reason if unusable
+  set_attention_device(*model, config.attention_device);
   return model;
 }
 

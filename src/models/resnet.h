@@ -36,6 +36,9 @@ class ResNet : public nn::Module {
 
 // Builds a model by name (model_names()); weights drawn from the global RNG (manual_seed).
 std::shared_ptr<ResNet> build_model(const ModelConfig& config);
+// Sets where every MHSA in m and below runs its attention core (build_model does it from the
+// config; ops::require_device says first whether the device can be used).
+void set_attention_device(nn::Module& m, ops::Device device);
 
 // Spatial size after a conv/pool: floor((n + 2p - k) / s) + 1, or ceil with ceil_mode.
 int64_t out_size(int64_t n, int64_t k, int64_t s, int64_t p, bool ceil_mode = false);

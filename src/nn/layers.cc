@@ -23,12 +23,24 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o)
 
 Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight, bias, opt.stride, opt.padding, opt.dilation, opt.groups,
-                opt.precision, opt.bf16_output);
+                opt.precision, opt.bf16_output, opt.algorithm);
 }
 
+namespace {
+// Calls f(options) for every Conv2d in m and below.
+template <class F>
+void for_each_conv(Module& m, const F& f) {
+  if (auto* conv = dynamic_cast<Conv2d*>(&m)) f(conv->opt);
+  for (const auto& child : m.children()) for_each_conv(*child.second, f);
+}
+}  // namespace
+
 void set_precision(Module& m, ops::Precision p) {
-  if (auto* conv = dynamic_cast<Conv2d*>(&m)) conv->opt.precision = p;
-  for (const auto& child : m.children()) set_precision(*child.second, p);
+  for_each_conv(m, [p](Conv2dOptions& o) { o.precision = p; });
+}
+
+void set_conv_algorithm(Module& m, ops::Conv2dAlgorithm a) {
+  for_each_conv(m, [a](Conv2dOptions& o) { o.algorithm = a; });
 }
 
 double Conv2d::flops(const Shape& in, const Shape& out) const {

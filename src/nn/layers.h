@@ -5,6 +5,7 @@
 
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "ops/conv2d.h"
 #include "ops/precision.h"
 
 namespace hsanet::nn {
@@ -19,6 +20,9 @@ struct Conv2dOptions {
   // BatchNorm2d alone (the models' convolutions, all but the attention's qkv), since batch norm
   // is the one layer that reads bf16 (autograd/tensor.h).
   bool bf16_output = false;
+  // Winograd and im2col where they pay, or the direct algorithm (ops/conv2d.h);
+  // set_conv_algorithm sets it for every Conv2d of a model.
+  ops::Conv2dAlgorithm algorithm = ops::Conv2dAlgorithm::kFast;
 };
 
 class Conv2d : public Module {
@@ -38,6 +42,8 @@ class Conv2d : public Module {
 // Sets the precision of every Conv2d in m and below (docs/precision.md): the one switch between
 // fp32 and bf16 mixed precision. Parameters stay float32 either way.
 void set_precision(Module& m, ops::Precision p);
+// Sets the algorithm of every Conv2d in m and below (--conv-algorithm).
+void set_conv_algorithm(Module& m, ops::Conv2dAlgorithm a);
 
 class BatchNorm2d : public Module {
  public:

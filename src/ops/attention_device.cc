@@ -28,8 +28,6 @@ const char* device_name(Device device) { return device == Device::cuda ? "cuda" 
 
 namespace {
 
-std::atomic<Device> g_device{Device::cpu};
-
 // Guards the statistics and the device buffers below.
 std::mutex g_mutex;
 AttentionTransferStats g_stats;
@@ -213,12 +211,9 @@ void backward_cuda(const AttentionDims& dims, const float* q, const float* k, co
 
 }  // namespace
 
-void set_attention_device(Device device) {
+void require_device(Device device) {
   if (device == Device::cuda) require_cuda();
-  g_device.store(device);
 }
-
-Device attention_device() { return g_device.load(); }
 
 AttentionTransferStats attention_transfer_stats() {
   std::lock_guard<std::mutex> lock(g_mutex);

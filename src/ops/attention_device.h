@@ -1,5 +1,6 @@
-// Where the attention core runs: an engine-level setting (the rest of the network always runs
-// on the CPU), and host-pointer entry points that run it there. For cuda they copy the inputs to
+// Where the attention core runs (the rest of the network always runs on the CPU): each call names
+// its device -- a model carries it (ModelConfig::attention_device, each MHSA's option), nothing
+// about it is a process-wide setting -- and host-pointer entry points run it there. For cuda they copy the inputs to
 // the device, run the kernels and copy the results back: explicit copies, each one counted and
 // timed (attention_transfer_stats) so that tools can show what the GPU costs in traffic.
 #pragma once
@@ -17,11 +18,10 @@ enum class Device { cpu, cuda };
 Device parse_device(std::string_view name);
 const char* device_name(Device device);  // "cpu" / "cuda"
 
-// The device the engine's attention op uses; cpu unless set. Choosing cuda checks at once that it
-// can be used and otherwise throws std::runtime_error saying why ("hsanet was built without CUDA
-// (configure with -DHSANET_CUDA=ON)", "no CUDA device: ..."), so a tool fails at startup.
-void set_attention_device(Device device);
-Device attention_device();
+// Throws std::runtime_error saying why the device cannot be used ("hsanet was built without CUDA
+// (configure with -DHSANET_CUDA=ON)", "no CUDA device: ..."); cpu always can. A tool calls it
+// for the device it was asked for, so that it fails at startup rather than at the first call.
+void require_device(Device device);
 
 // Host <-> device traffic of the cuda entry points below since the last reset (all threads).
 struct AttentionTransferStats {

@@ -9,7 +9,6 @@
 // docs/conv.md has the table of paths by shape and pass, and the measurements behind each choice.
 #include "ops/conv2d.h"
 
-#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -36,8 +35,6 @@ std::string describe(const Conv2dShape& s) {
          str(s.dilation_h) + ", " + str(s.dilation_w) + "), groups " + str(s.groups);
 }
 
-// The one setting the convolutions read from outside a call (--conv-algorithm).
-std::atomic<Conv2dAlgorithm> g_algorithm{Conv2dAlgorithm::kFast};
 
 // ---------------------------------------------------------------- shape classes
 
@@ -92,7 +89,7 @@ bool im2col_bf16_geometry(const Conv2dShape& s) {
 // hsanet's own NHWC kernels (winograd.h), which skip the nChw16c conversions and measured
 // faster there (docs/winograd.md).
 bool own_winograd4x4(const Conv2dShape& s) {
-  return conv2d_uses_winograd(s) && s.OH() * s.OW() < 56 * 56;
+  return conv2d_uses_winograd(s, Conv2dAlgorithm::kFast) && s.OH() * s.OW() < 56 * 56;
 }
 
 // Where oneDNN's own 1x1 convolution kernels beat the matmuls: forward over 3136 and more output
@@ -128,7 +125,8 @@ enum class Path {
 // the 1x1 ones take the same matmul paths at the same sizes (measured again in bf16: the
 // matmuls won below 3136 positions forward and 12544 for the weight gradient, as in float32),
 // and everything else runs on oneDNN's bf16 convolutions: there is no bf16 Winograd.
-Path choose_path(const Conv2dShape& s, Pass pass, Precision precision = Precision::kF32) {
+Path choose_path(const Conv2dShape& s, Pass pass, Conv2dAlgorithm algorithm,
+                 Precision precision = Precision::kF32) {
   switch (pass) {
     case Pass::kForward:
       if (is_pointwise(s) && !pointwise_forward_on_conv(s)) return Path::kPointwiseGemm;
@@ -147,11 +145,12 @@ Path choose_path(const Conv2dShape& s, Pass pass, Precision precision = Precisio
   if (precision == Precision::kBF16)
     return pass != Pass::kBackwardData && im2col_bf16_geometry(s) ? Path::kIm2colGemm
                                                                    : Path::kOnednn;
+  if (algorithm == Conv2dAlgorithm::kDirect) return Path::kOnednn;
   if (own_winograd4x4(s)) return Path::kOwnWinograd4x4;
-  if (conv2d_uses_winograd2x2(s)) return Path::kOwnWinograd2x2;
+  if (conv2d_uses_winograd2x2(s, algorithm)) return Path::kOwnWinograd2x2;
   // Backward-data stays direct: as a product it would write a [P, 9C] matrix and then
   // scatter-add it, slower.
-  if (pass != Pass::kBackwardData && conv2d_uses_im2col(s)) return Path::kIm2colGemm;
+  if (pass != Pass::kBackwardData && conv2d_uses_im2col(s, algorithm)) return Path::kIm2colGemm;
   return Path::kOnednn;
 }
 
@@ -159,8 +158,6 @@ Path choose_path(const Conv2dShape& s, Pass pass, Precision precision = Precisio
 
 // ---------------------------------------------------------------- the algorithm setting
 
-void set_conv2d_algorithm(Conv2dAlgorithm a) { g_algorithm.store(a); }
-Conv2dAlgorithm conv2d_algorithm() { return g_algorithm.load(); }
 
 Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name) {
   if (name == "fast") return Conv2dAlgorithm::kFast;
@@ -168,18 +165,18 @@ Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name) {
   throw std::invalid_argument("unknown convolution algorithm '" + name + "' (expected fast or direct)");
 }
 
-bool conv2d_uses_winograd(const Conv2dShape& s) {
-  return g_algorithm.load() == Conv2dAlgorithm::kFast && winograd_geometry(s) &&
+bool conv2d_uses_winograd(const Conv2dShape& s, Conv2dAlgorithm algorithm) {
+  return algorithm == Conv2dAlgorithm::kFast && winograd_geometry(s) &&
          detail::onednn_has_winograd();
 }
 
-bool conv2d_uses_im2col(const Conv2dShape& s) {
-  return g_algorithm.load() == Conv2dAlgorithm::kFast && im2col_geometry(s);
+bool conv2d_uses_im2col(const Conv2dShape& s, Conv2dAlgorithm algorithm) {
+  return algorithm == Conv2dAlgorithm::kFast && im2col_geometry(s);
 }
 
-bool conv2d_uses_winograd2x2(const Conv2dShape& s) {
-  return g_algorithm.load() == Conv2dAlgorithm::kFast && winograd2x2_geometry(s) &&
-         !conv2d_uses_winograd(s);
+bool conv2d_uses_winograd2x2(const Conv2dShape& s, Conv2dAlgorithm algorithm) {
+  return algorithm == Conv2dAlgorithm::kFast && winograd2x2_geometry(s) &&
+         !conv2d_uses_winograd(s, algorithm);
 }
 
 // ---------------------------------------------------------------- checks
@@ -212,11 +209,11 @@ void check_conv2d(const Conv2dShape& s, const char* op) {
 // ---------------------------------------------------------------- the three passes
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                    float* y, bool training, const WeightId& wid) {
+                    float* y, bool training, const WeightId& wid, Conv2dAlgorithm algorithm) {
   check_conv2d(s, "conv2d_forward");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  switch (choose_path(s, Pass::kForward)) {
+  switch (choose_path(s, Pass::kForward, algorithm)) {
     case Path::kPointwiseGemm: return detail::pointwise_forward(ctx, s, x, w, bias, y);
     case Path::kStridedPointwiseGemm:
       return detail::strided_pointwise_forward(ctx, s, x, w, bias, y);
@@ -224,7 +221,8 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
     case Path::kOwnWinograd2x2: return detail::winograd_forward(ctx, 2, s, x, w, bias, y, wid);
     case Path::kOwnWinograd4x4: return detail::winograd_forward(ctx, 4, s, x, w, bias, y, wid);
     case Path::kOnednn:
-      return detail::onednn_forward(ctx, s, conv2d_uses_winograd(s), x, w, bias, y, training, wid);
+      return detail::onednn_forward(ctx, s, conv2d_uses_winograd(s, algorithm), x, w, bias, y,
+                                    training, wid);
   }
 }
 
@@ -233,14 +231,15 @@ bool conv2d_backward_data_accumulates(const Conv2dShape& s) {
 }
 
 Conv2dBlockedGradient conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
-                                           float* dx, const WeightId& wid, bool accumulate) {
+                                           float* dx, const WeightId& wid, bool accumulate,
+                                           Conv2dAlgorithm algorithm) {
   check_conv2d(s, "conv2d_backward_data");
   if (accumulate && !conv2d_backward_data_accumulates(s))
     throw std::invalid_argument("conv2d_backward_data: accumulating into dx needs a 1x1 "
                                 "convolution without padding or groups (" + describe(s) + ")");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  switch (choose_path(s, Pass::kBackwardData)) {
+  switch (choose_path(s, Pass::kBackwardData, algorithm)) {
     case Path::kPointwiseGemm:
       detail::pointwise_backward_data(ctx, s, dy, w, dx, accumulate);
       return {};
@@ -256,15 +255,16 @@ Conv2dBlockedGradient conv2d_backward_data(const Conv2dShape& s, const float* dy
     case Path::kIm2colGemm:  // never chosen for backward-data
     case Path::kOnednn: break;
   }
-  return detail::onednn_backward_data(ctx, s, conv2d_uses_winograd(s), dy, w, dx, wid);
+  return detail::onednn_backward_data(ctx, s, conv2d_uses_winograd(s, algorithm), dy, w, dx, wid);
 }
 
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                             float* dbias, const Conv2dBlockedGradient& after) {
+                             float* dbias, const Conv2dBlockedGradient& after,
+                             Conv2dAlgorithm algorithm) {
   check_conv2d(s, "conv2d_backward_weights");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
-  switch (choose_path(s, Pass::kBackwardWeights)) {
+  switch (choose_path(s, Pass::kBackwardWeights, algorithm)) {
     case Path::kPointwiseGemm:
     case Path::kStridedPointwiseGemm:
       return detail::pointwise_backward_weights(ctx, s, x, dy, dw, dbias);
@@ -272,7 +272,7 @@ void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* 
     case Path::kOwnWinograd2x2: return detail::winograd_backward_weights(ctx, 2, s, x, dy, dw, dbias);
     case Path::kOwnWinograd4x4: return detail::winograd_backward_weights(ctx, 4, s, x, dy, dw, dbias);
     case Path::kOnednn:
-      return detail::onednn_backward_weights(ctx, s, conv2d_uses_winograd(s), x, dy, dw, dbias,
+      return detail::onednn_backward_weights(ctx, s, conv2d_uses_winograd(s, algorithm), x, dy, dw, dbias,
                                              after);
   }
 }
@@ -319,7 +319,7 @@ void forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w, const
     if (y_bf16) float_to_bf16(yf, static_cast<uint16_t*>(y), ny);
     return;
   }
-  switch (choose_path(s, Pass::kForward, Precision::kBF16)) {
+  switch (choose_path(s, Pass::kForward, Conv2dAlgorithm::kFast, Precision::kBF16)) {
     case Path::kPointwiseGemm:
       return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
     case Path::kStridedPointwiseGemm:
@@ -358,7 +358,7 @@ void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const f
     detail::onednn_backward_data(ctx, s, false, dyf, wr, dx, {});
     return;
   }
-  switch (choose_path(s, Pass::kBackwardData, Precision::kBF16)) {
+  switch (choose_path(s, Pass::kBackwardData, Conv2dAlgorithm::kFast, Precision::kBF16)) {
     case Path::kPointwiseGemm:
       return detail::pointwise_backward_data_bf16(ctx, s, dy, w, dx, wid, accumulate);
     case Path::kStridedPointwiseGemm:
@@ -375,7 +375,7 @@ void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const
   if (!detail::onednn_has_bf16())
     return detail::onednn_backward_weights(ctx, s, false, widened(ctx, 0, x, input_size(s)),
                                            widened(ctx, 1, dy, output_size(s)), dw, dbias, {});
-  switch (choose_path(s, Pass::kBackwardWeights, Precision::kBF16)) {
+  switch (choose_path(s, Pass::kBackwardWeights, Conv2dAlgorithm::kFast, Precision::kBF16)) {
     case Path::kPointwiseGemm:
     case Path::kStridedPointwiseGemm:
       return detail::pointwise_backward_weights_bf16(ctx, s, x, dy, dw, dbias);

@@ -30,6 +30,21 @@ struct Conv2dShape {
 // non-positive sizes, channels not divisible by groups, a kernel larger than the padded input, ...
 void check_conv2d(const Conv2dShape& s, const char* op = "conv2d");
 
+// Which algorithm the 3x3 convolutions run. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) makes
+// the same sums from 36 products per 16 outputs instead of 144, but rounds differently: its
+// outputs and gradients carry ~5x the rounding error of the direct algorithm (~1e-6 of their
+// size instead of ~2e-7; docs/conv.md). Like PyTorch's TF32 switch for GPU convolutions, the
+// fast setting is the default and `kDirect` is there for bit-level comparisons. Each call takes
+// the algorithm as an argument (a model carries it: nn::Conv2dOptions, ModelConfig); nothing
+// about it is a process-wide setting.
+enum class Conv2dAlgorithm {
+  kFast,    // Winograd where conv2d_uses_winograd or conv2d_uses_winograd2x2 say so, im2col
+            // where conv2d_uses_im2col does, the direct algorithm elsewhere
+  kDirect,  // the direct algorithm (1x1: matmuls or oneDNN's 1x1 kernels) everywhere
+};
+// "fast" | "direct"; anything else throws std::invalid_argument naming the accepted values.
+Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
+
 // Which version of which weight buffer a call sees, for the cache of reordered weights: the
 // primitive's preferred weight layout is made from OIHW once per (owner, version), not per call.
 // `owner` is any object whose lifetime is the weight's (the Tensor's storage, say); an empty
@@ -43,7 +58,8 @@ struct WeightId {
 // (the descriptor the backward passes are built against) or forward_inference.
 //   x: [N, H, W, C]  w: [O, C/groups, KH, KW]  bias: [O]  y: [N, OH, OW, O]
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                    float* y, bool training, const WeightId& wid = {});
+                    float* y, bool training, const WeightId& wid = {},
+                    Conv2dAlgorithm algorithm = Conv2dAlgorithm::kFast);
 
 namespace detail {
 struct BlockedGradient;  // conv2d_onednn.h
@@ -67,7 +83,8 @@ struct Conv2dBlockedGradient {
 //   dy: [N, OH, OW, O]  w: [O, C/groups, KH, KW]  dx: [N, H, W, C]
 Conv2dBlockedGradient conv2d_backward_data(const Conv2dShape& s, const float* dy, const float* w,
                                            float* dx, const WeightId& wid = {},
-                                           bool accumulate = false);
+                                           bool accumulate = false,
+                                           Conv2dAlgorithm algorithm = Conv2dAlgorithm::kFast);
 bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 
 // dw = dL/dw in OIHW and, when dbias is not nullptr, dbias = dL/dbias (both overwritten).
@@ -75,7 +92,8 @@ bool conv2d_backward_data_accumulates(const Conv2dShape& s);
 // empty): its blocked conversion of dy is reused when still there.
 //   x: [N, H, W, C]  dy: [N, OH, OW, O]  dw: [O, C/groups, KH, KW]  dbias: [O]
 void conv2d_backward_weights(const Conv2dShape& s, const float* x, const float* dy, float* dw,
-                             float* dbias, const Conv2dBlockedGradient& after = {});
+                             float* dbias, const Conv2dBlockedGradient& after = {},
+                             Conv2dAlgorithm algorithm = Conv2dAlgorithm::kFast);
 
 // bf16 mixed precision (docs/precision.md). The activations and gradients come in as bf16 bit
 // patterns (ops/bf16.h converts), the weights as the float32 master, which is converted to bf16
@@ -96,38 +114,24 @@ void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const f
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
                                   float* dw, float* dbias);
 
-// Which algorithm the 3x3 convolutions run. Winograd F(4x4, 3x3) (oneDNN's jit_wino_4x3) makes
-// the same sums from 36 products per 16 outputs instead of 144, but rounds differently: its
-// outputs and gradients carry ~5x the rounding error of the direct algorithm (~1e-6 of their
-// size instead of ~2e-7; docs/conv.md). Like PyTorch's TF32 switch for GPU convolutions, the
-// fast setting is the default and `kDirect` is there for bit-level comparisons.
-enum class Conv2dAlgorithm {
-  kFast,    // Winograd where conv2d_uses_winograd or conv2d_uses_winograd2x2 say so, im2col
-            // where conv2d_uses_im2col does, the direct algorithm elsewhere
-  kDirect,  // the direct algorithm (1x1: matmuls or oneDNN's 1x1 kernels) everywhere
-};
-void set_conv2d_algorithm(Conv2dAlgorithm a);
-Conv2dAlgorithm conv2d_algorithm();
-// "fast" | "direct"; anything else throws std::invalid_argument naming the accepted values.
-Conv2dAlgorithm parse_conv2d_algorithm(const std::string& name);
-// True when this geometry runs as Winograd under the current setting: 3x3, stride 1, padding 1,
+// True when this geometry runs as Winograd under `algorithm`: 3x3, stride 1, padding 1,
 // no dilation or groups, channels in multiples of 16 (its blocked layouts), and an output of at
 // least 28x28 per image: on ResNet's 14x14 and 7x7 layers it measured no faster (docs/conv.md).
 // Below 56x56 all three passes run on hsanet's own NHWC transforms (winograd.h), from 56x56
 // on oneDNN's. Always false on CPUs without AVX-512, where oneDNN has no Winograd.
-bool conv2d_uses_winograd(const Conv2dShape& s);
-// True when this geometry runs as Winograd F(2x2, 3x3) (winograd.h) under the current
-// setting: 3x3, stride 1, padding 1, no dilation or groups, at least 64 channels in and out, and
+bool conv2d_uses_winograd(const Conv2dShape& s, Conv2dAlgorithm algorithm = Conv2dAlgorithm::kFast);
+// True when this geometry runs as Winograd F(2x2, 3x3) (winograd.h) under `algorithm`: 3x3, stride 1, padding 1, no dilation or groups, at least 64 channels in and out, and
 // an output smaller than 28x28 (the layers F(4x4, 3x3) leaves to the direct algorithm). Its
 // rounding error is that of the direct algorithm's order (docs/winograd.md).
-bool conv2d_uses_winograd2x2(const Conv2dShape& s);
+bool conv2d_uses_winograd2x2(const Conv2dShape& s,
+                             Conv2dAlgorithm algorithm = Conv2dAlgorithm::kFast);
 // True when this geometry's forward and backward-weights run as one matrix product over a
 // gathered [N*OH*OW, C*9] matrix of input windows (im2col) with the OIHW weights read in place,
-// under the fast setting: 3x3, stride 2, padding 1, no dilation or groups, at least 256 input
+// under the fast algorithm: 3x3, stride 2, padding 1, no dilation or groups, at least 256 input
 // channels and at most 7x7 output positions (ResNet's stage-4 downsampling 3x3, where the direct
 // kernels were slowest and reordered 9.4 MB of weights twice a step). The sums are the direct
 // algorithm's, in another order.
-bool conv2d_uses_im2col(const Conv2dShape& s);
+bool conv2d_uses_im2col(const Conv2dShape& s, Conv2dAlgorithm algorithm = Conv2dAlgorithm::kFast);
 
 // Counters for tests and benchmarks: how often the caches missed.
 struct Conv2dCacheStats {
