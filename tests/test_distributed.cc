@@ -9,13 +9,14 @@
 #include <cmath>
 #include <set>
 
-#include "autograd/batch_norm_sync.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
 #include "autograd/grad_hooks.h"
 #include "base/random.h"
 #include "data/loader.h"
 #include "nn/distributed.h"
+#include "nn/layers.h"
+#include "nn/sync_batch_norm.h"
 #include "test_train_util.h"
 
 namespace hsanet {
@@ -129,13 +130,16 @@ TEST(SyncBatchNorm, OneProcessMatchesTheSinglePassKernel) {
       Tensor bias = random_tensor({6}, 13).set_requires_grad();
       Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
       int calls = 0;
-      if (synced) set_batch_norm_sync([&](double*, int64_t) { ++calls; });
-      Tensor y = variant == 0   ? batch_norm2d(x, w, bias, rm, rv, true)
+      const nn::StatsAllReduce count = [&](double*, int64_t) { ++calls; };
+      ops::BatchNormOptions opt;
+      opt.relu = variant > 0;
+      const char* op = variant == 0 ? "batch_norm2d" : variant == 1 ? "batch_norm2d_relu" : "batch_norm2d_add_relu";
+      Tensor y = synced         ? nn::sync_batch_norm(op, x, variant == 2 ? res : Tensor(), w, bias, rm, rv, opt, count)
+                 : variant == 0 ? batch_norm2d(x, w, bias, rm, rv, true)
                  : variant == 1 ? batch_norm2d_relu(x, w, bias, rm, rv, true)
                                 : batch_norm2d_add_relu(x, res, w, bias, rm, rv, true);
       Tensor g = random_tensor(y.shape(), 14);
       sum(mul(y, g)).backward();
-      set_batch_norm_sync(nullptr);
       if (synced) {
         EXPECT_EQ(calls, 2) << "one sum forward, one backward";
       }

@@ -11,13 +11,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "autograd/batch_norm_sync.h"
 #include "autograd/functions_basic.h"
 #include "autograd/functions_loss.h"
 #include "autograd/functions_vision.h"
 #include "base/random.h"
 #include "models/resnet.h"
 #include "nn/distributed.h"
+#include "nn/layers.h"
+#include "nn/sync_batch_norm.h"
 #include "test_train_util.h"
 
 namespace hsanet {
@@ -75,9 +76,11 @@ TEST(Mpi, SyncBatchNormEqualsTheWholeBatch) {
   };
   Tensor x2 = rows(full).set_requires_grad(), w2 = w0.clone().set_requires_grad(), b2 = b0.clone().set_requires_grad();
   Tensor rm2 = Tensor::zeros({5}), rv2 = Tensor::ones({5});
-  set_batch_norm_sync([](double* d, int64_t n) { world->all_reduce_sum(d, n); });
-  Tensor y2 = forward(x2, w2, b2, rm2, rv2, rows(gfull));
-  set_batch_norm_sync(nullptr);
+  ops::BatchNormOptions opt;
+  opt.relu = true;
+  Tensor y2 = nn::sync_batch_norm("batch_norm2d_relu", x2, Tensor(), w2, b2, rm2, rv2, opt,
+                                  [](double* d, int64_t n) { world->all_reduce_sum(d, n); });
+  sum(mul(y2, rows(gfull))).backward();
 
   Tensor dw = w2.grad().clone(), db = b2.grad().clone();
   world->all_reduce_sum(dw.data(), 5);
@@ -117,13 +120,13 @@ TEST(Mpi, SyncBatchNormNetworkGradientsEqualTheWholeBatch) {
   Tensor xh = Tensor::empty({4, 32, 32, 3});
   std::copy(x.data() + r * xh.numel(), x.data() + (r + 1) * xh.numel(), xh.data());
   std::vector<int32_t> lh(labels.begin() + 4 * r, labels.begin() + 4 * r + 4);
-  set_batch_norm_sync([](double* d, int64_t n) { world->all_reduce_sum(d, n); });
+  nn::convert_sync_batchnorm(*model, [](double* d, int64_t n) { world->all_reduce_sum(d, n); });
   nn::GradientReducer reducer(*world, model->named_parameters());
   reducer.begin_step(0.5);
   Tensor lossh = cross_entropy((*model)(xh), lh, 0.f);
   lossh.backward();
   reducer.finish_step();
-  set_batch_norm_sync(nullptr);
+  nn::convert_sync_batchnorm(*model, nullptr);
   size_t k = 0;
   for (const auto& [n, p] : model->named_parameters()) {
     double worst = 0, scale = 1e-3;

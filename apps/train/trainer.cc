@@ -25,13 +25,13 @@
 #include "apps/train/run_log.h"
 #include "apps/train/run_setup.h"
 #include "apps/train/write_points.h"
-#include "autograd/batch_norm_sync.h"
 #include "base/random.h"
 #include "data/data_error.h"
 #include "io/atomic_file.h"
 #include "models/resnet.h"
 #include "nn/distributed.h"
 #include "nn/ema.h"
+#include "nn/layers.h"
 #include "ops/parallel.h"
 
 namespace hsanet::train {
@@ -110,23 +110,6 @@ data::LoaderOptions train_loader_options(const TrainConfig& c, size_t samples, c
           .mixup_alpha = mix.mixup_alpha, .cutmix_alpha = mix.cutmix_alpha, .mix_prob = mix.prob,
           .mix_switch_prob = mix.switch_prob, .rank = comm.rank(), .world_size = comm.size()};
 }
-
-// While alive, batch norm in training mode takes its statistics over every process.
-class SyncBatchNorm {
- public:
-  SyncBatchNorm(nn::Communicator& comm, bool on) : on_(on) {
-    if (on_) previous_ = set_batch_norm_sync([&comm](double* d, int64_t n) { comm.all_reduce_sum(d, n); });
-  }
-  ~SyncBatchNorm() {
-    if (on_) set_batch_norm_sync(std::move(previous_));
-  }
-  SyncBatchNorm(const SyncBatchNorm&) = delete;
-  SyncBatchNorm& operator=(const SyncBatchNorm&) = delete;
-
- private:
-  bool on_;
-  StatsAllReduce previous_;
-};
 
 data::LoaderOptions eval_loader_options(const TrainConfig& c) {
   return {.batch_size = c.eval_batch_size, .shuffle = false, .drop_last = false, .seed = c.seed, .workers = c.workers};
@@ -225,7 +208,6 @@ class TrainingRun {
   std::optional<ProgressLine> progress_;
   std::optional<EpochContext> ctx_;
   std::unique_ptr<nn::GradientReducer> reducer_;
-  std::optional<SyncBatchNorm> sync_bn_;
   EvalResult last_eval_, last_ema_eval_;  // the raw model's and the average's on the validation split
   bool have_eval_ = false;
   std::string stop_reason_;  // set when early stopping ends the run before cfg.epochs
@@ -370,7 +352,9 @@ void TrainingRun::set_up_training(bool tty) {
     ctx_->comm = &comm_;
     ctx_->reducer = reducer_.get();
   }
-  sync_bn_.emplace(comm_, world_ > 1 && inv_.sync_bn);
+  // --sync-bn: every batch norm takes its training statistics over the processes.
+  if (world_ > 1 && inv_.sync_bn)
+    nn::convert_sync_batchnorm(*model_, [this](double* d, int64_t n) { comm_.all_reduce_sum(d, n); });
 }
 
 bool TrainingRun::stops_early(int epoch) {

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "autograd/batch_norm_sync.h"
 #include "autograd/node.h"
 #include "base/profiler.h"
 #include "ops/batchnorm.h"
@@ -301,13 +300,9 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 // ---------------------------------------------------------------- batch norm
 
-namespace {
-
-// The three batch-norm entry points differ only in the fused ReLU and residual.
-Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
-                       const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                       const Tensor& running_var, bool training, float momentum, float eps,
-                       bool relu, bool bf16_output = false) {
+void check_batch_norm_args(const char* op, const Tensor& x, const Tensor& residual,
+                           const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                           const Tensor& running_var, bool training) {
   if (!x.defined() || x.ndim() < 2)
     throw std::invalid_argument(std::string(op) + ": input must be [..., C] (NHWC), got " +
                                 (x.defined() ? shape_str(x.shape()) : "undefined"));
@@ -324,7 +319,17 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
   if (training && rows < 2)
     throw std::invalid_argument(std::string(op) + ": training needs more than one value per "
                                 "channel, got input " + shape_str(x.shape()));
+}
 
+namespace {
+
+// The three batch-norm entry points differ only in the fused ReLU and residual.
+Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
+                       const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, float momentum, float eps,
+                       bool relu, bool bf16_output = false) {
+  check_batch_norm_args(op, x, residual, weight, bias, running_mean, running_var, training);
+  const int64_t C = x.size(-1), rows = x.numel() / C;
   // Undefined affine parameters act as gamma = 1, beta = 0.
   const Tensor gamma = weight.defined() ? weight : Tensor::ones({C});
   const Tensor beta = bias.defined() ? bias : Tensor::zeros({C});
@@ -332,9 +337,6 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& residual,
   opt.eps = eps;
   opt.momentum = momentum;
   opt.relu = relu;
-  if (training && batch_norm_sync())  // statistics of the batch across processes
-    return batch_norm_synced(op, x.is_bf16() ? float32(x) : x, residual, weight, bias, gamma, beta,
-                             running_mean, running_var, opt);
   // x in bf16 (a bf16 convolution's output): the kernels widen it as they read, and the
   // backward writes x's gradient in bf16, for that convolution's backward (docs/precision.md).
   const bool x_bf16 = x.is_bf16();

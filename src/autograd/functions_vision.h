@@ -62,6 +62,11 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
                          const Tensor& running_mean, const Tensor& running_var, bool training,
                          float momentum = 0.1f, float eps = 1e-5f, bool bf16_output = false);
+// Throws std::invalid_argument, naming `op`, when the batch-norm arguments do not fit together
+// (shapes, missing running statistics in evaluation mode, one value per channel in training).
+void check_batch_norm_args(const char* op, const Tensor& x, const Tensor& residual,
+                           const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                           const Tensor& running_var, bool training);
 // relu(batch_norm2d(x) + residual): the end of a ResNet bottleneck. residual has x's shape.
 Tensor batch_norm2d_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,
                              const Tensor& bias, const Tensor& running_mean,

@@ -56,12 +56,14 @@ BatchNorm2d::BatchNorm2d(int64_t channels, float eps, float momentum) : eps(eps)
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (sync && is_training()) return synced("batch_norm2d", x, Tensor(), false);
   return batch_norm2d(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
 Tensor BatchNorm2d::forward_relu(const Tensor& x, ReLU& relu) {
   if (ModuleTrace::active()) return relu((*this)(x));
   ProfileRegion region("forward", "BatchNorm2d+ReLU");
+  if (sync && is_training()) return synced("batch_norm2d_relu", x, Tensor(), true);
   return batch_norm2d_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps,
                            bf16_output);
 }
@@ -69,8 +71,22 @@ Tensor BatchNorm2d::forward_relu(const Tensor& x, ReLU& relu) {
 Tensor BatchNorm2d::forward_add_relu(const Tensor& x, const Tensor& residual, ReLU& relu) {
   if (ModuleTrace::active()) return relu(add((*this)(x), residual));
   ProfileRegion region("forward", "BatchNorm2d+add+ReLU");
+  if (sync && is_training()) return synced("batch_norm2d_add_relu", x, residual, true);
   return batch_norm2d_add_relu(x, residual, weight, bias, running_mean, running_var, is_training(),
                                momentum, eps);
+}
+
+Tensor BatchNorm2d::synced(const char* op, const Tensor& x, const Tensor& residual, bool relu) {
+  ops::BatchNormOptions opt;
+  opt.eps = eps;
+  opt.momentum = momentum;
+  opt.relu = relu;
+  return sync_batch_norm(op, x, residual, weight, bias, running_mean, running_var, opt, sync);
+}
+
+void convert_sync_batchnorm(Module& m, const StatsAllReduce& all_reduce) {
+  if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) bn->sync = all_reduce;
+  for (const auto& child : m.children()) convert_sync_batchnorm(*child.second, all_reduce);
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel, stride, padding); }

@@ -5,6 +5,7 @@
 
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/sync_batch_norm.h"
 #include "ops/conv2d.h"
 #include "ops/precision.h"
 
@@ -62,7 +63,17 @@ class BatchNorm2d : public Module {
   // forward_relu of a bf16 input (a bf16 convolution's output) writes bf16 too: set only where
   // a bf16 convolution alone reads the output (the models' bottlenecks, docs/precision.md).
   bool bf16_output = false;
+  // When set, training mode takes its statistics over every process through this sum
+  // (sync_batch_norm.h; convert_sync_batchnorm sets it on a whole model). Empty: local.
+  StatsAllReduce sync;
+
+ private:
+  Tensor synced(const char* op, const Tensor& x, const Tensor& residual, bool relu);
 };
+
+// PyTorch's SyncBatchNorm.convert_sync_batchnorm: every BatchNorm2d in m and below takes its
+// training statistics over the processes `all_reduce` sums across (an empty one: local again).
+void convert_sync_batchnorm(Module& m, const StatsAllReduce& all_reduce);
 
 class MaxPool2d : public Module {
  public:

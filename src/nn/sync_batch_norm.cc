@@ -1,4 +1,4 @@
-#include "autograd/batch_norm_sync.h"
+#include "nn/sync_batch_norm.h"
 
 #include <omp.h>
 
@@ -6,16 +6,12 @@
 #include <cmath>
 #include <vector>
 
+#include "autograd/functions_vision.h"
 #include "autograd/node.h"
 
-namespace hsanet {
+namespace hsanet::nn {
 
 namespace {
-
-StatsAllReduce& hook() {
-  static StatsAllReduce h;
-  return h;
-}
 
 // Per-channel sums of a and of a * b over rows (b == nullptr: of a * a), in double, combined
 // from per-thread partials over fixed row blocks in thread order (deterministic per thread count).
@@ -49,23 +45,20 @@ void channel_sums(const float* a, const float* b, int64_t rows, int64_t C, doubl
 
 }  // namespace
 
-StatsAllReduce set_batch_norm_sync(StatsAllReduce h) {
-  StatsAllReduce previous = std::move(hook());
-  hook() = std::move(h);
-  return previous;
-}
-
-const StatsAllReduce& batch_norm_sync() { return hook(); }
-
-Tensor batch_norm_synced(const char* op, const Tensor& x, const Tensor& residual, const Tensor& weight,
-                         const Tensor& bias, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                         const Tensor& running_var, const ops::BatchNormOptions& opt) {
+Tensor sync_batch_norm(const char* op, const Tensor& x_in, const Tensor& residual, const Tensor& weight,
+                       const Tensor& bias, const Tensor& running_mean, const Tensor& running_var,
+                       const ops::BatchNormOptions& opt, const StatsAllReduce& all_reduce) {
+  check_batch_norm_args(op, x_in, residual, weight, bias, running_mean, running_var, true);
+  const Tensor x = float32(x_in);  // a bf16 convolution's output: widened (exactly)
   const int64_t C = x.size(-1), rows = x.numel() / C;
+  // Undefined affine parameters act as gamma = 1, beta = 0.
+  const Tensor gamma = weight.defined() ? weight : Tensor::ones({C});
+  const Tensor beta = bias.defined() ? bias : Tensor::zeros({C});
   // stats: [sum x (C), sum x^2 (C), rows (1)], summed over the processes
   std::vector<double> stats(2 * C + 1);
   channel_sums(x.data(), nullptr, rows, C, stats.data(), stats.data() + C);
   stats[2 * C] = static_cast<double>(rows);
-  hook()(stats.data(), 2 * C + 1);
+  all_reduce(stats.data(), 2 * C + 1);
   const double M = stats[2 * C];
 
   Tensor mean = Tensor::empty({C}), var = Tensor::empty({C}), invstd = Tensor::empty({C});
@@ -96,7 +89,8 @@ Tensor batch_norm_synced(const char* op, const Tensor& x, const Tensor& residual
   const Tensor ys = opt.relu ? y.detach() : Tensor();
   const bool fused_add = residual.defined();
   return record(op, y, {x, weight, bias, residual},
-                [xs, gs, ys, mean, invstd, rows, C, M, opt, fused_add](const Tensor& gy, const NeedsGrad& needs) {
+                [xs, gs, ys, mean, invstd, rows, C, M, opt, fused_add, all_reduce](const Tensor& gy,
+                                                                                  const NeedsGrad& needs) {
                   std::vector<Tensor> g(4);
                   if (needs[0]) g[0] = Tensor::empty(xs.shape());
                   if (needs[3] && fused_add) g[3] = Tensor::empty(xs.shape());
@@ -110,7 +104,7 @@ Tensor batch_norm_synced(const char* op, const Tensor& x, const Tensor& residual
                   // sums: [sum dy (C), sum dy * xhat (C)], over the processes
                   std::vector<double> sums(2 * C);
                   for (int64_t c = 0; c < C; ++c) sums[c] = dbeta.data()[c], sums[C + c] = dgamma.data()[c];
-                  hook()(sums.data(), 2 * C);
+                  all_reduce(sums.data(), 2 * C);
                   if (g[0].defined()) {
                     // dx -= gamma * invstd * (sum(dy) / M + xhat * sum(dy * xhat) / M)
                     std::vector<float> a(C), b(C);
@@ -133,4 +127,4 @@ Tensor batch_norm_synced(const char* op, const Tensor& x, const Tensor& residual
                 });
 }
 
-}  // namespace hsanet
+}  // namespace hsanet::nn
