@@ -46,7 +46,7 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
   // One process: frozen parameters ask for no gradient, so backward skips their weight passes;
   // restored when the epoch ends (Grad-CAM and the next epochs expect it). With a gradient
   // reducer every parameter keeps a gradient (its buckets count them) that is dropped after the sum.
-  const NoGradFor no_grad(frozen && !ctx.reducer ? ctx.pretrained : std::vector<size_t>{}, ctx.optimizer);
+  const NoGradFor no_grad(frozen && !ctx.parallel ? ctx.pretrained : std::vector<size_t>{}, ctx.optimizer);
   ctx.model.train();  // batch norm of frozen parts too: its running statistics follow the new data
   ctx.loader.start_epoch(epoch);
   EpochResult r;
@@ -74,37 +74,30 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
         mixed ? data::dominant_labels(b.labels, b.mix_labels, b.mix_lambda) : b.labels;  // [B]
     const int n_local = static_cast<int>(scored.size());
     Tensor targets;  // [B, K] when mixed
-    // The step's totals over the ranks, so every rank judges (and reports) the global batch:
-    // loss sum, hits, images.
-    double step[3] = {0, 0, 0};
-    float value = 0;
+    float value = 0;  // the step's mean loss: the global batch's under data parallelism
     nn::TrainStepOptions so;
     so.label_smoothing = static_cast<float>(cfg.label_smoothing);
     // The gradients add up over the group: each batch contributes its mean loss / group.
     so.loss_scale = 1.0f / static_cast<float>(group);
+    // Every rank judges (and reports) the global batch, and ends with its mean gradient.
+    so.parallel = ctx.parallel;
     so.before_backward = [&](nn::TrainStepStats& st) {
+      if (global_step == ctx.fault_nan_step) st.loss_value = std::numeric_limits<double>::quiet_NaN();
       value = static_cast<float>(st.loss_value);
-      if (global_step == ctx.fault_nan_step) value = std::numeric_limits<float>::quiet_NaN();
-      step[0] = static_cast<double>(value) * n_local;
-      step[1] = static_cast<double>(st.correct);
-      step[2] = static_cast<double>(n_local);
-      if (ctx.comm) ctx.comm->all_reduce_sum(step, 3);
-      if (ctx.comm) value = static_cast<float>(step[0] / step[2]);
       if (!std::isfinite(value))
         throw NonFiniteLoss("the loss is " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at epoch " +
                                 std::to_string(epoch + 1) + ", batch " + std::to_string(i + 1) + " of " +
                                 std::to_string(batches) + " (global step " + std::to_string(global_step) +
                                 "): training diverged",
                             epoch + 1, global_step);
-      if (ctx.reducer) ctx.reducer->begin_step(n_local / step[2]);
     };
     if (mixed) {
       const int k = ctx.loader.num_classes();
       targets = Tensor::from_vector(
           data::mixed_targets(b.labels, b.mix_labels, b.mix_lambda, k, cfg.label_smoothing), {n_local, k});
     }
-    nn::train_step(ctx.model, b.images, std::vector<int32_t>(scored.begin(), scored.end()), targets, so);
-    if (ctx.reducer) ctx.reducer->finish_step();  // the global batch's mean gradient, on every rank
+    const nn::TrainStepStats st =
+        nn::train_step(ctx.model, b.images, std::vector<int32_t>(scored.begin(), scored.end()), targets, so);
     if (group_ends) {
       if (frozen)  // no gradient: the optimiser skips the parameter, as PyTorch does for requires_grad=False
         for (size_t p : ctx.pretrained) Tensor(ctx.optimizer.params()[p].second).zero_grad();
@@ -120,8 +113,8 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
       r.steps++;
     }
 
-    const int n = static_cast<int>(step[2]);
-    correct += static_cast<long long>(step[1]);
+    const int n = static_cast<int>(st.samples);
+    correct += static_cast<long long>(st.correct);
     loss_sum += static_cast<double>(value) * n;
     r.samples += n;
     r.batches++;

@@ -17,7 +17,7 @@
 #include "apps/train/run_log.h"
 #include "apps/train/train_config.h"
 #include "data/loader.h"
-#include "nn/distributed.h"
+#include "nn/data_parallel.h"
 #include "nn/ema.h"
 #include "nn/module.h"
 #include "nn/optimizer.h"
@@ -49,8 +49,7 @@ struct EpochContext {
   long long fault_nan_step = -1;  // test hook: this global step's loss is taken as NaN
   // Data-parallel: the job's world and the gradient all-reduce; null for one process. Losses,
   // accuracies and sample counts are then those of the global batch, on every rank.
-  nn::Communicator* comm = nullptr;
-  nn::GradientReducer* reducer = nullptr;
+  nn::DataParallel* parallel = nullptr;
   nn::ModelEma* ema = nullptr;  // --ema: updated after every optimiser step; null when off
   // --init-from: indices into optimizer.params() of the parameters the file gave. During the
   // first cfg.freeze_epochs epochs their gradients are dropped after backward (and after the

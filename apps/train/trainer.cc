@@ -207,7 +207,7 @@ class TrainingRun {
   std::unique_ptr<data::DataLoader> train_loader_, val_loader_;
   std::optional<ProgressLine> progress_;
   std::optional<EpochContext> ctx_;
-  std::unique_ptr<nn::GradientReducer> reducer_;
+  std::unique_ptr<nn::DataParallel> parallel_;
   EvalResult last_eval_, last_ema_eval_;  // the raw model's and the average's on the validation split
   bool have_eval_ = false;
   std::string stop_reason_;  // set when early stopping ends the run before cfg.epochs
@@ -346,15 +346,11 @@ void TrainingRun::set_up_training(bool tty) {
   ctx_.emplace(EpochContext{*model_, *opt_, *schedule_, *train_loader_, cfg, *progress_, log, inv_.fault_nan_step});
   ctx_->ema = ema_.get();
   ctx_->pretrained = loaded;
-  if (world_ > 1) {
-    reducer_ = std::make_unique<nn::GradientReducer>(comm_, model_->named_parameters(),
-                                                     static_cast<int64_t>(inv_.bucket_mb * 1e6), inv_.overlap);
-    ctx_->comm = &comm_;
-    ctx_->reducer = reducer_.get();
+  if (world_ > 1) {  // --sync-bn: every batch norm takes its training statistics over the processes
+    parallel_ = std::make_unique<nn::DataParallel>(comm_, *model_, static_cast<int64_t>(inv_.bucket_mb * 1e6),
+                                                   inv_.overlap, inv_.sync_bn);
+    ctx_->parallel = parallel_.get();
   }
-  // --sync-bn: every batch norm takes its training statistics over the processes.
-  if (world_ > 1 && inv_.sync_bn)
-    nn::convert_sync_batchnorm(*model_, [this](double* d, int64_t n) { comm_.all_reduce_sum(d, n); });
 }
 
 bool TrainingRun::stops_early(int epoch) {

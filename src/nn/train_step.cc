@@ -34,11 +34,13 @@ TrainStepStats train_step(Module& model, const Tensor& images, const std::vector
     for (int64_t s = 0; s < B; ++s)
       st.correct += argmax(st.logits.data() + s * K, K) == labels[static_cast<size_t>(s)];
   }
+  if (opt.parallel) opt.parallel->before_backward(st);
   if (opt.before_backward) opt.before_backward(st);
   {
     ProfileRegion region("backward", "engine");
     (opt.loss_scale != 1.f ? scale(st.loss, opt.loss_scale) : st.loss).backward();
   }
+  if (opt.parallel) opt.parallel->after_backward();
   if (opt.optimizer) {
     ProfileRegion region("update", "optimizer");
     opt.optimizer->step();

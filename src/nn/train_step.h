@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "nn/data_parallel.h"
 #include "nn/module.h"
 #include "nn/optimizer.h"
 
@@ -20,7 +21,8 @@ struct TrainStepStats {
   Tensor loss;          // scalar: the mean cross-entropy over the batch, before loss_scale
   double loss_value = 0;
   int64_t correct = 0;  // images whose largest logit is their label (`labels`)
-  int64_t samples = 0;  // B
+  int64_t samples = 0;  // B (with a DataParallel: loss_value, correct and samples are the
+                        // global batch's, over every process)
 };
 
 struct TrainStepOptions {
@@ -30,6 +32,9 @@ struct TrainStepOptions {
   float loss_scale = 1;
   // When set: its gradients are zeroed before the forward and it steps after the backward.
   Optimizer* optimizer = nullptr;
+  // When set: the figures are the global batch's (summed before before_backward sees them) and
+  // the gradients are summed over the processes after the backward (nn/data_parallel.h).
+  DataParallel* parallel = nullptr;
   // Called between the loss and the backward with the step's figures so far (a program checks
   // the loss there, or sums the figures over processes); it may throw to stop before backward.
   std::function<void(TrainStepStats&)> before_backward;
