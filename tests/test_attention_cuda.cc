@@ -570,11 +570,9 @@ TEST(AttentionDevice, AModelCarriesItsDevice) {
   cfg.blocks = {1, 1, 1, 1};
   auto count_devices = [](nn::Module& m) {
     int cpu = 0, cuda = 0;
-    std::function<void(nn::Module&)> visit = [&](nn::Module& x) {
+    nn::for_each_module(m, [&](nn::Module& x) {
       if (auto* a = dynamic_cast<models::MHSA*>(&x)) (a->device == ops::Device::cuda ? cuda : cpu)++;
-      for (const auto& child : x.children()) visit(*child.second);
-    };
-    visit(m);
+    });
     return std::make_pair(cpu, cuda);
   };
   auto model = models::build_model(cfg);

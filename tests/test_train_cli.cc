@@ -278,14 +278,12 @@ TEST(TrainCli, ResumeAllowsOnlySafeChanges) {
   {
     auto model = models::build_model(r.inv.cfg.model_config(5));
     int convs = 0;
-    std::function<void(nn::Module&)> visit = [&](nn::Module& m) {
+    nn::for_each_module(*model, [&](nn::Module& m) {
       if (auto* c = dynamic_cast<nn::Conv2d*>(&m)) {
         EXPECT_EQ(c->opt.algorithm, ops::Conv2dAlgorithm::kDirect);
         ++convs;
       }
-      for (const auto& child : m.children()) visit(*child.second);
-    };
-    visit(*model);
+    });
     EXPECT_GT(convs, 50);
   }
 

@@ -80,8 +80,9 @@ Tensor ResNet::features(const Tensor& x) {
 }
 
 void set_attention_device(nn::Module& m, ops::Device device) {
-  if (auto* a = dynamic_cast<MHSA*>(&m)) a->device = device;
-  for (const auto& child : m.children()) set_attention_device(*child.second, device);
+  nn::for_each_module(m, [device](nn::Module& x) {
+    if (auto* a = dynamic_cast<MHSA*>(&x)) a->device = device;
+  });
 }
 
 std::shared_ptr<ResNet> build_model(const ModelConfig& config) {

@@ -30,8 +30,9 @@ namespace {
 // Calls f(options) for every Conv2d in m and below.
 template <class F>
 void for_each_conv(Module& m, const F& f) {
-  if (auto* conv = dynamic_cast<Conv2d*>(&m)) f(conv->opt);
-  for (const auto& child : m.children()) for_each_conv(*child.second, f);
+  for_each_module(m, [&f](Module& x) {
+    if (auto* conv = dynamic_cast<Conv2d*>(&x)) f(conv->opt);
+  });
 }
 }  // namespace
 
@@ -85,8 +86,9 @@ Tensor BatchNorm2d::synced(const char* op, const Tensor& x, const Tensor& residu
 }
 
 void convert_sync_batchnorm(Module& m, const StatsAllReduce& all_reduce) {
-  if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) bn->sync = all_reduce;
-  for (const auto& child : m.children()) convert_sync_batchnorm(*child.second, all_reduce);
+  for_each_module(m, [&all_reduce](Module& x) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&x)) bn->sync = all_reduce;
+  });
 }
 
 Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d(x, kernel, stride, padding); }

@@ -83,6 +83,13 @@ class Module {
   std::string path_;
 };
 
+// Calls f(module) for m and every module below it, parents before children.
+template <class F>
+void for_each_module(Module& m, const F& f) {
+  f(m);
+  for (const auto& child : m.children()) for_each_module(*child.second, f);
+}
+
 // Records every module call made while it is alive (on this thread), for summaries.
 struct TraceEntry {
   std::string path;    // "layer1.0.conv1"
