@@ -7,16 +7,21 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <set>
+#include <tuple>
 
 #include "autograd/functions_basic.h"
 #include "autograd/functions_vision.h"
 #include "autograd/grad_hooks.h"
 #include "base/random.h"
 #include "data/loader.h"
+#include "models/resnet.h"
+#include "nn/data_parallel.h"
 #include "nn/distributed.h"
 #include "nn/layers.h"
 #include "nn/sync_batch_norm.h"
+#include "nn/train_step.h"
 #include "test_train_util.h"
 
 namespace hsanet {
@@ -168,6 +173,60 @@ TEST(Distributed, LocalWorldIsOneProcess) {
   if (!nn::mpi_available()) {
     EXPECT_THROW(nn::make_mpi_communicator(), std::runtime_error);
   }
+}
+
+}  // namespace
+}  // namespace hsanet
+
+namespace hsanet {
+namespace {
+
+// With one process a DataParallel step is the plain step: the same loss, hits, images and
+// gradients (the sums are over one process), and with sync_bn the batch norms carry the sum
+// while it lives and drop it after.
+TEST(DataParallel, OneProcessStepEqualsThePlainStep) {
+  models::ModelConfig mc;
+  mc.num_classes = 3;
+  mc.height = mc.width = 32;
+  mc.width_mult = 0.125;
+  mc.blocks = {1, 1, 1, 1};
+  const Tensor x = random_tensor({4, 32, 32, 3}, 41);
+  const std::vector<int32_t> labels{0, 1, 2, 1};
+  auto run = [&](bool parallel) {
+    manual_seed(5);
+    auto model = models::build_model(mc);
+    model->train();
+    nn::LocalCommunicator one;
+    std::unique_ptr<nn::DataParallel> dp;
+    if (parallel) dp = std::make_unique<nn::DataParallel>(one, *model, 1 << 20, true, true);
+    int synced = 0;
+    nn::for_each_module(*model, [&](nn::Module& m) {
+      if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) synced += bn->sync ? 1 : 0;
+    });
+    EXPECT_EQ(synced > 0, parallel);
+    nn::TrainStepOptions so;
+    so.parallel = dp.get();
+    const nn::TrainStepStats st = nn::train_step(*model, x, labels, Tensor(), so);
+    std::vector<float> grads;
+    for (const auto& [name, p] : model->named_parameters()) {
+      const std::vector<float> g = p.grad().to_vector();
+      grads.insert(grads.end(), g.begin(), g.end());
+    }
+    dp.reset();
+    nn::for_each_module(*model, [&](nn::Module& m) {
+      if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) EXPECT_FALSE(bn->sync);
+    });
+    return std::make_tuple(st.loss_value, st.correct, st.samples, grads);
+  };
+  const auto [loss0, hits0, n0, g0] = run(false);
+  const auto [loss1, hits1, n1, g1] = run(true);
+  EXPECT_NEAR(loss1, loss0, 1e-6 * std::fabs(loss0));
+  EXPECT_EQ(hits1, hits0);
+  EXPECT_EQ(n1, 4);
+  EXPECT_EQ(n0, 4);
+  ASSERT_EQ(g1.size(), g0.size());
+  for (size_t i = 0; i < g0.size(); ++i)
+    ASSERT_NEAR(g1[i], g0[i], 2e-4 + 2e-4 * std::fabs(g0[i])) << i;
 }
 
 }  // namespace
