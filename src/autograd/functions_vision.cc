@@ -88,18 +88,13 @@ Tensor input_gradient_buffer(const ops::Conv2dShape& s, bool& accumulate) {
   return accumulate ? into : Tensor::empty({s.N, s.H, s.W, s.C});
 }
 
-// A bf16 copy of t's n values, packed two to a float: a tensor of ceil(n / 2) floats whose bytes
-// are the bf16 bit patterns (ops/bf16.h). It comes from the tensor allocator and is released with
-// the tape like any tensor; only bf16_bits reads it, never as floats.
+// A bf16 copy of t (DType::kBF16, t's shape): what a bf16 convolution reads when its input or its
+// incoming gradient is float32.
 Tensor bf16_copy(const Tensor& t, const char* phase) {
   const ProfileRegion region(phase, "conv2d to bf16");
-  Tensor packed = Tensor::empty({(t.numel() + 1) / 2});
-  ops::float_to_bf16(t.data(), reinterpret_cast<uint16_t*>(packed.data()), t.numel());
-  return packed;
-}
-const uint16_t* bf16_bits(const Tensor& packed) {
-  if (packed.is_bf16()) return packed.bf16_data();
-  return reinterpret_cast<const uint16_t*>(packed.data());
+  Tensor b = Tensor::empty_bf16(t.shape());
+  ops::float_to_bf16(t.data(), b.bf16_data(), t.numel());
+  return b;
 }
 
 // conv2d in bf16 mixed precision; the checks are done. Saves the bf16 copy of x (half of x's
@@ -114,7 +109,7 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor y = bf16_output ? Tensor::empty_bf16(y_shape) : Tensor::empty(y_shape);
   {
     const ConvPassRegion region(s, "forward", "");
-    const uint16_t* xp = bf16_bits(xb);
+    const uint16_t* xp = xb.bf16_data();
     const float* bp = bias.defined() ? bias.data() : nullptr;
     if (bf16_output)
       ops::conv2d_forward_bf16(s, xp, weight.data(), bp, y.bf16_data(), record_it, wid);
@@ -135,14 +130,14 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
                     const ConvPassRegion region(s, "backward", "data");
                     bool acc = false;
                     grads[0] = input_gradient_buffer(s, acc);
-                    ops::conv2d_backward_data_bf16(s, bf16_bits(gyb), sw.w.data(),
+                    ops::conv2d_backward_data_bf16(s, gyb.bf16_data(), sw.w.data(),
                                                    grads[0].data(), sw.id(), acc);
                   }
                   if (needs[2]) grads[2] = Tensor::empty({s.O});
                   if (needs[1]) {
                     grads[1] = Tensor::empty({s.O, s.C / s.groups, s.KH, s.KW});
                     const ConvPassRegion region(s, "backward", "weights");
-                    ops::conv2d_backward_weights_bf16(s, bf16_bits(xs), bf16_bits(gyb),
+                    ops::conv2d_backward_weights_bf16(s, xs.bf16_data(), gyb.bf16_data(),
                                                       grads[1].data(),
                                                       needs[2] ? grads[2].data() : nullptr);
                   } else if (needs[2]) {  // bias alone: the sum of gy over every position
