@@ -305,6 +305,58 @@ TEST(Conv2dBf16, WeightCopyFollowsTheWeightVersion) {
   EXPECT_EQ(y[5 * 16], 0.25f * 9 * 16);
 }
 
+// The inference forward's epilogue (Conv2dEpilogue): y = relu?(conv + bias + residual?), rounded
+// once to bf16. Against the double reference on the bf16 inputs e = relu?(conv(xr, wr) + b + r):
+// the float32 sums are within gamma_K of the sum of magnitudes (as above), adding the bias and
+// the residual rounds once more in float32 (2^-24 of the result), ReLU moves nothing closer
+// together, and the last rounding to bf16 adds at most half an ulp, 2^-9 of |e| (2^-8 allowed,
+// for a result that rounds across a power of two).
+void check_epilogue(const ops::Conv2dShape& s, bool add, bool relu) {
+  SCOPED_TRACE("C" + std::to_string(s.C) + " O" + std::to_string(s.O) + " " +
+               std::to_string(s.H) + " k" + std::to_string(s.KH) + " s" +
+               std::to_string(s.stride_h) + (add ? " +residual" : "") + (relu ? " relu" : ""));
+  Rng rng(29);
+  const int64_t K = s.C / s.groups * s.KH * s.KW;
+  const size_t nx = static_cast<size_t>(s.N * s.H * s.W * s.C);
+  const size_t ny = static_cast<size_t>(s.N * s.OH() * s.OW() * s.O);
+  const size_t nw = static_cast<size_t>(s.O * K);
+  const std::vector<double> xr = rounded(random_vector(nx, rng)),
+                            wr = rounded(random_vector(nw, rng, 0.1)),
+                            r = rounded(random_vector(ny, rng)), b = random_vector(s.O, rng);
+  const std::vector<float> wf = testing::to_float(wr), bf = testing::to_float(b);
+  std::vector<double> e(ny), scale(ny);
+  ops::ref::conv2d_forward<double>(s, xr.data(), wr.data(), b.data(), e.data());
+  ops::ref::conv2d_forward<double>(s, magnitudes(xr).data(), magnitudes(wr).data(), nullptr,
+                                   scale.data());
+  std::vector<uint16_t> y = add ? to_bf16(r) : std::vector<uint16_t>(ny, 0x7fc0);  // NaN if unread
+  ops::conv2d_forward_bf16(s, to_bf16(xr).data(), wf.data(), bf.data(), y.data(),
+                           ops::Conv2dEpilogue{add, relu});
+  int64_t bad = 0;
+  for (size_t i = 0; i < ny; ++i) {
+    const double sum = static_cast<double>(static_cast<float>(b[i % s.O])) - b[i % s.O] + e[i] +
+                       (add ? r[i] : 0.0);
+    const double want = relu ? std::max(sum, 0.0) : sum;
+    const double got = ops::ref::bf16_to_float(y[i]);
+    const double bound = gamma_f32(K + 2) * (scale[i] + std::fabs(b[i % s.O]) + (add ? std::fabs(r[i]) : 0)) +
+                         0x1p-8 * std::fabs(want) + 1e-30;
+    if (!(std::fabs(got - want) <= bound) && bad++ < 5)
+      ADD_FAILURE() << "y[" << i << "] = " << got << " against " << want << " (bound " << bound << ")";
+  }
+  EXPECT_EQ(bad, 0) << bad << " of " << ny << " out of bounds";
+}
+
+TEST(Conv2dBf16, InferenceEpilogueAddsTheResidualAndRectifiesOnEveryPath) {
+  // One shape per forward path (conv2d.cc's choose_path in bf16): the stem on the direct
+  // kernels, 1x1 as a matmul, strided 1x1 on gathered rows, 3x3, a 1x1 large enough for the
+  // convolution kernels, and stage 4's strided 3x3 as im2col + matmul.
+  const ops::Conv2dShape shapes[] = {shape(2, 15, 3, 16, 7, 2, 3),  shape(2, 9, 32, 64, 1, 1, 0),
+                                     shape(2, 9, 64, 32, 1, 2, 0),  shape(2, 8, 16, 16, 3, 1, 1),
+                                     shape(4, 56, 16, 16, 1, 1, 0), shape(1, 13, 256, 16, 3, 2, 1)};
+  for (const ops::Conv2dShape& s : shapes)
+    for (bool add : {false, true})
+      for (bool relu : {false, true}) check_epilogue(s, add, relu);
+}
+
 TEST(Precision, ParsesNamesAndSaysWhatRunsIt) {
   EXPECT_EQ(ops::parse_precision("fp32"), ops::Precision::kF32);
   EXPECT_EQ(ops::parse_precision("bf16"), ops::Precision::kBF16);

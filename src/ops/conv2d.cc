@@ -9,6 +9,7 @@
 // docs/conv.md has the table of paths by shape and pass, and the measurements behind each choice.
 #include "ops/conv2d.h"
 
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -305,9 +306,23 @@ int64_t weight_size(const Conv2dShape& s) { return s.O * (s.C / s.groups) * s.KH
 
 namespace {
 
-// The bf16 forward into y, float32 or (y_bf16) bf16.
+// The emulated epilogue (Conv2dEpilogue) on float32 sums, then rounded into y.
+//   yf: float32 [n] (overwritten)  y: bf16 [n], the residual on entry with add_to_y
+void finish_emulated(Conv2dContext& ctx, const Conv2dEpilogue& e, float* yf, uint16_t* y,
+                     int64_t n) {
+  if (e.add_to_y) {
+    const float* r = widened(ctx, 0, y, n);  // slot 0's widened x is no longer needed
+    for (int64_t i = 0; i < n; ++i) yf[i] += r[i];
+  }
+  if (e.relu)
+    for (int64_t i = 0; i < n; ++i) yf[i] = std::max(yf[i], 0.0f);
+  float_to_bf16(yf, y, n);
+}
+
+// The bf16 forward into y, float32 or (y_bf16) bf16, with an epilogue only for a bf16 y.
 void forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w, const float* bias,
-                  void* y, bool y_bf16, bool training, const WeightId& wid) {
+                  void* y, bool y_bf16, bool training, const WeightId& wid,
+                  const Conv2dEpilogue& epilogue = {}) {
   check_conv2d(s, "conv2d_forward_bf16");
   Conv2dContext& ctx = detail::default_conv2d_context();
   std::lock_guard<std::mutex> lock(ctx.mutex);
@@ -316,16 +331,18 @@ void forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w, const
     float* yf = y_bf16 ? ctx.scratch.get(1, static_cast<size_t>(ny)) : static_cast<float*>(y);
     detail::onednn_forward(ctx, s, false, widened(ctx, 0, x, input_size(s)),
                            rounded_weights(ctx, w, weight_size(s)), bias, yf, training, {});
-    if (y_bf16) float_to_bf16(yf, static_cast<uint16_t*>(y), ny);
+    if (y_bf16) finish_emulated(ctx, epilogue, yf, static_cast<uint16_t*>(y), ny);
     return;
   }
+  const int64_t e = detail::epilogue_code(epilogue);
   switch (choose_path(s, Pass::kForward, Conv2dAlgorithm::kFast, Precision::kBF16)) {
     case Path::kPointwiseGemm:
-      return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
+      return detail::pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid, e);
     case Path::kStridedPointwiseGemm:
-      return detail::strided_pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
-    case Path::kIm2colGemm: return detail::im2col_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid);
-    default: return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, y_bf16, training, wid);
+      return detail::strided_pointwise_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid, e);
+    case Path::kIm2colGemm:
+      return detail::im2col_forward_bf16(ctx, s, x, w, bias, y, y_bf16, wid, e);
+    default: return detail::onednn_forward_bf16(ctx, s, x, w, bias, y, y_bf16, training, wid, e);
   }
 }
 
@@ -339,6 +356,12 @@ void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w
 void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
                          const float* bias, uint16_t* y, bool training, const WeightId& wid) {
   forward_bf16(s, x, w, bias, y, true, training, wid);
+}
+
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, uint16_t* y, const Conv2dEpilogue& epilogue,
+                         const WeightId& wid) {
+  forward_bf16(s, x, w, bias, y, true, /*training=*/false, wid, epilogue);
 }
 
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,

@@ -111,6 +111,21 @@ void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w
                          const float* bias, uint16_t* y, bool training, const WeightId& wid = {});
 void conv2d_backward_data_bf16(const Conv2dShape& s, const uint16_t* dy, const float* w, float* dx,
                                const WeightId& wid = {}, bool accumulate = false);
+
+// What a bf16 inference forward does to its float32 sums before rounding them into y (bf16):
+//   y = relu?(conv(x, w) + bias + (add_to_y ? y : 0))
+// Both run inside the convolution (oneDNN post-ops: a sum, then an eltwise ReLU), so a batch
+// norm folded into w and bias (nn/conv_bn_fold.h), a residual add and a ReLU cost no pass over
+// memory of their own. add_to_y: y holds the residual, in bf16, on entry.
+struct Conv2dEpilogue {
+  bool add_to_y = false;
+  bool relu = false;
+};
+// The inference forward (oneDNN's forward_inference) with an epilogue.
+//   x: bf16 [N, H, W, C]  w: float32 OIHW  bias: [O] or nullptr  y: bf16 [N, OH, OW, O]
+void conv2d_forward_bf16(const Conv2dShape& s, const uint16_t* x, const float* w,
+                         const float* bias, uint16_t* y, const Conv2dEpilogue& epilogue,
+                         const WeightId& wid = {});
 void conv2d_backward_weights_bf16(const Conv2dShape& s, const uint16_t* x, const uint16_t* dy,
                                   float* dw, float* dbias);
 

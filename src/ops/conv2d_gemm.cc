@@ -19,10 +19,11 @@ using dt = memory::data_type;
 // The cached matmul for this pointwise shape and direction (C = A * B, + bias in the forward).
 // bf16 numerics: A and B are bf16, C (and the bias) float32, products summed in float32; C bf16
 // with Numerics::kBF16Out (forward only).
+// `epilogue` (epilogue_code; forward only): the sum with c's content and the ReLU, as post-ops.
 GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir, bool with_bias,
-                        Numerics numerics = Numerics::kF32) {
+                        Numerics numerics = Numerics::kF32, int64_t epilogue = 0) {
   if (dir == Direction::kForwardInference) dir = Direction::kForwardTraining;  // the same product
-  const PlanKey key = plan_key(s, dir, with_bias, /*winograd=*/false, numerics);
+  const PlanKey key = plan_key(s, dir, with_bias, /*winograd=*/false, numerics, epilogue);
   auto it = ctx.gemm.find(key);
   if (it != ctx.gemm.end()) return it->second;
   const auto& eng = onednn_engine();
@@ -52,13 +53,9 @@ GemmPlan& get_gemm_plan(Conv2dContext& ctx, const Conv2dShape& s, Direction dir,
   const bool bias_here = with_bias && dir == Direction::kForwardTraining;
   const memory::desc bias_desc = bias_here ? mat(1, O, false) : memory::desc();
   // Accumulating: oneDNN adds the product to what dst holds as it writes each block (a sum
-  // post-op), so the sum costs no pass of its own.
-  dnnl::primitive_attr attr;
-  if (dir == Direction::kBackwardDataAccumulate) {
-    dnnl::post_ops po;
-    po.append_sum(1.0f);
-    attr.set_post_ops(po);
-  }
+  // post-op), so the sum costs no pass of its own; a forward's epilogue works the same way.
+  const dnnl::primitive_attr attr =
+      epilogue_attr(dir == Direction::kBackwardDataAccumulate ? 1 : epilogue);
   dnnl::matmul::primitive_desc pd(
       bias_here ? dnnl::matmul::desc(a, b, bias_desc, c) : dnnl::matmul::desc(a, b, c), attr, eng);
   GemmPlan g;
@@ -286,9 +283,9 @@ Numerics forward_numerics(bool y_bf16) { return y_bf16 ? Numerics::kBF16Out : Nu
 
 void pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                             const float* w, const float* bias, void* y, bool y_bf16,
-                            const WeightId& wid) {
+                            const WeightId& wid, int64_t epilogue) {
   run_gemm(get_gemm_plan(ctx, s, Direction::kForwardTraining, bias != nullptr,
-                         forward_numerics(y_bf16)),
+                         forward_numerics(y_bf16), epilogue),
            x, bf16_weights(ctx, s, w, wid), y, bias);
 }
 
@@ -301,12 +298,12 @@ void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, cons
 
 void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                     const float* w, const float* bias, void* y, bool y_bf16,
-                                    const WeightId& wid) {
+                                    const WeightId& wid, int64_t epilogue) {
   const Conv2dShape d = subsampled(s);
   uint16_t* xs = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [N, OH, OW, C] bf16
   gather_samples(s, x, xs);
   run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr,
-                         forward_numerics(y_bf16)),
+                         forward_numerics(y_bf16), epilogue),
            xs, bf16_weights(ctx, d, w, wid), y, bias);
 }
 
@@ -322,12 +319,12 @@ void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape&
 
 void im2col_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                          const float* w, const float* bias, void* y, bool y_bf16,
-                         const WeightId& wid) {
+                         const WeightId& wid, int64_t epilogue) {
   const Conv2dShape d = im2col_as_pointwise(s);
   uint16_t* cols = reinterpret_cast<uint16_t*>(rows_of(ctx, d));  // [P, 9C] bf16
   im2col(s, x, cols);
   run_gemm(get_gemm_plan(ctx, d, Direction::kForwardTraining, bias != nullptr,
-                         forward_numerics(y_bf16)),
+                         forward_numerics(y_bf16), epilogue),
            cols, bf16_weights(ctx, d, w, wid), y, bias);
 }
 

@@ -65,20 +65,21 @@ void im2col_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, const flo
 //   x, dy: bf16 [N, H, W, C] and [N, OH, OW, O]   w, dw: float32 [O, C, 1, 1]   dx: float32
 void pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                             const float* w, const float* bias, void* y, bool y_bf16,
-                            const WeightId& wid);
+                            const WeightId& wid, int64_t epilogue = 0);
 void pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
                                   const float* w, float* dx, const WeightId& wid,
                                   bool accumulate);
 void strided_pointwise_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                     const float* w, const float* bias, void* y, bool y_bf16,
-                                    const WeightId& wid);
+                                    const WeightId& wid, int64_t epilogue = 0);
 void strided_pointwise_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s,
                                           const uint16_t* dy, const float* w, float* dx,
                                           const WeightId& wid, bool accumulate);
+// epilogue: epilogue_code, for a bf16 y (the forward_inference of conv2d.h's Conv2dEpilogue).
 // im2col over bf16 windows (scratch slot 0), with the [O, C*KH*KW] bf16 copy of the weights.
 void im2col_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                          const float* w, const float* bias, void* y, bool y_bf16,
-                         const WeightId& wid);
+                         const WeightId& wid, int64_t epilogue = 0);
 void im2col_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                                   const uint16_t* dy, float* dw, float* dbias);
 // Either stride.

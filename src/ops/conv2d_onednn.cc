@@ -162,9 +162,10 @@ memory y_side(Conv2dScratch& scratch, Plan& p) {
 const dnnl::convolution_forward::primitive_desc& forward_pd(OnednnPlans& cache,
                                                            const Conv2dShape& s, bool winograd,
                                                            bool training, bool with_bias,
-                                                           Numerics numerics) {
+                                                           Numerics numerics,
+                                                           int64_t epilogue = 0) {
   const Direction dir = training ? Direction::kForwardTraining : Direction::kForwardInference;
-  const PlanKey key = plan_key(s, dir, with_bias, winograd, numerics);
+  const PlanKey key = plan_key(s, dir, with_bias, winograd, numerics, epilogue);
   auto it = cache.forward_pds.find(key);
   if (it != cache.forward_pds.end()) return it->second;
   const Geometry g = geometry(s);
@@ -176,7 +177,8 @@ const dnnl::convolution_forward::primitive_desc& forward_pd(OnednnPlans& cache,
                                     primitive_activation_md(s, winograd, s.O, s.OH(), s.OW(), t.y),
                                     g.strides, g.dilates, g.pad_l, g.pad_r);
   return cache.forward_pds
-      .emplace(key, dnnl::convolution_forward::primitive_desc(d, onednn_engine()))
+      .emplace(key, dnnl::convolution_forward::primitive_desc(d, epilogue_attr(epilogue),
+                                                              onednn_engine()))
       .first->second;
 }
 
@@ -197,11 +199,12 @@ void set_weight_layout(Plan& p, const Conv2dShape& s, const memory::desc& prim_m
   }
 }
 
-// A bf16 plan (plan_types) is only ever made with the direct algorithm.
+// A bf16 plan (plan_types) is only ever made with the direct algorithm. `epilogue`
+// (epilogue_code): the forwards' post-ops.
 Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Direction dir,
-               bool with_bias, Numerics numerics = Numerics::kF32) {
+               bool with_bias, Numerics numerics = Numerics::kF32, int64_t epilogue = 0) {
   OnednnPlans& cache = ctx.onednn;
-  const PlanKey key = plan_key(s, dir, with_bias, winograd, numerics);
+  const PlanKey key = plan_key(s, dir, with_bias, winograd, numerics, epilogue);
   auto it = cache.plans.find(key);
   if (it != cache.plans.end()) return it->second;
 
@@ -218,8 +221,8 @@ Plan& get_plan(Conv2dContext& ctx, const Conv2dShape& s, bool winograd, Directio
   switch (dir) {
     case Direction::kForwardTraining:
     case Direction::kForwardInference: {
-      const auto& pd =
-          forward_pd(cache, s, winograd, dir == Direction::kForwardTraining, with_bias, numerics);
+      const auto& pd = forward_pd(cache, s, winograd, dir == Direction::kForwardTraining,
+                                  with_bias, numerics, epilogue);
       p.conv = dnnl::convolution_forward(pd);
       p.src = memory(x_md, eng, DNNL_MEMORY_NONE);
       p.dst = memory(y_md, eng, DNNL_MEMORY_NONE);
@@ -416,10 +419,10 @@ void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool wino
 
 void onednn_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                          const float* w, const float* bias, void* y, bool y_bf16, bool training,
-                         const WeightId& wid) {
+                         const WeightId& wid, int64_t epilogue) {
   Plan& p = get_plan(ctx, s, false,
                      training ? Direction::kForwardTraining : Direction::kForwardInference,
-                     bias != nullptr, y_bf16 ? Numerics::kBF16Out : Numerics::kBF16);
+                     bias != nullptr, y_bf16 ? Numerics::kBF16Out : Numerics::kBF16, epilogue);
   memory wm = weights_for(ctx, p, w, wid);
   p.src.set_data_handle(const_cast<uint16_t*>(x));
   p.dst.set_data_handle(y);

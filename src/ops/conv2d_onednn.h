@@ -86,10 +86,10 @@ void onednn_backward_weights(Conv2dContext& ctx, const Conv2dShape& s, bool wino
                              const Conv2dBlockedGradient& after);
 
 // The bf16 mixed-precision passes (conv2d.h's *_bf16): the direct algorithm on NHWC in place.
-// y: float32, or bf16 with y_bf16.
+// y: float32, or bf16 with y_bf16; epilogue: epilogue_code (conv2d_plan_key.h), for a bf16 y.
 void onednn_forward_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
                          const float* w, const float* bias, void* y, bool y_bf16, bool training,
-                         const WeightId& wid);
+                         const WeightId& wid, int64_t epilogue = 0);
 void onednn_backward_data_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* dy,
                                const float* w, float* dx, const WeightId& wid);
 void onednn_backward_weights_bf16(Conv2dContext& ctx, const Conv2dShape& s, const uint16_t* x,
