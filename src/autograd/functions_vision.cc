@@ -1,5 +1,6 @@
 #include "autograd/functions_vision.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -162,10 +163,15 @@ Tensor float32(const Tensor& x) {
   });
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& a) {
-  require_nhwc(x, "conv2d");
+namespace {
+
+// The geometry of conv2d(x, weight, bias, a), checked: throws std::invalid_argument naming `op`
+// and the shapes when they do not fit together.
+ops::Conv2dShape checked_conv2d_shape(const char* op, const Tensor& x, const Tensor& weight,
+                                      const Tensor& bias, const Conv2dArgs& a) {
+  require_nhwc(x, op);
   if (!weight.defined() || weight.ndim() != 4)
-    throw std::invalid_argument("conv2d: weight must be OIHW [O, C/groups, KH, KW], got " +
+    throw std::invalid_argument(std::string(op) + ": weight must be OIHW [O, C/groups, KH, KW], got " +
                                 (weight.defined() ? shape_str(weight.shape()) : "undefined"));
   ops::Conv2dShape s;
   s.N = x.size(0), s.H = x.size(1), s.W = x.size(2), s.C = x.size(3);
@@ -173,13 +179,51 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   s.stride_h = a.stride_h, s.stride_w = a.stride_w, s.pad_h = a.pad_h, s.pad_w = a.pad_w;
   s.dilation_h = a.dilation_h, s.dilation_w = a.dilation_w, s.groups = a.groups;
   if (a.groups <= 0 || weight.size(1) * a.groups != s.C)
-    throw std::invalid_argument("conv2d: input " + shape_str(x.shape()) + " has " +
+    throw std::invalid_argument(std::string(op) + ": input " + shape_str(x.shape()) + " has " +
                                 std::to_string(s.C) + " channels but weight " +
                                 shape_str(weight.shape()) + " with groups " +
                                 std::to_string(a.groups) + " expects " +
                                 std::to_string(weight.size(1) * a.groups));
-  require_vector(bias, s.O, "conv2d", "bias");
-  ops::check_conv2d(s, "conv2d");
+  require_vector(bias, s.O, op, "bias");
+  ops::check_conv2d(s, op);
+  return s;
+}
+
+}  // namespace
+
+Tensor conv2d_inference_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const Conv2dArgs& a, Tensor residual, bool relu) {
+  const char* op = "conv2d_inference_bf16";
+  const ops::Conv2dShape s = checked_conv2d_shape(op, x, weight, bias, a);
+  if (needs_record({&x, &weight, &bias, &residual}))
+    throw std::logic_error(std::string(op) + ": an inference-only convolution was given inputs "
+                           "that need a gradient (use it under NoGradGuard)");
+  const Shape y_shape{s.N, s.OH(), s.OW(), s.O};
+  if (residual.defined() && residual.shape() != y_shape)
+    throw std::invalid_argument(std::string(op) + ": residual " + shape_str(residual.shape()) +
+                                " does not match the output " + shape_str(y_shape));
+  // y starts as the residual: in its own buffer when nothing else holds it, else in a copy.
+  const bool add = residual.defined();
+  Tensor y;
+  if (residual.defined() && residual.is_bf16() && residual.sole_owner()) {
+    y = std::move(residual);
+  } else {
+    y = Tensor::empty_bf16(y_shape);  // [N, OH, OW, O]
+    if (residual.is_bf16())
+      std::copy_n(residual.bf16_data(), residual.numel(), y.bf16_data());
+    else if (residual.defined())
+      ops::float_to_bf16(residual.data(), y.bf16_data(), residual.numel());
+  }
+  const Tensor xb = x.is_bf16() ? x : bf16_copy(x, "forward");  // [N, H, W, C] in bf16
+  const ConvPassRegion region(s, "forward", "");
+  ops::conv2d_forward_bf16(s, xb.bf16_data(), weight.data(), bias.defined() ? bias.data() : nullptr,
+                           y.bf16_data(), ops::Conv2dEpilogue{add, relu},
+                           {weight.impl_ptr(), weight.version()});
+  return y;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dArgs& a) {
+  const ops::Conv2dShape s = checked_conv2d_shape("conv2d", x, weight, bias, a);
 
   const bool record_it = needs_record({&x, &weight, &bias});
   if (a.precision == ops::Precision::kBF16)

@@ -38,6 +38,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
               ops::Precision precision = ops::Precision::kF32, bool bf16_output = false,
               ops::Conv2dAlgorithm algorithm = ops::Conv2dAlgorithm::kFast);
 
+// Inference only (nothing is recorded; throws std::logic_error when an input needs a gradient):
+//   y = relu?(conv2d(x, weight) + bias + residual?) in bf16, as one bf16 convolution whose sum and
+// ReLU run inside it (ops/conv2d.h: Conv2dEpilogue) -- a batch norm folded into weight and bias
+// (nn/conv_bn_fold.h) makes it a whole Conv-BN-[add]-ReLU. a.precision and a.bf16_output are not
+// read. The residual is written in place when nothing else holds it (move it in), else copied.
+//   x: [N, H, W, C] float32 or bf16   residual: [N, OH, OW, O] or undefined   y: bf16 [N, OH, OW, O]
+Tensor conv2d_inference_bf16(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                             const Conv2dArgs& a, Tensor residual = Tensor(), bool relu = false);
+
 // A bf16 tensor (a bf16 convolution's output) widened to float32, exactly; x itself when it is
 // float32 already. Differentiable: the gradient passes through.
 Tensor float32(const Tensor& x);

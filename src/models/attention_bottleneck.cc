@@ -1,6 +1,7 @@
 #include "models/attention_bottleneck.h"
 
 #include "autograd/functions_basic.h"
+#include "autograd/functions_vision.h"
 #include "models/bottleneck.h"
 
 namespace hsanet::models {
@@ -29,12 +30,24 @@ AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t st
   conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1, to_bn));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width_c));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
-  if (with_downsample)
+  if (with_downsample) {
     downsample = register_module("downsample", make_downsample(in, 4 * width_c, stride));
+    fold_down_ = std::make_unique<FoldableDownsample>(downsample);
+  }
+}
+
+bool AttentionBottleneck::can_fold() const {
+  return nn::can_fold_batch_norm(*this, *conv3, *bn3) && !relu->output_hook &&
+         (!fold_down_ || fold_down_->can_fold(*this));
 }
 
 Tensor AttentionBottleneck::forward(const Tensor& y) {
-  Tensor shortcut = downsample ? (*downsample)(y) : y;
+  const bool fold = can_fold();
+  // The input is bf16 after a folded block; the unfolded residual add reads float32.
+  Tensor shortcut = fold && fold_down_ ? fold_down_->folded(y)
+                    : downsample       ? (*downsample)(y)
+                    : fold             ? y
+                                       : float32(y);
   Tensor t = bn1->forward_relu((*conv1)(y), *relu);  // relu(bn1(conv1(y)))
   Tensor a = (*mhsa)(t);  // replaces the 3x3 conv
   if (pool) a = (*pool)(a);
@@ -49,6 +62,7 @@ Tensor AttentionBottleneck::forward(const Tensor& y) {
       break;
   }
   Tensor z = bn2->forward_relu(a, *relu);                      // relu(bn2(a + b))
+  if (fold) return fold3_(*conv3, *bn3, z, std::move(shortcut), /*relu=*/true);
   return bn3->forward_add_relu((*conv3)(z), shortcut, *relu);  // relu(bn3(conv3(z)) + shortcut)
 }
 

@@ -10,6 +10,7 @@
 //   out = relu(bn3(conv3(z)) + shortcut(y)) the ReLU after the residual add
 #pragma once
 
+#include "models/bottleneck.h"
 #include "models/mhsa.h"
 #include "models/model_config.h"
 
@@ -32,6 +33,14 @@ class AttentionBottleneck : public nn::Module {
   std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::Sequential> downsample;
   Branch branch;
+
+ private:
+  // Inference in bf16 (nn/conv_bn_fold.h): the shortcut's conv -> bn and the last conv -> bn
+  // with the residual add and the ReLU as one convolution each; the output is then bf16. The
+  // attention reads float32, so bn1 stays a batch norm of its own.
+  bool can_fold() const;
+  nn::ConvBnFold fold3_;
+  std::unique_ptr<FoldableDownsample> fold_down_;  // with a downsample
 };
 
 }  // namespace hsanet::models

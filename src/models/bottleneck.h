@@ -4,12 +4,25 @@
 //   out = relu(bn3(conv3(t)) + shortcut(y))   1x1, C -> 4C;  shortcut = downsample or identity
 #pragma once
 
+#include "nn/conv_bn_fold.h"
 #include "nn/layers.h"
 
 namespace hsanet::models {
 
 // 1x1 conv (stride s, no bias) + BN, named "downsample.0" / "downsample.1".
 std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride);
+
+// A downsample shortcut's two layers, and their fold for bf16 inference (nn/conv_bn_fold.h).
+struct FoldableDownsample {
+  explicit FoldableDownsample(const std::shared_ptr<nn::Sequential>& seq);
+  bool can_fold(const nn::Module& owner) const;
+  Tensor folded(const Tensor& y) { return fold(*conv, *bn, y); }  // bn(conv(y)), bf16
+
+  const nn::Sequential* seq;
+  nn::Conv2d* conv;
+  nn::BatchNorm2d* bn;
+  nn::ConvBnFold fold;
+};
 
 class Bottleneck : public nn::Module {
  public:
@@ -21,6 +34,14 @@ class Bottleneck : public nn::Module {
   std::shared_ptr<nn::BatchNorm2d> bn1, bn2, bn3;
   std::shared_ptr<nn::ReLU> relu;
   std::shared_ptr<nn::Sequential> downsample;  // null when the shortcut is the identity
+
+ private:
+  // Inference in bf16 (nn/conv_bn_fold.h): every conv -> bn pair as one convolution, the ReLUs
+  // and the residual add inside them; the output is bf16.
+  bool can_fold() const;
+  Tensor forward_folded(const Tensor& y);
+  nn::ConvBnFold fold1_, fold2_, fold3_;
+  std::unique_ptr<FoldableDownsample> fold_down_;  // with a downsample
 };
 
 }  // namespace hsanet::models

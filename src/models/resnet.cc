@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/functions_vision.h"
 #include "models/attention_bottleneck.h"
 #include "models/bottleneck.h"
 #include "models/mhsa.h"
@@ -76,7 +77,7 @@ Tensor ResNet::features(const Tensor& x) {
     throw std::invalid_argument("model input must be NHWC [N, H, W, 3], got " + shape_str(x.shape()));
   Tensor h = (*maxpool)(bn1->forward_relu((*conv1)(x), *relu));
   h = (*layer4)((*layer3)((*layer2)((*layer1)(h))));
-  return (*avgpool)(h);
+  return (*avgpool)(float32(h));  // bf16 after blocks folded for inference (nn/conv_bn_fold.h)
 }
 
 void set_attention_device(nn::Module& m, ops::Device device) {
