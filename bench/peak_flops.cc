@@ -24,36 +24,31 @@ namespace {
 constexpr int kChains = 16;  // >= latency (4-6 cycles) x ports (2)
 constexpr int kRuns = 7;
 
-// Each returns a value that depends on every accumulator, so nothing is optimised away.
-__attribute__((target("avx512f"), noinline)) float fma512(long iters) {
-  __m512 acc[kChains];
-  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+// kChains chains of acc = acc * a + b on vectors of V (GCC vector types), one FMA each (the file
+// is built with -ffp-contract=fast); returns a value that depends on every accumulator, so
+// nothing is optimised away. Inlined into the target-specific wrappers below, whose instruction
+// set it then compiles for.
+typedef float Floats16 __attribute__((vector_size(64)));
+typedef float Floats8 __attribute__((vector_size(32)));
+template <class V>
+[[gnu::always_inline]] inline float fma_chains(long iters) {
+  constexpr int kLanes = sizeof(V) / sizeof(float);
+  V acc[kChains];
+  const V a = V{} + 0.999999f, b = V{} + 1e-7f;
+  for (int i = 0; i < kChains; ++i) acc[i] = V{} + static_cast<float>(i);
   for (long it = 0; it < iters; ++it) {
 #pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * a + b;
   }
-  __m512 s = acc[0];
-  for (int i = 1; i < kChains; ++i) s = _mm512_add_ps(s, acc[i]);
-  return _mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx2,fma"), noinline)) float fma256(long iters) {
-  __m256 acc[kChains];
-  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
-  for (long it = 0; it < iters; ++it) {
-#pragma GCC unroll 16
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  }
-  __m256 s = acc[0];
-  for (int i = 1; i < kChains; ++i) s = _mm256_add_ps(s, acc[i]);
-  float lanes[8];
-  _mm256_storeu_ps(lanes, s);
+  V s = acc[0];
+  for (int i = 1; i < kChains; ++i) s += acc[i];
   float total = 0;
-  for (float v : lanes) total += v;
+  for (int l = 0; l < kLanes; ++l) total += s[l];
   return total;
 }
+
+__attribute__((target("avx512f"), noinline)) float fma512(long iters) { return fma_chains<Floats16>(iters); }
+__attribute__((target("avx2,fma"), noinline)) float fma256(long iters) { return fma_chains<Floats8>(iters); }
 
 // acc += a.even * b.even + a.odd * b.odd in every float32 lane (32 bf16 products per instruction).
 __attribute__((target("avx512f,avx512bf16"), noinline)) float dot_bf16(long iters) {
