@@ -116,9 +116,7 @@ TEST(GradHook, FiresOncePerLeafGradient) {
   Tensor a = random_tensor({5}, 3).set_requires_grad();
   Tensor b = random_tensor({5}, 4).set_requires_grad();
   std::vector<const TensorImpl*> seen;
-  set_grad_ready_hook([&](const TensorImpl* leaf) { seen.push_back(leaf); });
-  sum(mul(a, b)).backward();
-  set_grad_ready_hook(nullptr);
+  sum(mul(a, b)).backward(Tensor(), false, [&](const TensorImpl* leaf) { seen.push_back(leaf); });
   EXPECT_EQ(std::set<const TensorImpl*>(seen.begin(), seen.end()),
             (std::set<const TensorImpl*>{a.impl(), b.impl()}));
   EXPECT_EQ(seen.size(), 2u);

@@ -34,11 +34,6 @@ void add_to_buffer(Node& node, Tensor g) {
 // The accumulation targets of the closure now running (see accumulation_target in node.h).
 thread_local std::vector<Tensor>* t_targets = nullptr;
 
-GradReadyHook& grad_ready_hook() {
-  static GradReadyHook hook;
-  return hook;
-}
-
 }  // namespace
 
 Tensor accumulation_target(size_t input) {
@@ -46,17 +41,8 @@ Tensor accumulation_target(size_t input) {
   return (*t_targets)[input];
 }
 
-GradReadyHook set_grad_ready_hook(GradReadyHook hook) {
-  GradReadyHook previous = std::move(grad_ready_hook());
-  grad_ready_hook() = std::move(hook);
-  return previous;
-}
-
-void notify_grad_ready(const TensorImpl* leaf) {
-  if (const GradReadyHook& hook = grad_ready_hook()) hook(leaf);
-}
-
-void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
+                  const GradReadyHook& on_grad_ready) {
   if (grad_root.shape() != root.shape())
     throw std::invalid_argument("backward: gradient shape " + shape_str(grad_root.shape()) +
                                 " does not match the tensor's shape " + shape_str(root.shape()));
@@ -64,7 +50,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     throw std::logic_error("backward() on a tensor that does not require grad");
   if (root.is_leaf()) {
     Tensor(root.impl_ptr()).accumulate_grad(grad_root);
-    notify_grad_ready(root.impl());
+    if (on_grad_ready) on_grad_ready(root.impl());
     return;
   }
 
@@ -133,7 +119,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                                ", which needs one");
       if (e.leaf) {
         Tensor(e.leaf).accumulate_grad(std::move(grads[i]));
-        notify_grad_ready(e.leaf.get());
+        if (on_grad_ready) on_grad_ready(e.leaf.get());
       } else {
         // Accumulated in place by the closure (it returned the very target it was offered): the
         // buffer already holds the sum. Anything else is added -- also a tensor that merely

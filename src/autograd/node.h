@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/grad_hooks.h"
 #include "autograd/tensor.h"
 
 namespace hsanet {
@@ -64,7 +65,9 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
 // input). Returning any other tensor is always allowed, and is summed as usual.
 Tensor accumulation_target(size_t input);
 
-// Runs the reverse sweep from `root` with `grad_root` as its gradient (engine in backward.cc).
-void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
+// Runs the reverse sweep from `root` with `grad_root` as its gradient (engine in backward.cc),
+// calling on_grad_ready (when not empty) each time a leaf's gradient is added into its .grad.
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph,
+                  const GradReadyHook& on_grad_ready = {});
 
 }  // namespace hsanet

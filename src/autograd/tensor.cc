@@ -269,7 +269,8 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
   return impl_->grad_fn;
 }
 
-void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
+void Tensor::backward(const Tensor& grad_output, bool retain_graph,
+                      const GradReadyHook& on_grad_ready) const {
   check_defined("backward()");
   Tensor g = grad_output;
   if (!g.defined()) {
@@ -278,7 +279,7 @@ void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
                              shape_str(shape()));
     g = Tensor::ones(shape());
   }
-  run_backward(*this, g, retain_graph);
+  run_backward(*this, g, retain_graph, on_grad_ready);
 }
 
 // ---------------- printing ----------------

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/grad_hooks.h"
+
 namespace hsanet {
 
 using Shape = std::vector<int64_t>;
@@ -119,7 +121,9 @@ class Tensor {
   void accumulate_grad(Tensor&& g);
   const std::shared_ptr<Node>& grad_fn() const;
   // Reverse-mode sweep from this tensor. With no argument it must hold one element (a loss).
-  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
+  // on_grad_ready: called each time a leaf's gradient is complete (autograd/grad_hooks.h).
+  void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false,
+                const GradReadyHook& on_grad_ready = {}) const;
 
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

@@ -29,6 +29,8 @@ void DataParallel::before_backward(TrainStepStats& st) {
   reducer_->begin_step(static_cast<double>(local) / step[2]);
 }
 
+const GradReadyHook& DataParallel::grad_ready_hook() const { return reducer_->grad_ready_hook(); }
+
 void DataParallel::after_backward() { reducer_->finish_step(); }
 
 }  // namespace hsanet::nn

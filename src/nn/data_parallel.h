@@ -27,6 +27,9 @@ class DataParallel {
   // processes (st then holds the global batch's: the mean loss, the hit and image counts), and
   // the gradient all-reduce armed, each process's gradient weighted by its share of the images.
   void before_backward(TrainStepStats& st);
+  // What the backward sweep calls as each gradient is ready (Tensor::backward): the all-reduce
+  // of a bucket starts while the sweep goes on.
+  const GradReadyHook& grad_ready_hook() const;
   // After the backward: the all-reduce finished, the summed gradients in place on every process.
   void after_backward();
 

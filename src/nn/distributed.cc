@@ -57,15 +57,11 @@ GradientReducer::GradientReducer(Communicator& comm, const NamedTensors& params,
   if (overlap_ && comm_.size() > 1) {
     auto index = std::make_shared<ImplIndex>();
     for (int i = 0; i < n; ++i) (*index)[params_[i].impl()] = i;
-    set_grad_ready_hook([this, index](const TensorImpl* leaf) {
+    hook_ = [this, index](const TensorImpl* leaf) {
       auto it = index->find(leaf);
       if (it != index->end()) on_grad_ready(it->second);
-    });
+    };
   }
-}
-
-GradientReducer::~GradientReducer() {
-  if (overlap_ && comm_.size() > 1) set_grad_ready_hook(nullptr);
 }
 
 void GradientReducer::begin_step(double weight) {

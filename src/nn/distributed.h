@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/grad_hooks.h"
 #include "nn/module.h"
 
 namespace hsanet::nn {
@@ -81,12 +82,15 @@ class GradientReducer {
  public:
   GradientReducer(Communicator& comm, const NamedTensors& params, int64_t bucket_bytes = 25 << 20,
                   bool overlap = true);
-  ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
 
   // Before backward: arms the hook for this step.
   void begin_step(double weight);
+  // What the backward sweep calls as each gradient is ready (Tensor::backward's on_grad_ready):
+  // starts a bucket's sum once all its gradients are in. Empty without overlap or with one
+  // process, where everything is summed by finish_step.
+  const GradReadyHook& grad_ready_hook() const { return hook_; }
   // After backward: starts whatever has not started, waits, and writes the summed gradients
   // back. A parameter the step left without a gradient counts as zeros.
   void finish_step();
@@ -112,6 +116,7 @@ class GradientReducer {
   std::vector<char> param_ready_;  // [params] its gradient arrived this step
   std::vector<Bucket> buckets_;
   bool overlap_;
+  GradReadyHook hook_;
   bool armed_ = false;
   float weight_ = 1.f;
 };

@@ -38,7 +38,8 @@ TrainStepStats train_step(Module& model, const Tensor& images, const std::vector
   if (opt.before_backward) opt.before_backward(st);
   {
     ProfileRegion region("backward", "engine");
-    (opt.loss_scale != 1.f ? scale(st.loss, opt.loss_scale) : st.loss).backward();
+    const Tensor loss = opt.loss_scale != 1.f ? scale(st.loss, opt.loss_scale) : st.loss;
+    loss.backward(Tensor(), false, opt.parallel ? opt.parallel->grad_ready_hook() : GradReadyHook());
   }
   if (opt.parallel) opt.parallel->after_backward();
   if (opt.optimizer) {
