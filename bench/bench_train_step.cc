@@ -66,8 +66,7 @@ int main(int argc, char** argv) {
   cfg.height = cfg.width = size;
   cfg.precision = ops::parse_precision(precision);
   cfg.conv_algorithm = ops::parse_conv2d_algorithm(conv_algorithm);
-  manual_seed(1);
-  auto model = models::build_model(cfg);
+  auto model = models::build_model(cfg, /*seed=*/1);
   const bool train = mode == "train";
   model->train(train);
   nn::SGD opt(model->named_parameters(), {.lr = 0.005f, .momentum = 0.9f, .weight_decay = 1e-4f});

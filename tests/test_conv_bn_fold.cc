@@ -29,7 +29,7 @@ void randomise(nn::BatchNorm2d& bn, Rng& rng) {
 TEST(ConvBnFold, FoldedWeightsAreTheBatchNormOfTheConvolution) {
   // In float32: conv(x, w') + b' against batch_norm2d(conv(x, w) + b) in evaluation mode.
   Rng rng(5);
-  nn::Conv2d conv(8, 16, 3, nn::Conv2dOptions{.stride = 1, .padding = 1, .bias = true});
+  nn::Conv2d conv(8, 16, 3, rng, nn::Conv2dOptions{.stride = 1, .padding = 1, .bias = true});
   conv.bias.copy_from(Tensor::uniform({16}, rng, -0.2f, 0.2f));
   nn::BatchNorm2d bn(16);
   randomise(bn, rng);
@@ -47,7 +47,7 @@ TEST(ConvBnFold, FoldedWeightsAreTheBatchNormOfTheConvolution) {
 
 TEST(ConvBnFold, FollowsEveryChangeOfItsSources) {
   Rng rng(6);
-  nn::Conv2d conv(4, 4, 1);
+  nn::Conv2d conv(4, 4, 1, rng);
   nn::BatchNorm2d bn(4);
   const Tensor x = Tensor::randn({1, 2, 2, 4}, rng);
   NoGradGuard no_grad;
@@ -71,7 +71,8 @@ TEST(ConvBnFold, FollowsEveryChangeOfItsSources) {
 }
 
 TEST(ConvBnFold, OnlyInEvaluationWithoutGradientsInBf16) {
-  nn::Conv2d conv(4, 4, 1);
+  Rng rng(4);
+  nn::Conv2d conv(4, 4, 1, rng);
   nn::BatchNorm2d bn(4);
   conv.opt.precision = ops::Precision::kBF16;
   conv.eval();
@@ -97,7 +98,7 @@ std::shared_ptr<models::ResNet> tiny(const std::string& name, ops::Precision p) 
   c.blocks = {2, 1, 2, 2};  // downsampling and identity blocks, with and without attention
   c.num_classes = 10;
   c.precision = p;
-  auto model = models::build_model(c);
+  auto model = models::build_model(c, /*seed=*/7);
   Rng rng(7);
   nn::for_each_module(*model, [&rng](nn::Module& m) {
     if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) randomise(*bn, rng);

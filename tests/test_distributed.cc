@@ -191,8 +191,7 @@ TEST(DataParallel, OneProcessStepEqualsThePlainStep) {
   const Tensor x = random_tensor({4, 32, 32, 3}, 41);
   const std::vector<int32_t> labels{0, 1, 2, 1};
   auto run = [&](bool parallel) {
-    manual_seed(5);
-    auto model = models::build_model(mc);
+    auto model = models::build_model(mc, /*seed=*/5);
     model->train();
     nn::LocalCommunicator one;
     std::unique_ptr<nn::DataParallel> dp;

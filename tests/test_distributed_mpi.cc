@@ -106,8 +106,7 @@ TEST(Mpi, SyncBatchNormNetworkGradientsEqualTheWholeBatch) {
   mc.height = mc.width = 32;
   mc.width_mult = 0.125;
   mc.blocks = {1, 1, 1, 1};
-  manual_seed(3);
-  auto model = models::build_model(mc);
+  auto model = models::build_model(mc, /*seed=*/3);
   Tensor x = random_tensor({8, 32, 32, 3}, 31);
   std::vector<int32_t> labels{0, 1, 2, 3, 3, 2, 1, 0};
   model->train();

@@ -27,9 +27,9 @@ Tensor test_input(const Shape& shape, int seed) {
 
 // The MHSA's hooked probabilities against the scalar reference in double, for global and local.
 void check_probs_against_reference(int window) {
-  manual_seed(5);
+  Rng init(5);
   const int C = 16, H = 5, W = 4, heads = 2;  // a non-square map
-  models::MHSA mhsa(C, H, W, heads, window);
+  models::MHSA mhsa(C, H, W, heads, window, init);
   mhsa.eval();
   const Tensor t = test_input({1, H, W, C}, 1);  // [1, H, W, C]
   NoGradGuard no_grad;
@@ -86,8 +86,7 @@ models::ModelConfig tiny(const std::string& name, int height, int width, const s
 
 // Through the model: each query's map is its softmax row laid over the map's cells.
 void check_model_maps(const std::string& attention) {
-  manual_seed(7);
-  auto model = models::build_model(tiny("hsanet_x", 128, 96, attention));
+  auto model = models::build_model(tiny("hsanet_x", 128, 96, attention), /*seed=*/7);
   model->eval();
   const Tensor x = test_input({1, 128, 96, 3}, 2);
   EXPECT_EQ(attention_layer_names(*model), (std::vector<std::string>{"layer4.0.mhsa", "layer4.1.mhsa"}));
@@ -176,8 +175,7 @@ Tensor output_of(models::ResNet& model, nn::Module& layer, const Tensor& x) {
 
 TEST(ExplainGradCam, LastStageMatchesClosedForm) {
   for (const std::string name : {"resnet50", "hsanet_3x3"}) {
-    manual_seed(11);
-    auto model = models::build_model(tiny(name, 96, 64));
+    auto model = models::build_model(tiny(name, 96, 64), /*seed=*/11);
     model->eval();
     const Tensor x = test_input({1, 96, 64, 3}, 3);
     const int c = 2;
@@ -202,8 +200,7 @@ TEST(ExplainGradCam, LastStageMatchesClosedForm) {
 
 TEST(ExplainGradCam, InnerLayerMatchesCentralDifferences) {
   for (const std::string layer : {"layer3", "layer4.0"}) {
-    manual_seed(13);
-    auto model = models::build_model(tiny("hsanet_x", 64, 64));
+    auto model = models::build_model(tiny("hsanet_x", 64, 64), /*seed=*/13);
     model->eval();
     const Tensor x = test_input({1, 64, 64, 3}, 4);
     const GradCam pred = grad_cam(*model, x, layer, -1);
@@ -226,8 +223,7 @@ TEST(ExplainGradCam, InnerLayerMatchesCentralDifferences) {
 }
 
 TEST(ExplainGradCam, UnknownLayerListsValidNames) {
-  manual_seed(1);
-  auto model = models::build_model(tiny("resnet50", 64, 64));
+  auto model = models::build_model(tiny("resnet50", 64, 64), /*seed=*/1);
   model->eval();
   const std::vector<std::string> names = map_layer_names(*model);
   EXPECT_NE(std::find(names.begin(), names.end(), "layer4"), names.end());

@@ -16,11 +16,11 @@ namespace hsanet {
 namespace {
 
 TEST(Module, DottedNamesInRegistrationOrder) {
-  manual_seed(1);
+  Rng init(1);
   nn::Sequential net;
-  net.add(std::make_shared<nn::Linear>(4, 8));
+  net.add(std::make_shared<nn::Linear>(4, 8, init));
   net.add(std::make_shared<nn::ReLU>());
-  net.add(std::make_shared<nn::Linear>(8, 2, false));
+  net.add(std::make_shared<nn::Linear>(8, 2, init, false));
   std::vector<std::string> names;
   for (auto& [n, t] : net.named_parameters()) names.push_back(n);
   EXPECT_EQ(names, (std::vector<std::string>{"0.weight", "0.bias", "2.weight"}));
@@ -31,8 +31,8 @@ TEST(Module, DottedNamesInRegistrationOrder) {
 }
 
 TEST(Module, LinearInitBounds) {
-  manual_seed(2);
-  nn::Linear fc(100, 10);
+  Rng init(2);
+  nn::Linear fc(100, 10, init);
   for (float w : fc.weight.to_vector()) {
     EXPECT_LE(std::fabs(w), 0.1f);
   }
@@ -85,7 +85,7 @@ TEST(Optimizer, StateRoundTrip) {
 // Two interleaved spirals: not linearly separable, so the MLP must really learn.
 TEST(Training, TinyMlpFitsSpiralsDeterministically) {
   auto run = [] {
-    manual_seed(42);
+    Rng init(42);
     const int n = 64;
     std::vector<float> xs;
     std::vector<int32_t> labels;
@@ -99,11 +99,11 @@ TEST(Training, TinyMlpFitsSpiralsDeterministically) {
     }
     Tensor x = Tensor::from_vector(xs, {n, 2});
     nn::Sequential net;
-    net.add(std::make_shared<nn::Linear>(2, 64));
+    net.add(std::make_shared<nn::Linear>(2, 64, init));
     net.add(std::make_shared<nn::ReLU>());
-    net.add(std::make_shared<nn::Linear>(64, 64));
+    net.add(std::make_shared<nn::Linear>(64, 64, init));
     net.add(std::make_shared<nn::ReLU>());
-    net.add(std::make_shared<nn::Linear>(64, 2));
+    net.add(std::make_shared<nn::Linear>(64, 2, init));
     nn::AdamW opt(net.named_parameters(), {.lr = 0.01f, .weight_decay = 0.f});
     float loss = 0;
     for (int step = 0; step < 1500; ++step) {

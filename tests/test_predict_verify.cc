@@ -60,14 +60,13 @@ class PredictVerify : public ::testing::Test {
 TempDir* PredictVerify::tmp_ = nullptr;
 
 TEST(Features, AreWhatTheClassifierReads) {
-  manual_seed(3);
   models::ModelConfig cfg;
   cfg.name = "hsanet_3x3";
   cfg.num_classes = 4;
   cfg.height = cfg.width = 32;
   cfg.width_mult = 0.0625;
   cfg.blocks = {1, 1, 1, 1};
-  auto model = models::build_model(cfg);
+  auto model = models::build_model(cfg, /*seed=*/3);
   model->eval();
   NoGradGuard no_grad;
   Tensor x = Tensor::empty({2, 32, 32, 3});

@@ -49,10 +49,9 @@ TEST(Random, SeededAndReproducible) {
     EXPECT_EQ(x, b.normal());
   }
   EXPECT_NE(Rng(7).next_u64(), c.next_u64());
-  manual_seed(3);
-  Tensor t1 = Tensor::randn({100}, global_rng());
-  manual_seed(3);
-  Tensor t2 = Tensor::randn({100}, global_rng());
+  Rng d(3), e(3);
+  Tensor t1 = Tensor::randn({100}, d);
+  Tensor t2 = Tensor::randn({100}, e);
   EXPECT_EQ(t1.to_vector(), t2.to_vector());
 }
 

@@ -56,8 +56,7 @@ TEST(TorchvisionImport, EveryNonHeadTensorLoadsIntoAllFourModels) {
     mc.name = name;
     mc.height = mc.width = 64;
     mc.num_classes = 5;
-    manual_seed(1);
-    auto model = models::build_model(mc);
+    auto model = models::build_model(mc, /*seed=*/1);
     const InitListing l = init_from_weights(source, file, *model);
     std::map<std::string, Tensor> mine;
     int backbone = 0;  // the model's tensors that are neither head nor attention

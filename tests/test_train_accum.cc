@@ -21,7 +21,8 @@ using testing::TempDir;
 // Flattened pixels into one linear layer: every image's gradient is independent of the others.
 class FlatLinear : public nn::Module {
  public:
-  FlatLinear(int64_t pixels, int classes) : fc_(register_module("fc", std::make_shared<nn::Linear>(pixels, classes))) {}
+  FlatLinear(int64_t pixels, int classes, Rng&& init = Rng(3))
+      : fc_(register_module("fc", std::make_shared<nn::Linear>(pixels, classes, init))) {}
   Tensor forward(const Tensor& x) override {  // x: [B, H, W, 3] -> [B, classes]
     return (*fc_)(reshape(x, {x.size(0), x.numel() / x.size(0)}));
   }
@@ -53,7 +54,6 @@ Trained train(const std::string& faces, int batch, int batches, int accum, doubl
   cfg.warmup_steps = 3;  // counts optimiser steps: the lr of each step is checked below
   data::DataLoader loader(dataset, all, data::Transform(cfg.eval_transform()),
                           {.batch_size = batch, .shuffle = false, .drop_last = false, .seed = 1, .workers = 0});
-  manual_seed(3);
   FlatLinear model(kSide * kSide * 3, dataset.num_classes());
   nn::SGD opt(model.named_parameters(), {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-3f});
   const nn::LrSchedule schedule(cfg.schedule(), 1);
@@ -111,7 +111,6 @@ Trained by_hand(const std::string& faces, int batch, const std::vector<int>& gro
   cfg.img_size = kSide;
   data::DataLoader loader(dataset, all, data::Transform(cfg.eval_transform()),
                           {.batch_size = batch, .shuffle = false, .drop_last = false, .seed = 1, .workers = 0});
-  manual_seed(3);
   FlatLinear model(kSide * kSide * 3, dataset.num_classes());
   nn::SGD opt(model.named_parameters(), {.lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-3f});
   loader.start_epoch(0);

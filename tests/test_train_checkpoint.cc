@@ -54,8 +54,7 @@ void one_step(nn::Module& model, nn::Optimizer& opt) {
 TEST(TrainCheckpoint, RoundTripsModelOptimiserAndState) {
   TempDir tmp;
   const RunIdentity id = tiny_run();
-  manual_seed(1);
-  auto model = models::build_model(id.model);
+  auto model = models::build_model(id.model, /*seed=*/1);
   auto opt = make_optimizer(id.config, *model);
   one_step(*model, *opt);
   TrainingState st;
@@ -67,8 +66,7 @@ TEST(TrainCheckpoint, RoundTripsModelOptimiserAndState) {
   const std::string path = tmp / "last.safetensors";
   save_training_checkpoint(path, *model, *opt, st, id);
 
-  manual_seed(2);  // other weights
-  auto model2 = models::build_model(id.model);
+  auto model2 = models::build_model(id.model, /*seed=*/2);  // other weights
   auto opt2 = make_optimizer(id.config, *model2);
   const TrainingState back = load_training_checkpoint(path, *model2, *opt2);
   EXPECT_EQ(back.epoch, 2);
@@ -112,8 +110,7 @@ TEST(TrainCheckpoint, RoundTripsModelOptimiserAndState) {
 TEST(TrainCheckpoint, SigkilledWriterLeavesALoadableCheckpoint) {
   TempDir tmp;
   const RunIdentity id = tiny_run();
-  manual_seed(1);
-  auto model = models::build_model(id.model);
+  auto model = models::build_model(id.model, /*seed=*/1);
   auto opt = make_optimizer(id.config, *model);
   one_step(*model, *opt);
   const std::string path = tmp / "last.safetensors";
@@ -141,8 +138,7 @@ TEST(TrainCheckpoint, SigkilledWriterLeavesALoadableCheckpoint) {
     ASSERT_TRUE(kill_writer_midway([&](int64_t e) { write(static_cast<int>(e)); }, last + 1,
                                    delay_ms(gen)));
 
-    manual_seed(2);
-    auto fresh = models::build_model(id.model);
+    auto fresh = models::build_model(id.model, /*seed=*/2);
     auto fresh_opt = make_optimizer(id.config, *fresh);
     const TrainingState st = load_training_checkpoint(path, *fresh, *fresh_opt);  // throws if torn
     EXPECT_GE(st.epoch, last);

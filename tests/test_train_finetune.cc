@@ -42,8 +42,7 @@ models::ModelConfig tiny(const std::string& name, int classes) {
 
 TEST(FineTuneInit, ResNetCheckpointIntoEachModel) {
   TempDir tmp;
-  manual_seed(3);
-  auto resnet = models::build_model(tiny("resnet50", 10));
+  auto resnet = models::build_model(tiny("resnet50", 10), /*seed=*/3);
   const std::string file = tmp / "resnet.safetensors";
   io::save_state_dict(file, resnet->state_dict());
   const io::SafeTensorsFile source = io::read_safetensors(file);
@@ -62,8 +61,7 @@ TEST(FineTuneInit, ResNetCheckpointIntoEachModel) {
   };
   for (const Want& w : wants) {
     SCOPED_TRACE(w.model);
-    manual_seed(4);
-    auto model = models::build_model(tiny(w.model, 4));
+    auto model = models::build_model(tiny(w.model, 4), /*seed=*/4);
     const InitListing l = init_from_weights(source, file, *model);
     EXPECT_EQ(l.count("loaded"), w.loaded);
     EXPECT_EQ(l.count("fresh"), w.fresh);

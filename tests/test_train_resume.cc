@@ -220,8 +220,7 @@ TEST(TrainResume, InitFromSkipsAHeadOfAnotherShape) {
   mc.blocks = {1, 1, 1, 1};
   mc.height = mc.width = 32;
   mc.num_classes = 1000;
-  manual_seed(99);
-  auto imagenet = models::build_model(mc);
+  auto imagenet = models::build_model(mc, /*seed=*/99);
   std::vector<std::pair<std::string, io::TensorRecord>> records;
   for (const auto& [name, t] : imagenet->state_dict()) records.emplace_back(name, io::TensorRecord::from_tensor(t));
   records.emplace_back("bn1.num_batches_tracked", io::TensorRecord::from_int64({7}, Shape{}));

@@ -67,7 +67,7 @@ void save_training_checkpoint(const std::string& path, const nn::Module& model,
       {"schedule", schedule.dump()},
       {"optimizer", run.config.opt},
       {"seed", std::to_string(run.config.seed)},
-      {"rng", "data order and augmentation: Rng::derive(seed, epoch, sample); weights: manual_seed(seed)"},
+      {"rng", "data order and augmentation: Rng::derive(seed, epoch, sample); weights: build_model(config, seed)"},
       {"model_weights", ema_as_model ? "ema" : "raw"},
   };
   io::save_state_dict(path, dict, m);

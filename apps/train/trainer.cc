@@ -272,8 +272,7 @@ TrainingRun::TrainingRun(const TrainInvocation& inv, std::ostream& out, std::ost
   RunLog& log = *log_;
 
   identity_ = RunIdentity{cfg, cfg.model_config(dataset.num_classes()), dataset.classes()};
-  manual_seed(cfg.seed);
-  model_ = models::build_model(identity_->model);
+  model_ = models::build_model(identity_->model, cfg.seed);
   opt_ = make_optimizer(cfg, *model_);
   // --sched plateau: the base lr is set before each epoch from the history (plateau_lr.h).
   schedule_.emplace(cfg.schedule(), cfg.epochs);

@@ -56,14 +56,4 @@ Rng Rng::derive(uint64_t seed, uint64_t key_a, uint64_t key_b) {
   return Rng(mix3.next_u64());
 }
 
-namespace {
-Rng& global_instance() {
-  static Rng rng(0x5eed);
-  return rng;
-}
-}  // namespace
-
-void manual_seed(uint64_t seed) { global_instance() = Rng(seed); }
-Rng& global_rng() { return global_instance(); }
-
 }  // namespace hsanet

@@ -6,9 +6,13 @@
 
 namespace hsanet {
 
+// The seed a model's initial weights come from unless one is given (models::build_model).
+inline constexpr uint64_t kDefaultInitSeed = 0x5eed;
+
+// Every module that draws initial weights takes the Rng to draw them from: there is no global one.
 class Rng {
  public:
-  explicit Rng(uint64_t seed = 0x5eed) : state_(seed) {}
+  explicit Rng(uint64_t seed = kDefaultInitSeed) : state_(seed) {}
   uint64_t next_u64();
   float uniform();                       // [0, 1)
   double uniform_double();               // [0, 1)
@@ -24,8 +28,5 @@ class Rng {
   float spare_ = 0.f;
 };
 
-// The global seed: modules and tools draw their initial weights from global_rng().
-void manual_seed(uint64_t seed);
-Rng& global_rng();
 
 }  // namespace hsanet

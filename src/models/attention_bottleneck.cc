@@ -8,30 +8,30 @@ namespace hsanet::models {
 
 AttentionBottleneck::AttentionBottleneck(int64_t in, int64_t width_c, int64_t stride,
                                          bool with_downsample, Branch branch, int height,
-                                         int width, int heads, int window)
+                                         int width, int heads, int window, Rng& rng)
     : branch(branch) {
   // The convolutions feed a batch norm alone: in bf16 precision their output is bf16. (The
   // attention's qkv is the exception: MHSA reads float32.)
   const nn::Conv2dOptions to_bn{.bf16_output = true};
-  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width_c, 1, to_bn));
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width_c, 1, rng, to_bn));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width_c));
   mhsa = register_module("mhsa", std::make_shared<MHSA>(static_cast<int>(width_c), height, width,
-                                                        heads, window));
+                                                        heads, window, rng));
   if (stride == 2) pool = register_module("pool", std::make_shared<nn::AvgPool2d>(2, 2, true));
   if (branch == Branch::conv3x3) {
     conv_b = register_module("conv_b", std::make_shared<nn::Conv2d>(
-                                           width_c, width_c, 3,
+                                           width_c, width_c, 3, rng,
                                            nn::Conv2dOptions{.stride = stride, .padding = 1,
                                                              .bf16_output = true}));
     bn_b = register_module("bn_b", std::make_shared<nn::BatchNorm2d>(width_c));
   }
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width_c));
   bn2->bf16_output = true;  // read by conv3 alone
-  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1, to_bn));
+  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width_c, 4 * width_c, 1, rng, to_bn));
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width_c));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
   if (with_downsample) {
-    downsample = register_module("downsample", make_downsample(in, 4 * width_c, stride));
+    downsample = register_module("downsample", make_downsample(in, 4 * width_c, stride, rng));
     fold_down_ = std::make_unique<FoldableDownsample>(downsample);
   }
 }

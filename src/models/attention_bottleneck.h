@@ -20,7 +20,7 @@ class AttentionBottleneck : public nn::Module {
  public:
   // height x width: the map this block sees (its input); window 0 = global attention.
   AttentionBottleneck(int64_t in, int64_t width_c, int64_t stride, bool downsample, Branch branch,
-                      int height, int width, int heads, int window);
+                      int height, int width, int heads, int window, Rng& rng);
   Tensor forward(const Tensor& y) override;
   std::string type_name() const override { return "AttnBottleneck"; }
 

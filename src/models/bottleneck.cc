@@ -7,9 +7,9 @@
 
 namespace hsanet::models {
 
-std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride) {
+std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride, Rng& rng) {
   auto seq = std::make_shared<nn::Sequential>();
-  seq->add(std::make_shared<nn::Conv2d>(in, out, 1, nn::Conv2dOptions{.stride = stride, .bf16_output = true}));
+  seq->add(std::make_shared<nn::Conv2d>(in, out, 1, rng, nn::Conv2dOptions{.stride = stride, .bf16_output = true}));
   seq->add(std::make_shared<nn::BatchNorm2d>(out));
   return seq;
 }
@@ -25,21 +25,21 @@ bool FoldableDownsample::can_fold(const nn::Module& owner) const {
   return !seq->output_hook && nn::can_fold_batch_norm(owner, *conv, *bn);
 }
 
-Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool with_downsample) {
+Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool with_downsample, Rng& rng) {
   // Every convolution here feeds a batch norm alone: in bf16 precision its output is bf16.
   const nn::Conv2dOptions to_bn{.bf16_output = true};
-  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1, to_bn));
+  conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(in, width, 1, rng, to_bn));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(width));
   conv2 = register_module("conv2", std::make_shared<nn::Conv2d>(
-                                       width, width, 3,
+                                       width, width, 3, rng,
                                        nn::Conv2dOptions{.stride = stride, .padding = 1, .bf16_output = true}));
   bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(width));
-  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, 4 * width, 1, to_bn));
+  conv3 = register_module("conv3", std::make_shared<nn::Conv2d>(width, 4 * width, 1, rng, to_bn));
   bn1->bf16_output = bn2->bf16_output = true;  // read by conv2 and conv3 alone
   bn3 = register_module("bn3", std::make_shared<nn::BatchNorm2d>(4 * width));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
   if (with_downsample) {
-    downsample = register_module("downsample", make_downsample(in, 4 * width, stride));
+    downsample = register_module("downsample", make_downsample(in, 4 * width, stride, rng));
     fold_down_ = std::make_unique<FoldableDownsample>(downsample);
   }
 }

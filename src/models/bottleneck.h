@@ -10,7 +10,7 @@
 namespace hsanet::models {
 
 // 1x1 conv (stride s, no bias) + BN, named "downsample.0" / "downsample.1".
-std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride);
+std::shared_ptr<nn::Sequential> make_downsample(int64_t in, int64_t out, int64_t stride, Rng& rng);
 
 // A downsample shortcut's two layers, and their fold for bf16 inference (nn/conv_bn_fold.h).
 struct FoldableDownsample {
@@ -26,7 +26,7 @@ struct FoldableDownsample {
 
 class Bottleneck : public nn::Module {
  public:
-  Bottleneck(int64_t in, int64_t width, int64_t stride, bool downsample);
+  Bottleneck(int64_t in, int64_t width, int64_t stride, bool downsample, Rng& rng);
   Tensor forward(const Tensor& y) override;
   std::string type_name() const override { return "Bottleneck"; }
 

@@ -8,22 +8,22 @@
 
 namespace hsanet::models {
 
-RelPosEmb2d::RelPosEmb2d(int rows_h, int rows_w, int head_dim) {
+RelPosEmb2d::RelPosEmb2d(int rows_h, int rows_w, int head_dim, Rng& rng) {
   const float scale = 1.f / std::sqrt(static_cast<float>(head_dim));
-  rel_height = register_parameter("rel_height", Tensor::randn({rows_h, head_dim}, global_rng(), 0.f, scale));
-  rel_width = register_parameter("rel_width", Tensor::randn({rows_w, head_dim}, global_rng(), 0.f, scale));
+  rel_height = register_parameter("rel_height", Tensor::randn({rows_h, head_dim}, rng, 0.f, scale));
+  rel_width = register_parameter("rel_width", Tensor::randn({rows_w, head_dim}, rng, 0.f, scale));
 }
 
-MHSA::MHSA(int channels, int height, int width, int heads, int window)
+MHSA::MHSA(int channels, int height, int width, int heads, int window, Rng& rng)
     : channels(channels), height(height), width(width), heads(heads), window(window) {
   if (channels % heads != 0)
     throw std::invalid_argument("MHSA: " + std::to_string(heads) + " heads do not divide " +
                                 std::to_string(channels) + " channels");
   const int d = channels / heads;
-  qkv = register_module("qkv", std::make_shared<nn::Conv2d>(channels, 3 * channels, 1));
-  rel_pos = register_module("rel_pos", window ? std::make_shared<RelPosEmb2d>(window, window, d)
+  qkv = register_module("qkv", std::make_shared<nn::Conv2d>(channels, 3 * channels, 1, rng));
+  rel_pos = register_module("rel_pos", window ? std::make_shared<RelPosEmb2d>(window, window, d, rng)
                                               : std::make_shared<RelPosEmb2d>(2 * height - 1,
-                                                                              2 * width - 1, d));
+                                                                              2 * width - 1, d, rng));
 }
 
 Tensor MHSA::forward(const Tensor& t) {

@@ -18,7 +18,7 @@ namespace hsanet::models {
 // "mhsa.rel_pos.rel_height" as in the model contract.
 class RelPosEmb2d : public nn::Module {
  public:
-  RelPosEmb2d(int rows_h, int rows_w, int head_dim);  // N(0, 1) * d^-0.5
+  RelPosEmb2d(int rows_h, int rows_w, int head_dim, Rng& rng);  // N(0, 1) * d^-0.5
   std::string type_name() const override { return "RelPosEmb2d"; }
   Tensor rel_height;  // [2H-1, d] global, [K, d] local
   Tensor rel_width;   // [2W-1, d] global, [K, d] local
@@ -27,7 +27,7 @@ class RelPosEmb2d : public nn::Module {
 class MHSA : public nn::Module {
  public:
   // channels C = heads * d; map H x W (the block's input map); window 0 = global, else K.
-  MHSA(int channels, int height, int width, int heads, int window);
+  MHSA(int channels, int height, int width, int heads, int window, Rng& rng);
   Tensor forward(const Tensor& t) override;  // [N, H, W, C] -> [N, H, W, C]
   double flops(const Shape& in, const Shape& out) const override;
   // PyTorch computes the logits (RelPosEmb2d) and the probabilities (Softmax) as module outputs.

@@ -19,7 +19,7 @@ int64_t out_size(int64_t n, int64_t k, int64_t s, int64_t p, bool ceil_mode) {
   return o;
 }
 
-ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
+ResNet::ResNet(const ModelConfig& cfg, Rng& rng) : config_(cfg) {
   cfg.validate();
   auto scaled = [&](int64_t w) {
     // Stage widths scaled, kept divisible by the head count where attention may sit.
@@ -29,7 +29,7 @@ ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
   };
   const int64_t stem = scaled(64);
   conv1 = register_module("conv1", std::make_shared<nn::Conv2d>(
-                                       3, stem, 7,
+                                       3, stem, 7, rng,
                                        nn::Conv2dOptions{.stride = 2, .padding = 3, .bf16_output = true}));
   bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(stem));
   relu = register_module("relu", std::make_shared<nn::ReLU>());
@@ -53,9 +53,9 @@ ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
       if (attention) {
         seq->add(std::make_shared<AttentionBottleneck>(
             in, width_c, stride, down, cfg.branch(), static_cast<int>(h), static_cast<int>(w),
-            cfg.heads, cfg.attention == "local" ? cfg.window : 0));
+            cfg.heads, cfg.attention == "local" ? cfg.window : 0, rng));
       } else {
-        seq->add(std::make_shared<Bottleneck>(in, width_c, stride, down));
+        seq->add(std::make_shared<Bottleneck>(in, width_c, stride, down, rng));
       }
       if (stride == 2) {  // the 3x3/2 pad-1 conv, the 1x1/2 shortcut and the 2x2 ceil pool agree
         h = out_size(h, 3, 2, 1);
@@ -66,7 +66,7 @@ ResNet::ResNet(const ModelConfig& cfg) : config_(cfg) {
     *layers[stage] = register_module("layer" + std::to_string(stage + 1), seq);
   }
   avgpool = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>());
-  fc = register_module("fc", std::make_shared<nn::Linear>(in, cfg.num_classes));
+  fc = register_module("fc", std::make_shared<nn::Linear>(in, cfg.num_classes, rng));
   assign_paths();
 }
 
@@ -86,8 +86,9 @@ void set_attention_device(nn::Module& m, ops::Device device) {
   });
 }
 
-std::shared_ptr<ResNet> build_model(const ModelConfig& config) {
-  auto model = std::make_shared<ResNet>(config);
+std::shared_ptr<ResNet> build_model(const ModelConfig& config, uint64_t seed) {
+  Rng rng(seed);
+  auto model = std::make_shared<ResNet>(config, rng);
   nn::set_precision(*model, config.precision);
   nn::set_conv_algorithm(*model, config.conv_algorithm);
   ops::require_device(config.attention_device);  // throws with the reason if unusable

@@ -14,7 +14,8 @@ namespace hsanet::models {
 
 class ResNet : public nn::Module {
  public:
-  explicit ResNet(const ModelConfig& config);
+  // Initial weights drawn from rng (torchvision's initialisation: nn::Conv2d, nn::Linear, MHSA).
+  ResNet(const ModelConfig& config, Rng& rng);
   Tensor forward(const Tensor& x) override;  // [N, H, W, 3] -> logits [N, classes]
   // The globally average-pooled features that feed fc: [N, H, W, 3] -> [N, fc's inputs] (2048 at
   // width_mult 1, fewer below). forward(x) is fc(features(x)).
@@ -34,8 +35,9 @@ class ResNet : public nn::Module {
   ModelConfig config_;
 };
 
-// Builds a model by name (model_names()); weights drawn from the global RNG (manual_seed).
-std::shared_ptr<ResNet> build_model(const ModelConfig& config);
+// Builds a model by name (model_names()), its initial weights drawn from Rng(seed): the same seed
+// gives the same weights (cpu_train passes --seed).
+std::shared_ptr<ResNet> build_model(const ModelConfig& config, uint64_t seed = kDefaultInitSeed);
 // Sets where every MHSA in m and below runs its attention core (build_model does it from the
 // config; ops::require_device says first whether the device can be used).
 void set_attention_device(nn::Module& m, ops::Device device);

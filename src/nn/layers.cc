@@ -9,7 +9,7 @@
 
 namespace hsanet::nn {
 
-Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o)
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Rng& rng, const Conv2dOptions& o)
     : in_channels(in), out_channels(out), kernel(k), opt(o) {
   if (in <= 0 || out <= 0 || k <= 0 || o.groups <= 0 || in % o.groups != 0 || out % o.groups != 0)
     throw std::invalid_argument("Conv2d: bad sizes in=" + std::to_string(in) + " out=" +
@@ -17,7 +17,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, const Conv2dOptions& o)
                                 " groups=" + std::to_string(o.groups));
   // Kaiming normal, mode fan_out: std = sqrt(2 / (out * k * k)) (torchvision ResNet).
   weight = register_parameter(
-      "weight", Tensor::kaiming_normal({out, in / o.groups, k, k}, out * k * k / o.groups, global_rng()));
+      "weight", Tensor::kaiming_normal({out, in / o.groups, k, k}, out * k * k / o.groups, rng));
   if (o.bias) bias = register_parameter("bias", Tensor::zeros({out}));
 }
 

@@ -3,6 +3,7 @@
 // Activations are NHWC; weights are stored in PyTorch's layouts (OIHW).
 #pragma once
 
+#include "base/random.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "nn/sync_batch_norm.h"
@@ -28,8 +29,10 @@ struct Conv2dOptions {
 
 class Conv2d : public Module {
  public:
-  // Weights: Kaiming normal, fan-out, ReLU gain (torchvision's ResNet initialisation).
-  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, const Conv2dOptions& opt = {});
+  // Weights: Kaiming normal, fan-out, ReLU gain (torchvision's ResNet initialisation), drawn
+  // from rng.
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Rng& rng,
+         const Conv2dOptions& opt = {});
   Tensor forward(const Tensor& x) override;  // [N, H, W, in] -> [N, OH, OW, out]
   double flops(const Shape& in, const Shape& out) const override;
   std::string type_name() const override { return "Conv2d"; }

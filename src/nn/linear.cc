@@ -7,12 +7,12 @@
 
 namespace hsanet::nn {
 
-Linear::Linear(int64_t in_features, int64_t out_features, bool with_bias) {
+Linear::Linear(int64_t in_features, int64_t out_features, Rng& rng, bool with_bias) {
   const float bound = 1.f / std::sqrt(static_cast<float>(in_features));
   weight = register_parameter(
-      "weight", Tensor::uniform({out_features, in_features}, global_rng(), -bound, bound));
+      "weight", Tensor::uniform({out_features, in_features}, rng, -bound, bound));
   if (with_bias)
-    bias = register_parameter("bias", Tensor::uniform({out_features}, global_rng(), -bound, bound));
+    bias = register_parameter("bias", Tensor::uniform({out_features}, rng, -bound, bound));
 }
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }

@@ -1,14 +1,15 @@
 // Fully connected layer y = x W^T + b, and ReLU as a module.
 #pragma once
 
+#include "base/random.h"
 #include "nn/module.h"
 
 namespace hsanet::nn {
 
 class Linear : public Module {
  public:
-  // PyTorch's default initialisation: W, b ~ U(-1/sqrt(in), 1/sqrt(in)) from the global RNG.
-  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  // PyTorch's default initialisation: W, b ~ U(-1/sqrt(in), 1/sqrt(in)), drawn from rng.
+  Linear(int64_t in_features, int64_t out_features, Rng& rng, bool bias = true);
   Tensor forward(const Tensor& x) override;  // x: [N, in] -> [N, out]
   std::string type_name() const override { return "Linear"; }
 
