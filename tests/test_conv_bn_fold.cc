@@ -12,6 +12,7 @@
 #include "base/random.h"
 #include "models/resnet.h"
 #include "nn/conv_bn_fold.h"
+#include "ops/precision.h"
 
 namespace hsanet {
 namespace {
@@ -136,6 +137,32 @@ TEST_P(FoldedModel, ComputesTheUnfoldedLogitsWithinBf16Rounding) {
 
 INSTANTIATE_TEST_SUITE_P(Models, FoldedModel,
                          ::testing::Values("resnet50", "botnet50", "hsanet_x", "hsanet_3x3"));
+
+TEST(FoldedModel, TrainingKeepsNothingOfTheFolds) {
+  // The folded weights and their converted copies go when the model trains again: the cache
+  // holds as many weight copies after an evaluation and a training step as after a training
+  // step alone.
+  auto model = tiny("resnet50", ops::Precision::kBF16);
+  Rng rng(10);
+  const Tensor x = Tensor::randn({2, 64, 64, 3}, rng);
+  auto train_forward = [&] {
+    model->train();
+    (*model)(x);
+    for (auto& [name, p] : model->named_parameters()) p.bump_version();  // as an update would
+    (*model)(x);
+    return ops::conv2d_cache_stats().cached_weights;
+  };
+  const int64_t before = train_forward();
+  model->eval();
+  {
+    NoGradGuard no_grad;
+    (*model)(x);
+  }
+  // (Below AVX-512 the emulation converts the weights at every call and caches none.)
+  if (ops::bf16_native())
+    EXPECT_GT(ops::conv2d_cache_stats().cached_weights, before) << "the evaluation folded nothing";
+  EXPECT_EQ(train_forward(), before);
+}
 
 TEST(FoldedModel, Float32ModelsDoNotFold) {
   auto model = tiny("resnet50", ops::Precision::kF32);

@@ -43,6 +43,10 @@ bool AttentionBottleneck::can_fold() const {
 
 Tensor AttentionBottleneck::forward(const Tensor& y) {
   const bool fold = can_fold();
+  if (!fold) {  // training keeps nothing of the last evaluation's folds
+    fold3_.release();
+    if (fold_down_) fold_down_->release();
+  }
   // The input is bf16 after a folded block; the unfolded residual add reads float32.
   Tensor shortcut = fold && fold_down_ ? fold_down_->folded(y)
                     : downsample       ? (*downsample)(y)

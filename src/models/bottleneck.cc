@@ -50,6 +50,11 @@ bool Bottleneck::can_fold() const {
          (!fold_down_ || fold_down_->can_fold(*this));
 }
 
+void Bottleneck::release_folds() {
+  fold1_.release(), fold2_.release(), fold3_.release();
+  if (fold_down_) fold_down_->release();
+}
+
 Tensor Bottleneck::forward_folded(const Tensor& y) {
   Tensor shortcut = fold_down_ ? fold_down_->folded(y) : y;      // bf16 when folded
   Tensor t = fold1_(*conv1, *bn1, y, {}, /*relu=*/true);          // relu(bn1(conv1(y)))
@@ -59,6 +64,7 @@ Tensor Bottleneck::forward_folded(const Tensor& y) {
 
 Tensor Bottleneck::forward(const Tensor& y) {
   if (can_fold()) return forward_folded(y);
+  release_folds();
   // y is bf16 after a folded block; the residual add reads float32.
   Tensor shortcut = downsample ? (*downsample)(y) : float32(y);
   Tensor t = bn1->forward_relu((*conv1)(y), *relu);          // relu(bn1(conv1(y)))

@@ -17,6 +17,7 @@ struct FoldableDownsample {
   explicit FoldableDownsample(const std::shared_ptr<nn::Sequential>& seq);
   bool can_fold(const nn::Module& owner) const;
   Tensor folded(const Tensor& y) { return fold(*conv, *bn, y); }  // bn(conv(y)), bf16
+  void release() { fold.release(); }
 
   const nn::Sequential* seq;
   nn::Conv2d* conv;
@@ -40,6 +41,7 @@ class Bottleneck : public nn::Module {
   // and the residual add inside them; the output is bf16.
   bool can_fold() const;
   Tensor forward_folded(const Tensor& y);
+  void release_folds();
   nn::ConvBnFold fold1_, fold2_, fold3_;
   std::unique_ptr<FoldableDownsample> fold_down_;  // with a downsample
 };

@@ -28,6 +28,10 @@ class ConvBnFold {
   Tensor operator()(const Conv2d& conv, const BatchNorm2d& bn, const Tensor& x,
                     Tensor residual = Tensor(), bool relu = false);
 
+  // Drops the folded tensors (and with them their converted copies): a model back in training
+  // keeps nothing of its last evaluation.
+  void release() { weight_ = bias_ = Tensor(); }
+
   const Tensor& weight() const { return weight_; }  // [O, C/groups, KH, KW]
   const Tensor& bias() const { return bias_; }      // [O]
 

@@ -25,14 +25,17 @@ WeightCache::Entry* WeightCache::find(const void* key, const WeightId& wid,
 
 WeightCache::Entry* WeightCache::add(const void* key, const WeightId& wid,
                                      const dnnl::memory::desc& md) {
-  // New entries are rare (once per weight and layout): prune the dead owners' here.
-  for (auto it = entries_.begin(); it != entries_.end();)
-    it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
+  prune();  // new entries are rare: once per weight and layout
   Entry fresh;
   fresh.owner = wid.owner;
   fresh.md = md;
   fresh.packed = dnnl::memory(md, onednn_engine());
   return &entries_.emplace(key, std::move(fresh))->second;
+}
+
+void WeightCache::prune() {
+  for (auto it = entries_.begin(); it != entries_.end();)
+    it = it->second.owner.expired() ? entries_.erase(it) : std::next(it);
 }
 
 int64_t WeightCache::live() const {

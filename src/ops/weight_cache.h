@@ -30,6 +30,8 @@ class WeightCache {
     if (!entry) {
       entry = add(owner.get(), wid, md);
       copy = static_cast<float*>(entry->packed.get_data_handle());
+    } else {
+      prune();  // a new version: once per weight and step at most (entry stays valid)
     }
     fill(copy);
     entry->version = wid.version;
@@ -55,6 +57,9 @@ class WeightCache {
   Entry* find(const void* key, const WeightId& wid, const dnnl::memory::desc& md);
   // A new entry with an empty buffer in layout md; first drops the entries of dead owners.
   Entry* add(const void* key, const WeightId& wid, const dnnl::memory::desc& md);
+  // Drops the entries whose owner is gone (weights freed: a model, or folded copies of its
+  // weights, nn/conv_bn_fold.h), so their buffers do not outlive them by more than a step.
+  void prune();
 
   std::unordered_multimap<const void*, Entry> entries_;
 };
