@@ -201,6 +201,31 @@ TEST_F(FineTuneRun, PretrainedMultiplierZeroKeepsLoadedTensors) {
   EXPECT_NE(r.err.find("start it with --init-from"), std::string::npos) << r.err;
 }
 
+TEST_F(FineTuneRun, FrozenBatchNormKeepsTheLoadedStatisticsThroughAResume) {
+  // --freeze-bn: the loaded batch norms normalise with the loaded statistics and keep them, also
+  // after a resume (the option is in config.json, the loaded names in init_from.json); their
+  // weights still train, and so does everything else.
+  const std::string run = tmp / "frozen_bn";
+  auto r = testing::run_cpu_train(args(run, {"--init-from", weights, "--epochs", "2", "--freeze-bn",
+                                             "--stop-after-epoch", "1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("their batch norms on the loaded statistics"), std::string::npos) << r.out;
+  r = testing::run_cpu_train({"--resume", run, "--threads", "1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const io::SafeTensorsFile pre = io::read_safetensors(weights), after = io::read_safetensors(run + "/last.safetensors");
+  int stats = 0;
+  for (const auto& [name, rec] : after.tensors)
+    if (name.find("running_") != std::string::npos && pre.contains(name)) {
+      EXPECT_EQ(rec.bytes, pre.at(name).bytes) << name << " moved";
+      ++stats;
+    }
+  EXPECT_GT(stats, 10);
+  EXPECT_NE(pre.at("bn1.weight").bytes, after.at("bn1.weight").bytes) << "gamma still trains";
+  r = testing::run_cpu_train(args(tmp / "none_bn", {"--epochs", "1", "--freeze-bn"}));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("start it with --init-from"), std::string::npos) << r.err;
+}
+
 // A run that stopped before its first checkpoint starts again from config.json: it must take the
 // --init-from file again (named in init_from.json), not start from random weights.
 TEST_F(FineTuneRun, RestartBeforeTheFirstEpochLoadsTheFileAgain) {

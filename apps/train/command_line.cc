@@ -110,6 +110,10 @@ void build_app(CLI::App& app, TrainConfig& cfg, TrainInvocation& inv) {
                  "with --init-from: the first N epochs train only what was not loaded (head, attention, fresh "
                  "tensors); batch norm keeps updating its running statistics")
       ->capture_default_str()->group("Optimisation");
+  app.add_flag("--freeze-bn", cfg.freeze_bn,
+               "with --init-from: the batch norms whose statistics were loaded normalise with them while "
+               "training too, and keep them (eval-mode batch norm; their weight and bias still train)")
+      ->group("Optimisation");
   app.add_option("--lr-pretrained-mult", cfg.lr_pretrained_mult,
                  "with --init-from: the loaded parameters train at lr x this (warm-up and schedule apply to both)")
       ->capture_default_str()->group("Optimisation");

@@ -48,6 +48,7 @@ EpochResult train_one_epoch(EpochContext& ctx, int epoch, long long& global_step
   // reducer every parameter keeps a gradient (its buckets count them) that is dropped after the sum.
   const NoGradFor no_grad(frozen && !ctx.parallel ? ctx.pretrained : std::vector<size_t>{}, ctx.optimizer);
   ctx.model.train();  // batch norm of frozen parts too: its running statistics follow the new data
+  for (nn::BatchNorm2d* bn : ctx.frozen_bn) bn->eval();  // --freeze-bn
   ctx.loader.start_epoch(epoch);
   EpochResult r;
   double loss_sum = 0;

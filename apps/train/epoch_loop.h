@@ -19,6 +19,7 @@
 #include "data/loader.h"
 #include "nn/data_parallel.h"
 #include "nn/ema.h"
+#include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/optimizer.h"
 #include "nn/schedule.h"
@@ -55,6 +56,9 @@ struct EpochContext {
   // first cfg.freeze_epochs epochs their gradients are dropped after backward (and after the
   // all-reduce), so clipping, momentum, moments and weight decay leave them exactly as loaded.
   std::vector<size_t> pretrained{};
+  // --freeze-bn: the batch norms whose statistics --init-from loaded; each epoch sets them to
+  // evaluation mode after the model's train(), so they normalise with those statistics and keep them.
+  std::vector<nn::BatchNorm2d*> frozen_bn{};
 };
 
 struct EpochResult {

@@ -1,5 +1,6 @@
-// --freeze-epochs and --lr-pretrained-mult: the parameters --init-from loaded, found in the
-// optimiser, and their learning-rate group (docs/finetuning.md).
+// --freeze-epochs, --lr-pretrained-mult and --freeze-bn: the parameters --init-from loaded, found
+// in the optimiser, their learning-rate group, and the batch norms whose statistics it loaded
+// (docs/finetuning.md).
 #pragma once
 
 #include <set>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "apps/train/train_config.h"
+#include "nn/layers.h"
 #include "nn/optimizer.h"
 
 namespace hsanet::train {
@@ -15,8 +17,11 @@ namespace hsanet::train {
 std::vector<size_t> pretrained_parameters(const nn::Optimizer& opt, const std::set<std::string>& loaded);
 
 // Gives the pretrained parameters lr x cfg.lr_pretrained_mult, and returns the line the run logs
-// ("" when neither option is on). Throws std::runtime_error when an option is on and nothing was
-// loaded: both need --init-from.
+// ("" when none of the three options is on). Throws std::runtime_error when one is on and
+// nothing was loaded: they need --init-from.
 std::string apply_pretrained_groups(const TrainConfig& cfg, nn::Optimizer& opt, const std::vector<size_t>& pretrained);
+
+// The batch norms of `model` whose running statistics are among the `loaded` names.
+std::vector<nn::BatchNorm2d*> pretrained_batch_norms(nn::Module& model, const std::set<std::string>& loaded);
 
 }  // namespace hsanet::train

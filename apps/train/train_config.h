@@ -67,6 +67,7 @@ struct TrainConfig {
   // ---- fine-tuning (with --init-from; docs/finetuning.md) ----
   int freeze_epochs = 0;            // the first N epochs train only the tensors --init-from did not load
   double lr_pretrained_mult = 1.0;  // the loaded parameters' lr is lr x this (a second parameter group)
+  bool freeze_bn = false;           // loaded batch norms normalise with their loaded statistics, kept
 
   // ---- augmentation (training images only) ----
   double center_crop = 1.0;   // keep the central fraction of each side first (train and eval)
@@ -143,6 +144,7 @@ void for_each_field(Config& c, F&& f) {
   f("select-by", c.select_by);
   f("freeze-epochs", c.freeze_epochs);
   f("lr-pretrained-mult", c.lr_pretrained_mult);
+  f("freeze-bn", c.freeze_bn);
   f("center-crop", c.center_crop);
   f("augment", c.augment);
   f("scale-min", c.scale_min);

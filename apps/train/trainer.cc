@@ -345,6 +345,7 @@ void TrainingRun::set_up_training(bool tty) {
   ctx_.emplace(EpochContext{*model_, *opt_, *schedule_, *train_loader_, cfg, *progress_, log, inv_.fault_nan_step});
   ctx_->ema = ema_.get();
   ctx_->pretrained = loaded;
+  if (cfg.freeze_bn) ctx_->frozen_bn = pretrained_batch_norms(*model_, pretrained);
   if (world_ > 1) {  // --sync-bn: every batch norm takes its training statistics over the processes
     parallel_ = std::make_unique<nn::DataParallel>(comm_, *model_, static_cast<int64_t>(inv_.bucket_mb * 1e6),
                                                    inv_.overlap, inv_.sync_bn);
