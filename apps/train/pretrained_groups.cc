@@ -32,11 +32,34 @@ std::string apply_pretrained_groups(const TrainConfig& cfg, nn::Optimizer& opt, 
   return line;
 }
 
+namespace {
+
+// The convolution that feeds the batch norm at `path`, by torchvision's naming: bnN <- convN,
+// bn_b <- conv_b, downsample.1 <- downsample.0; "" for any other name (the attention block's bn2,
+// which normalises the attention's output plus its branch).
+std::string feeding_convolution(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  const std::string parent = dot == std::string::npos ? "" : path.substr(0, dot + 1);
+  const std::string leaf = dot == std::string::npos ? path : path.substr(dot + 1);
+  if (leaf == "1" && parent.size() >= 11 && parent.compare(parent.size() - 11, 11, "downsample.") == 0)
+    return parent + "0";
+  if (leaf.rfind("bn", 0) == 0) return parent + "conv" + leaf.substr(2);
+  return "";
+}
+
+}  // namespace
+
 std::vector<nn::BatchNorm2d*> pretrained_batch_norms(nn::Module& model, const std::set<std::string>& loaded) {
   std::vector<nn::BatchNorm2d*> bns;
   nn::for_each_module(model, [&](nn::Module& m) {
     auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m);
-    if (bn && loaded.count(bn->path() + ".running_mean") && loaded.count(bn->path() + ".running_var"))
+    if (!bn) return;
+    const std::string& p = bn->path();
+    const std::string conv = feeding_convolution(p);
+    // Its statistics describe its input only if that input is what it was in the source model:
+    // the output of the same, loaded convolution.
+    if (loaded.count(p + ".running_mean") && loaded.count(p + ".running_var") && !conv.empty() &&
+        loaded.count(conv + ".weight"))
       bns.push_back(bn);
   });
   return bns;

@@ -21,7 +21,10 @@ std::vector<size_t> pretrained_parameters(const nn::Optimizer& opt, const std::s
 // nothing was loaded: they need --init-from.
 std::string apply_pretrained_groups(const TrainConfig& cfg, nn::Optimizer& opt, const std::vector<size_t>& pretrained);
 
-// The batch norms of `model` whose running statistics are among the `loaded` names.
+// The batch norms of `model` that --freeze-bn keeps on their loaded statistics: those whose
+// running statistics are among the `loaded` names and whose input is the output of a loaded
+// convolution (torchvision's naming: bnN after convN, bn_b after conv_b, downsample.1 after
+// downsample.0). Not the attention block's bn2: it normalises the fresh attention's output.
 std::vector<nn::BatchNorm2d*> pretrained_batch_norms(nn::Module& model, const std::set<std::string>& loaded);
 
 }  // namespace hsanet::train
