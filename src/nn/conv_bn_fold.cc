@@ -50,12 +50,7 @@ void ConvBnFold::refresh(const Conv2d& conv, const BatchNorm2d& bn) {
 Tensor ConvBnFold::operator()(const Conv2d& conv, const BatchNorm2d& bn, const Tensor& x,
                               Tensor residual, bool relu) {
   refresh(conv, bn);
-  Conv2dArgs a;
-  a.stride_h = a.stride_w = conv.opt.stride;
-  a.pad_h = a.pad_w = conv.opt.padding;
-  a.dilation_h = a.dilation_w = conv.opt.dilation;
-  a.groups = conv.opt.groups;
-  return conv2d_inference_bf16(x, weight_, bias_, a, std::move(residual), relu);
+  return conv2d_inference_bf16(x, weight_, bias_, conv.args(), std::move(residual), relu);
 }
 
 }  // namespace hsanet::nn

@@ -21,10 +21,19 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Rng& rng, const Conv2dOptions
   if (o.bias) bias = register_parameter("bias", Tensor::zeros({out}));
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
-  return conv2d(x, weight, bias, opt.stride, opt.padding, opt.dilation, opt.groups,
-                opt.precision, opt.bf16_output, opt.algorithm);
+Conv2dArgs Conv2d::args() const {
+  Conv2dArgs a;
+  a.stride_h = a.stride_w = opt.stride;
+  a.pad_h = a.pad_w = opt.padding;
+  a.dilation_h = a.dilation_w = opt.dilation;
+  a.groups = opt.groups;
+  a.precision = opt.precision;
+  a.bf16_output = opt.bf16_output;
+  a.algorithm = opt.algorithm;
+  return a;
 }
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, args()); }
 
 namespace {
 // Calls f(options) for every Conv2d in m and below.

@@ -3,6 +3,7 @@
 // Activations are NHWC; weights are stored in PyTorch's layouts (OIHW).
 #pragma once
 
+#include "autograd/functions_vision.h"
 #include "base/random.h"
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -34,6 +35,8 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Rng& rng,
          const Conv2dOptions& opt = {});
   Tensor forward(const Tensor& x) override;  // [N, H, W, in] -> [N, OH, OW, out]
+  // The arguments of this layer's conv2d calls (its options, square in both axes).
+  Conv2dArgs args() const;
   double flops(const Shape& in, const Shape& out) const override;
   std::string type_name() const override { return "Conv2d"; }
 
